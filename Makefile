@@ -1,0 +1,70 @@
+# Airlock developer / CI entry points. `make test` runs everything.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+GO       ?= go
+FUZZTIME ?= 15s
+BIN      := bin/airlock
+
+# Prints the DSN of a PostgreSQL the tests may use (reuses or starts one).
+PG_DSN_CMD := bash scripts/test-postgres.sh
+
+.PHONY: build test bench fuzz fmt vet clean pg pg-stop interop-deps
+
+build:
+	$(GO) build -o $(BIN) ./cmd/airlock
+
+## test: provision Node deps + PostgreSQL, then go vet and all Go tests.
+## Services are mandatory: AIRLOCK_TEST_REQUIRE_SERVICES=1 makes tests fail
+## instead of skipping when PostgreSQL or the Node interop client is missing.
+test:
+	@bash scripts/npm-interop.sh
+	@dsn="$$($(PG_DSN_CMD))"; \
+	export AIRLOCK_TEST_PG_DSN="$$dsn" AIRLOCK_TEST_REQUIRE_SERVICES=1; \
+	echo "AIRLOCK_TEST_PG_DSN=$$dsn"; \
+	echo "+ $(GO) vet ./..."; \
+	$(GO) vet ./...; \
+	echo "+ $(GO) test -count=1 -timeout 30m ./..."; \
+	$(GO) test -count=1 -timeout 30m ./...
+
+bench:
+	@dsn="$$($(PG_DSN_CMD))"; \
+	export AIRLOCK_TEST_PG_DSN="$$dsn" AIRLOCK_TEST_REQUIRE_SERVICES=1; \
+	echo "AIRLOCK_TEST_PG_DSN=$$dsn"; \
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## fuzz: run every FuzzXxx target of every package for $(FUZZTIME) each.
+fuzz:
+	@dsn="$$($(PG_DSN_CMD))"; \
+	export AIRLOCK_TEST_PG_DSN="$$dsn"; \
+	found=0; \
+	for pkg in $$($(GO) list ./...); do \
+		list="$$($(GO) test -list '^Fuzz' "$$pkg")"; \
+		for target in $$(grep -E '^Fuzz[A-Za-z0-9_]*$$' <<<"$$list" || true); do \
+			found=$$((found + 1)); \
+			echo "+ $(GO) test -run '^$$' -fuzz '^$$target\$$' -fuzztime $(FUZZTIME) $$pkg"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) "$$pkg"; \
+		done; \
+	done; \
+	echo "fuzz: ran $$found target(s), $(FUZZTIME) each"
+
+fmt:
+	$(GO) fmt ./...
+
+vet:
+	$(GO) vet ./...
+
+## pg / pg-stop: start (or find) the test PostgreSQL and print its DSN / stop the throwaway one.
+pg:
+	@$(PG_DSN_CMD)
+
+pg-stop:
+	@bash scripts/test-postgres.sh --stop
+
+interop-deps:
+	@bash scripts/npm-interop.sh
+
+clean:
+	@if [ -e .testenv/pg ]; then bash scripts/test-postgres.sh --purge; fi
+	rm -rf .testenv bin

@@ -1,0 +1,98 @@
+// Command airlock is the Airlock gateway: an MCP server that stands between
+// AI agents and production systems. See README.md for the quick start.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `airlock — a guarded MCP gateway between AI agents and production systems
+
+Usage:
+  airlock serve   [--config F] [--listen ADDR] [--stdio]   run the gateway
+  airlock check   [--config F]                             validate config, try each connection
+  airlock token mint [--config F] --subject S [--groups a,b] [--ttl 15m] [--agent NAME]
+                                                           mint a dev-issuer token
+  airlock journal tail [--config F] [-n N] [-f]            print journal records as JSON lines
+  airlock version
+
+Every command reads ./airlock.yaml unless --config says otherwise.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, "airlock:", err)
+		os.Exit(1)
+	}
+}
+
+type usageError string
+
+func (e usageError) Error() string { return string(e) }
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return usageError("airlock: a command is required")
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return cmdServe(ctx, rest, stderr)
+	case "check":
+		return cmdCheck(ctx, rest, stdout)
+	case "token":
+		if len(rest) == 0 || rest[0] != "mint" {
+			return usageError("usage: airlock token mint --subject S [--groups a,b] [--ttl 15m]")
+		}
+		return cmdTokenMint(rest[1:], stdout)
+	case "journal":
+		if len(rest) == 0 || rest[0] != "tail" {
+			return usageError("usage: airlock journal tail [-n N] [-f]")
+		}
+		return cmdJournalTail(ctx, rest[1:], stdout)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "airlock", version())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return usageError(fmt.Sprintf("airlock: unknown command %q", cmd))
+	}
+}
+
+// newFlags returns a flag set with the --config flag every command takes.
+func newFlags(name string) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet("airlock "+name, flag.ContinueOnError)
+	cfg := fs.String("config", "airlock.yaml", "path to the config file")
+	return fs, cfg
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return usageError("")
+		}
+		return usageError(err.Error())
+	}
+	if fs.NArg() > 0 {
+		return usageError(fmt.Sprintf("%s: unexpected argument %q", fs.Name(), fs.Arg(0)))
+	}
+	return nil
+}

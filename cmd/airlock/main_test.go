@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/airlockhq/airlock/config"
+	"github.com/airlockhq/airlock/identity"
+)
+
+// quickstart copies the quick start's config into a temp dir so its store
+// and demo database land there.
+func quickstart(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile("../../examples/quickstart/airlock.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "airlock.yaml")
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func runCmd(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err := run(context.Background(), args, &out, &errb)
+	return out.String() + errb.String(), err
+}
+
+func TestCheckQuickstart(t *testing.T) {
+	p := quickstart(t)
+	out, err := runCmd(t, "check", "--config", p)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(out, "demo") || !strings.Contains(out, "ok") {
+		t.Errorf("output: %s", out)
+	}
+}
+
+func TestCheckReportsBrokenConnection(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "airlock.yaml")
+	os.WriteFile(p, []byte(`
+identity: {dev_issuer: {enabled: true}}
+connections:
+  broken: {kind: postgres, dsn: "postgres://nobody@127.0.0.1:1/x?connect_timeout=2"}
+  missing: {kind: sqlite, path: nothere.db}
+`), 0o600)
+	out, err := runCmd(t, "check", "--config", p)
+	if err == nil {
+		t.Fatalf("check passed: %s", out)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) < 2 || !strings.Contains(lines[0], "broken") || !strings.Contains(lines[0], "FAIL") ||
+		!strings.Contains(lines[1], "missing") || !strings.Contains(lines[1], "FAIL") {
+		t.Errorf("want one FAIL line per connection, got:\n%s", out)
+	}
+	if strings.Contains(out, "nobody") {
+		t.Errorf("output leaks the DSN user: %s", out)
+	}
+}
+
+func TestCheckInvalidConfigNamesField(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "airlock.yaml")
+	os.WriteFile(p, []byte("identity: {dev_issuer: {enabled: true}}\nconnections:\n  x: {kind: sqlite, path: a.db, colour: red}\n"), 0o600)
+	_, err := runCmd(t, "check", "--config", p)
+	if err == nil || !strings.Contains(err.Error(), "connections.x.colour") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestTokenMintVerifies(t *testing.T) {
+	p := quickstart(t)
+	out, err := runCmd(t, "token", "mint", "--config", p, "--subject", "alice", "--groups", "analysts, dba", "--ttl", "5m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := strings.TrimSpace(out)
+	cfg, err := config.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, err := identity.LoadOrCreateDevIssuer(cfg.DevIssuerURL(), cfg.Identity.DevIssuer.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := identity.NewVerifier(context.Background(), identity.VerifierConfig{
+		Issuer: cfg.Identity.Issuer, Audience: cfg.Identity.Audience, JWKSURL: dev.JWKSURL(), HTTPClient: dev.HTTPClient()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, err := v.Verify(context.Background(), tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pr.Subject != "alice" || strings.Join(pr.Groups, ",") != "analysts,dba" {
+		t.Errorf("principal %+v", pr)
+	}
+	if _, err := runCmd(t, "token", "mint", "--config", p); err == nil {
+		t.Error("mint without --subject succeeded")
+	}
+	if _, err := runCmd(t, "token", "mint", "--config", p, "--subject", "a", "--ttl", "48h"); err == nil {
+		t.Error("mint with a 48h ttl succeeded")
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{{}, {"bogus"}, {"token"}, {"journal"}, {"serve", "--nope"}} {
+		if _, err := runCmd(t, args...); err == nil {
+			t.Errorf("%v: no error", args)
+		}
+	}
+	if out, err := runCmd(t, "version"); err != nil || !strings.Contains(out, "airlock") {
+		t.Errorf("version: %q %v", out, err)
+	}
+}
+
+// serve answers health checks, and shuts down cleanly on cancel.
+func TestServeAndShutdown(t *testing.T) {
+	p := quickstart(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var out bytes.Buffer
+	go func() { done <- run(ctx, []string{"serve", "--config", p, "--listen", addr}, &out, &out) }()
+	var resp *http.Response
+	for range 100 {
+		if resp, err = http.Get("http://" + addr + "/healthz"); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("healthz never answered: %v", err)
+	}
+	resp.Body.Close()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not shut down")
+	}
+	out2, err := runCmd(t, "journal", "tail", "--config", p)
+	if err != nil {
+		t.Fatalf("journal tail: %v %s", err, out2)
+	}
+}

@@ -1,0 +1,360 @@
+// Package config loads, checks and defaults airlock.yaml: listeners,
+// identity, the store, connections, access rules and limits. Decoding is
+// strict (an unknown key is an error naming its path), ${ENV} references
+// are expanded in values, and credentials are only ever given by reference.
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/airlockhq/airlock/policy"
+)
+
+// Config is the whole airlock.yaml.
+type Config struct {
+	Server      Server                 `yaml:"server"`
+	Identity    Identity               `yaml:"identity"`
+	Store       string                 `yaml:"store"`
+	Connections map[string]*Connection `yaml:"connections"`
+	Rules       []policy.Rule          `yaml:"rules"`
+	Limits      Limits                 `yaml:"limits"`
+
+	// Dir is the folder of the config file; relative paths resolve against it.
+	Dir string `yaml:"-"`
+}
+
+// Server configures the HTTP listener.
+type Server struct {
+	Listen string `yaml:"listen"`
+	// PublicURL is how clients reach the gateway; it names the protected
+	// resource in RFC 9728 metadata and roots the dev issuer's URL.
+	PublicURL      string        `yaml:"public_url"`
+	AllowedOrigins []string      `yaml:"allowed_origins"`
+	ShutdownGrace  time.Duration `yaml:"shutdown_grace"`
+}
+
+// Identity configures how callers prove who they are.
+type Identity struct {
+	Issuer      string    `yaml:"issuer"`
+	Audience    string    `yaml:"audience"`
+	GroupsClaim string    `yaml:"groups_claim"`
+	DevIssuer   DevIssuer `yaml:"dev_issuer"`
+	// StdioPrincipal is a fixed local principal for `serve --stdio` when no
+	// AIRLOCK_TOKEN is set. Absent means a token is required.
+	StdioPrincipal *StdioPrincipal `yaml:"stdio_principal"`
+}
+
+// DevIssuer is the built-in OIDC issuer for development and tests.
+type DevIssuer struct {
+	Enabled bool `yaml:"enabled"`
+	// KeyFile holds the RSA signing key, created on first use. Default:
+	// dev-issuer.pem beside the store.
+	KeyFile string `yaml:"key_file"`
+}
+
+// StdioPrincipal is the identity given to stdio calls without a token.
+type StdioPrincipal struct {
+	Subject string   `yaml:"subject"`
+	Groups  []string `yaml:"groups"`
+}
+
+// Connection is one target system. Which fields apply depends on Kind.
+type Connection struct {
+	Kind        string `yaml:"kind"`
+	Description string `yaml:"description"`
+
+	// postgres
+	DSN      string     `yaml:"dsn"`
+	Password *SecretRef `yaml:"password"`
+	MaxConns int32      `yaml:"max_conns"`
+
+	// sqlite
+	Path string `yaml:"path"`
+	// Seed names a built-in data set used to create the file on first run.
+	Seed string `yaml:"seed"`
+
+	// MaxRows overrides limits.max_rows for this connection.
+	MaxRows int `yaml:"max_rows"`
+}
+
+// SecretRef names where a credential lives; the value itself is never in
+// the config file.
+type SecretRef struct {
+	Env  string `yaml:"env"`
+	File string `yaml:"file"`
+}
+
+// Limits bound every call.
+type Limits struct {
+	CallTimeout      time.Duration `yaml:"call_timeout"`
+	StatementTimeout time.Duration `yaml:"statement_timeout"`
+	MaxRows          int           `yaml:"max_rows"`
+}
+
+// Connection kinds known to the foundation.
+const (
+	KindPostgres = "postgres"
+	KindSQLite   = "sqlite"
+)
+
+// Default values filled by Load.
+const (
+	DefaultListen           = "127.0.0.1:8080"
+	DefaultAudience         = "airlock"
+	DefaultGroupsClaim      = "groups"
+	DefaultStore            = "sqlite:airlock.db"
+	DefaultCallTimeout      = 30 * time.Second
+	DefaultStatementTimeout = 15 * time.Second
+	DefaultMaxRows          = 1000
+	DefaultShutdownGrace    = 30 * time.Second
+	DevIssuerPath           = "/oidc"
+)
+
+// ValidationError is a problem with one field of the config.
+type ValidationError struct {
+	Field string // dotted path, e.g. connections.demo.kind
+	Msg   string
+}
+
+func (e *ValidationError) Error() string { return fmt.Sprintf("config: %s: %s", e.Field, e.Msg) }
+
+func invalid(field, format string, args ...any) error {
+	return &ValidationError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Load reads, decodes, defaults and validates the config file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	cfg, err := Parse(data, os.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Dir = filepath.Dir(abs)
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// setDefaults fills every field left empty and resolves relative paths
+// against the config's folder.
+func (c *Config) setDefaults() {
+	if c.Server.Listen == "" {
+		c.Server.Listen = DefaultListen
+	}
+	if c.Server.PublicURL == "" {
+		c.Server.PublicURL = "http://" + c.Server.Listen
+	}
+	c.Server.PublicURL = strings.TrimSuffix(c.Server.PublicURL, "/")
+	if c.Server.ShutdownGrace == 0 {
+		c.Server.ShutdownGrace = DefaultShutdownGrace
+	}
+	if c.Identity.Audience == "" {
+		c.Identity.Audience = DefaultAudience
+	}
+	if c.Identity.GroupsClaim == "" {
+		c.Identity.GroupsClaim = DefaultGroupsClaim
+	}
+	if c.Store == "" {
+		c.Store = DefaultStore
+	}
+	if p, ok := strings.CutPrefix(c.Store, "sqlite:"); ok {
+		c.Store = "sqlite:" + c.Resolve(p)
+	}
+	if c.Identity.DevIssuer.Enabled {
+		if c.Identity.DevIssuer.KeyFile == "" {
+			c.Identity.DevIssuer.KeyFile = filepath.Join(c.StoreDir(), "dev-issuer.pem")
+		}
+		c.Identity.DevIssuer.KeyFile = c.Resolve(c.Identity.DevIssuer.KeyFile)
+		if c.Identity.Issuer == "" {
+			c.Identity.Issuer = c.DevIssuerURL()
+		}
+	}
+	if c.Limits.CallTimeout == 0 {
+		c.Limits.CallTimeout = DefaultCallTimeout
+	}
+	if c.Limits.StatementTimeout == 0 {
+		c.Limits.StatementTimeout = min(DefaultStatementTimeout, c.Limits.CallTimeout)
+	}
+	if c.Limits.MaxRows == 0 {
+		c.Limits.MaxRows = DefaultMaxRows
+	}
+	for _, conn := range c.Connections {
+		if conn == nil {
+			continue
+		}
+		if conn.Path != "" {
+			conn.Path = c.Resolve(conn.Path)
+		}
+		if conn.Password != nil && conn.Password.File != "" {
+			conn.Password.File = c.Resolve(conn.Password.File)
+		}
+		if conn.MaxRows == 0 {
+			conn.MaxRows = c.Limits.MaxRows
+		}
+		if conn.MaxConns == 0 {
+			conn.MaxConns = 4
+		}
+	}
+}
+
+// Resolve makes a relative path relative to the config's folder.
+func (c *Config) Resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) || c.Dir == "" {
+		return p
+	}
+	return filepath.Join(c.Dir, p)
+}
+
+// StoreDir is the folder that holds the store and the keys kept beside it.
+func (c *Config) StoreDir() string {
+	if p, ok := strings.CutPrefix(c.Store, "sqlite:"); ok {
+		return filepath.Dir(c.Resolve(p))
+	}
+	return c.Dir
+}
+
+// DevIssuerURL is the issuer URL of the built-in dev issuer.
+func (c *Config) DevIssuerURL() string { return c.Server.PublicURL + DevIssuerPath }
+
+// Validate checks the whole config and returns the first problem found,
+// naming its field.
+func (c *Config) Validate() error {
+	if _, err := url.Parse(c.Server.PublicURL); err != nil || !strings.HasPrefix(c.Server.PublicURL, "http") {
+		return invalid("server.public_url", "must be an http(s) URL")
+	}
+	if c.Limits.CallTimeout < 0 {
+		return invalid("limits.call_timeout", "must be positive")
+	}
+	if c.Limits.StatementTimeout < 0 || c.Limits.StatementTimeout > c.Limits.CallTimeout {
+		return invalid("limits.statement_timeout", "must be positive and at most limits.call_timeout (%s)", c.Limits.CallTimeout)
+	}
+	if c.Limits.MaxRows < 0 {
+		return invalid("limits.max_rows", "must be positive")
+	}
+	if c.Identity.Issuer == "" {
+		return invalid("identity.issuer", "required unless identity.dev_issuer.enabled is true")
+	}
+	if u, err := url.Parse(c.Identity.Issuer); err != nil || u.Scheme == "" || u.Host == "" {
+		return invalid("identity.issuer", "must be an absolute URL")
+	}
+	if sp := c.Identity.StdioPrincipal; sp != nil && sp.Subject == "" {
+		return invalid("identity.stdio_principal.subject", "required")
+	}
+	if !strings.HasPrefix(c.Store, "sqlite:") || strings.TrimPrefix(c.Store, "sqlite:") == "" {
+		return invalid("store", "must be sqlite:PATH")
+	}
+	for _, name := range sortedKeys(c.Connections) {
+		if err := c.Connections[name].validate("connections." + name); err != nil {
+			return err
+		}
+	}
+	for i := range c.Rules {
+		field := fmt.Sprintf("rules[%d]", i)
+		if err := c.Rules[i].Validate(); err != nil {
+			return invalid(field, "%v", err)
+		}
+		for _, conn := range c.Rules[i].Connections {
+			if !strings.ContainsAny(conn, "*?[") && c.Connections[conn] == nil {
+				return invalid(field+".connections", "unknown connection %q", conn)
+			}
+		}
+	}
+	return nil
+}
+
+func (conn *Connection) validate(field string) error {
+	if conn == nil {
+		return invalid(field, "empty connection")
+	}
+	if !validName(strings.TrimPrefix(field, "connections.")) {
+		return invalid(field, "connection names use letters, digits, '-' and '_'")
+	}
+	switch conn.Kind {
+	case KindPostgres:
+		if conn.DSN == "" {
+			return invalid(field+".dsn", "required for kind postgres")
+		}
+		u, err := url.Parse(conn.DSN)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			return invalid(field+".dsn", "must be a postgres:// URL")
+		}
+		if _, has := u.User.Password(); has || u.Query().Has("password") {
+			return invalid(field+".dsn", "must not contain a password; give it by reference in %s.password (env or file)", field)
+		}
+		if m := u.Query().Get("default_query_exec_mode"); m != "" {
+			return invalid(field+".dsn", "default_query_exec_mode is set by the gateway (extended protocol only); remove it")
+		}
+		if conn.Path != "" || conn.Seed != "" {
+			return invalid(field, "path and seed apply to kind sqlite only")
+		}
+	case KindSQLite:
+		if conn.Path == "" {
+			return invalid(field+".path", "required for kind sqlite")
+		}
+		if conn.Seed != "" && conn.Seed != "demo" {
+			return invalid(field+".seed", "unknown seed %q (known: demo)", conn.Seed)
+		}
+		if conn.DSN != "" || conn.Password != nil {
+			return invalid(field, "dsn and password apply to kind postgres only")
+		}
+	case "":
+		return invalid(field+".kind", "required (postgres or sqlite)")
+	default:
+		return invalid(field+".kind", "unknown kind %q (known: postgres, sqlite)", conn.Kind)
+	}
+	if conn.Password != nil {
+		if (conn.Password.Env == "") == (conn.Password.File == "") {
+			return invalid(field+".password", "give exactly one of env or file")
+		}
+	}
+	if conn.MaxRows < 0 {
+		return invalid(field+".max_rows", "must be positive")
+	}
+	return nil
+}
+
+// Resolve reads the secret. The value is never logged or returned in an error.
+func (s *SecretRef) Resolve() (string, error) {
+	switch {
+	case s == nil:
+		return "", nil
+	case s.Env != "":
+		v, ok := os.LookupEnv(s.Env)
+		if !ok {
+			return "", fmt.Errorf("secret: environment variable %s is not set", s.Env)
+		}
+		return v, nil
+	default:
+		b, err := os.ReadFile(s.File)
+		if err != nil {
+			return "", fmt.Errorf("secret: cannot read file %s", s.File)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+}
+
+func validName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}

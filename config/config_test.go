@@ -1,0 +1,176 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func load(t *testing.T, yaml string, vars map[string]string) (*Config, error) {
+	t.Helper()
+	cfg, err := Parse([]byte(yaml), env(vars))
+	if err != nil {
+		return nil, err
+	}
+	cfg.Dir = "/etc/airlock"
+	cfg.setDefaults()
+	return cfg, cfg.Validate()
+}
+
+const minimal = `
+identity:
+  dev_issuer: {enabled: true}
+connections:
+  demo: {kind: sqlite, path: demo.db}
+`
+
+func TestDefaultsAndRelativePaths(t *testing.T) {
+	cfg, err := load(t, minimal, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Server.Listen != DefaultListen || cfg.Limits.MaxRows != DefaultMaxRows || cfg.Limits.CallTimeout != DefaultCallTimeout {
+		t.Errorf("defaults not filled: %+v %+v", cfg.Server, cfg.Limits)
+	}
+	if cfg.Store != "sqlite:/etc/airlock/airlock.db" {
+		t.Errorf("store = %q", cfg.Store)
+	}
+	if got := cfg.Connections["demo"].Path; got != "/etc/airlock/demo.db" {
+		t.Errorf("path = %q", got)
+	}
+	if cfg.Identity.Issuer != "http://127.0.0.1:8080/oidc" {
+		t.Errorf("issuer = %q", cfg.Identity.Issuer)
+	}
+	if cfg.Identity.DevIssuer.KeyFile != "/etc/airlock/dev-issuer.pem" {
+		t.Errorf("key file = %q", cfg.Identity.DevIssuer.KeyFile)
+	}
+}
+
+func TestEnvInterpolation(t *testing.T) {
+	cfg, err := load(t, minimal+`
+  wh:
+    kind: postgres
+    dsn: postgres://app@${PGHOST}:5432/db
+    password: {env: WH_PASSWORD}
+limits:
+  call_timeout: ${TIMEOUT}
+`, map[string]string{"PGHOST": "db.internal", "TIMEOUT": "45s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Connections["wh"].DSN; got != "postgres://app@db.internal:5432/db" {
+		t.Errorf("dsn = %q", got)
+	}
+	if cfg.Limits.CallTimeout != 45*time.Second {
+		t.Errorf("call_timeout = %v", cfg.Limits.CallTimeout)
+	}
+	if got, _ := expand("a$${B}c", env(nil)); got != "a${B}c" {
+		t.Errorf("escape: %q", got)
+	}
+}
+
+func TestInvalid(t *testing.T) {
+	cases := []struct {
+		name, yaml, field, msg string
+	}{
+		{"unknown top-level key", minimal + "bogus: 1\n", "bogus", "unknown key"},
+		{"unknown nested key", minimal + "  other:\n    kind: sqlite\n    dsnn: x\n", "connections.other.dsnn", "unknown key"},
+		{"unknown server key", "server: {lisen: x}\n" + minimal, "server.lisen", "unknown key"},
+		{"unset env var", minimal + "server: {listen: \"${NOPE}\"}\n", "server.listen", "NOPE is not set"},
+		{"no issuer", "connections: {}\n", "identity.issuer", "required"},
+		{"bad kind", minimal + "  x: {kind: mysql}\n", "connections.x.kind", "unknown kind"},
+		{"missing kind", minimal + "  x: {path: a}\n", "connections.x.kind", "required"},
+		{"password in dsn", minimal + "  pg: {kind: postgres, dsn: 'postgres://u:secret@h/db'}\n", "connections.pg.dsn", "must not contain a password"},
+		{"password query in dsn", minimal + "  pg: {kind: postgres, dsn: 'postgres://u@h/db?password=x'}\n", "connections.pg.dsn", "must not contain a password"},
+		{"simple protocol dsn", minimal + "  pg: {kind: postgres, dsn: 'postgres://u@h/db?default_query_exec_mode=simple_protocol'}\n", "connections.pg.dsn", "extended protocol"},
+		{"secret both", minimal + "  pg: {kind: postgres, dsn: 'postgres://u@h/db', password: {env: A, file: b}}\n", "connections.pg.password", "exactly one"},
+		{"sqlite no path", minimal + "  s: {kind: sqlite}\n", "connections.s.path", "required"},
+		{"unknown seed", minimal + "  s: {kind: sqlite, path: x, seed: prod}\n", "connections.s.seed", "unknown seed"},
+		{"rule bad access", minimal + "rules: [{groups: [a], connections: [demo], access: [root], effect: allow}]\n", "rules[0]", "unknown access class"},
+		{"rule bad effect", minimal + "rules: [{groups: [a], connections: [demo], access: [read], effect: maybe}]\n", "rules[0]", "unknown effect"},
+		{"rule unknown conn", minimal + "rules: [{groups: [a], connections: [nope], access: [read], effect: allow}]\n", "rules[0].connections", "unknown connection"},
+		{"rule no groups", minimal + "rules: [{connections: [demo], access: [read], effect: allow}]\n", "rules[0]", "groups"},
+		{"statement timeout above call", minimal + "limits: {call_timeout: 5s, statement_timeout: 10s}\n", "limits.statement_timeout", "at most"},
+		{"bad duration", minimal + "limits: {call_timeout: {a: 1}}\n", "limits.call_timeout", "duration"},
+		{"store scheme", minimal + "store: mysql://x\n", "store", "sqlite:PATH"},
+		{"stdio principal", minimal + "  stdio_principal: {groups: [a]}\n", "", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := load(t, tc.yaml, nil)
+			if tc.field == "" {
+				return // just must not panic
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !strings.Contains(err.Error(), tc.field+":") || !strings.Contains(err.Error(), tc.msg) {
+				t.Errorf("error %q should name %q and say %q", err, tc.field, tc.msg)
+			}
+		})
+	}
+}
+
+func TestLoadFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "airlock.yaml")
+	if err := os.WriteFile(p, []byte(minimal), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Connections["demo"].Path != filepath.Join(dir, "demo.db") {
+		t.Errorf("path not resolved against config dir: %q", cfg.Connections["demo"].Path)
+	}
+	if _, err := Load(filepath.Join(dir, "missing.yaml")); err == nil {
+		t.Error("missing file loaded")
+	}
+}
+
+func TestSecretRef(t *testing.T) {
+	t.Setenv("AIRLOCK_TEST_SECRET", "s3cret")
+	if v, err := (&SecretRef{Env: "AIRLOCK_TEST_SECRET"}).Resolve(); err != nil || v != "s3cret" {
+		t.Errorf("env: %q %v", v, err)
+	}
+	f := filepath.Join(t.TempDir(), "pw")
+	os.WriteFile(f, []byte("filepw\n"), 0o600)
+	if v, err := (&SecretRef{File: f}).Resolve(); err != nil || v != "filepw" {
+		t.Errorf("file: %q %v", v, err)
+	}
+	_, err := (&SecretRef{Env: "AIRLOCK_TEST_UNSET_X"}).Resolve()
+	if err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("unset env: %v", err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(minimal))
+	f.Add([]byte("server: {listen: ${X}}\nrules: [{groups: [a]}]"))
+	f.Add([]byte("a: &x 1\nb: *x"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse(data, env(map[string]string{"X": "1"}))
+		if err == nil {
+			cfg.setDefaults()
+			_ = cfg.Validate()
+		}
+	})
+}
+
+func BenchmarkParse(b *testing.B) {
+	data := []byte(minimal + "rules: [{groups: [a], connections: [demo], access: [read], effect: allow}]\n")
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := Parse(data, env(nil)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

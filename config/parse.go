@@ -1,0 +1,185 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Parse decodes YAML strictly. lookup resolves ${NAME} references in
+// scalar values; a reference to an unset variable is an error naming the
+// field. "$${" stands for a literal "${".
+func Parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	cfg := &Config{}
+	if doc.Kind == 0 { // empty file
+		return cfg, nil
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	if err := walk(root, reflect.TypeFor[Config](), "", lookup); err != nil {
+		return nil, err
+	}
+	if err := root.Decode(cfg); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return cfg, nil
+}
+
+// walk checks every mapping key against the struct fields of t and expands
+// environment references in scalars, building the dotted path as it goes.
+func walk(n *yaml.Node, t reflect.Type, path string, lookup func(string) (string, bool)) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.Tag == "!!str" || n.Style != 0 || strings.Contains(n.Value, "${") {
+			v, err := expand(n.Value, lookup)
+			if err != nil {
+				return fieldErr(path, n, err.Error())
+			}
+			n.Value = v
+		}
+		return nil
+	case yaml.AliasNode:
+		return fieldErr(path, n, "YAML aliases are not supported")
+	case yaml.SequenceNode:
+		if t.Kind() != reflect.Slice {
+			return fieldErr(path, n, "a list is not allowed here")
+		}
+		for i, c := range n.Content {
+			if err := walk(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), lookup); err != nil {
+				return err
+			}
+		}
+		return nil
+	case yaml.MappingNode:
+		switch t.Kind() {
+		case reflect.Map:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k := n.Content[i].Value
+				if err := walk(n.Content[i+1], t.Elem(), join(path, k), lookup); err != nil {
+					return err
+				}
+			}
+			return nil
+		case reflect.Struct:
+			fields := yamlFields(t)
+			seen := map[string]bool{}
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k := n.Content[i].Value
+				f, ok := fields[k]
+				if !ok {
+					return fieldErr(join(path, k), n.Content[i], "unknown key (known: "+strings.Join(slices.Sorted(maps.Keys(fields)), ", ")+")")
+				}
+				if seen[k] {
+					return fieldErr(join(path, k), n.Content[i], "duplicate key")
+				}
+				seen[k] = true
+				if err := walk(n.Content[i+1], f, join(path, k), lookup); err != nil {
+					return err
+				}
+			}
+			return nil
+		default:
+			if t == reflect.TypeFor[time.Duration]() {
+				return fieldErr(path, n, "want a duration such as 30s")
+			}
+			return fieldErr(path, n, "a mapping is not allowed here")
+		}
+	}
+	return nil
+}
+
+func yamlFields(t reflect.Type) map[string]reflect.Type {
+	m := map[string]reflect.Type{}
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		m[name] = f.Type
+	}
+	return m
+}
+
+func join(path, k string) string {
+	if path == "" {
+		return k
+	}
+	return path + "." + k
+}
+
+func fieldErr(path string, n *yaml.Node, msg string) error {
+	if path == "" {
+		path = "(top level)"
+	}
+	return &ValidationError{Field: path, Msg: fmt.Sprintf("%s (line %d)", msg, n.Line)}
+}
+
+var errUnclosed = errors.New("unclosed ${ reference")
+
+// expand replaces ${NAME} with the value lookup gives.
+func expand(s string, lookup func(string) (string, bool)) (string, error) {
+	if !strings.Contains(s, "$") {
+		return s, nil
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "${")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String(), nil
+		}
+		if i > 0 && s[i-1] == '$' { // $${ escapes
+			b.WriteString(s[:i-1])
+			b.WriteString("${")
+			s = s[i+2:]
+			continue
+		}
+		b.WriteString(s[:i])
+		end := strings.IndexByte(s[i:], '}')
+		if end < 0 {
+			return "", errUnclosed
+		}
+		name := s[i+2 : i+end]
+		if !validEnvName(name) {
+			return "", fmt.Errorf("invalid variable name %q in ${...}", name)
+		}
+		v, ok := lookup(name)
+		if !ok {
+			return "", fmt.Errorf("environment variable %s is not set", name)
+		}
+		b.WriteString(v)
+		s = s[i+end+1:]
+	}
+}
+
+func validEnvName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		if !(r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }

@@ -1,0 +1,192 @@
+// Package server assembles the gateway: the MCP server (mark3labs/mcp-go)
+// with every tool behind the guard pipeline, the stdio, SSE and streamable
+// HTTP transports, bearer-token authentication, RFC 9728 metadata, the dev
+// issuer's endpoints and health.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	mcpserver "github.com/mark3labs/mcp-go/server"
+
+	"github.com/airlockhq/airlock/config"
+	"github.com/airlockhq/airlock/identity"
+	"github.com/airlockhq/airlock/policy"
+	"github.com/airlockhq/airlock/recorder"
+	"github.com/airlockhq/airlock/store"
+	"github.com/airlockhq/airlock/tools"
+	_ "github.com/airlockhq/airlock/tools/querydb" // registers query_db
+)
+
+// Version is the gateway's version, reported to MCP clients.
+var Version = "0.1.0-dev"
+
+// Gateway is one running Airlock.
+type Gateway struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	store    *store.SQLite
+	pipeline *tools.Pipeline
+	mcp      *mcpserver.MCPServer
+	tools    []tools.Tool
+	verifier *identity.Verifier
+	dev      *identity.DevIssuer
+
+	handlerOnce sync.Once
+	handler     http.Handler
+	sse         *mcpserver.SSEServer
+	streamable  *mcpserver.StreamableHTTPServer
+}
+
+// Options tune New.
+type Options struct {
+	Logger *slog.Logger
+	// Journal overrides the store as the journal sink (fault injection in
+	// tests).
+	Journal recorder.Journal
+}
+
+// New builds a gateway from cfg: opens the store, builds the verifier and
+// every tool kind's tools. Connections to targets open lazily.
+func New(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, error) {
+	g := &Gateway{cfg: cfg, log: opts.Logger}
+	if g.log == nil {
+		g.log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	st, err := store.Open(ctx, cfg.Store)
+	if err != nil {
+		return nil, err
+	}
+	g.store = st
+	if err := g.initIdentity(ctx); err != nil {
+		g.Close()
+		return nil, err
+	}
+	engine := policy.NewEngine(cfg.Rules)
+	var journal recorder.Journal = st
+	if opts.Journal != nil {
+		journal = opts.Journal
+	}
+	g.pipeline = tools.NewPipeline(tools.PipelineConfig{
+		Recorder: recorder.New(journal), Policy: engine, Logger: g.log, CallTimeout: cfg.Limits.CallTimeout,
+	})
+	g.mcp = mcpserver.NewMCPServer("airlock", Version,
+		mcpserver.WithToolCapabilities(false),
+		mcpserver.WithRecovery(),
+		mcpserver.WithInstructions("Airlock is a guarded gateway to databases and systems. Every call is checked against policy and journaled; errors say what to do next."),
+	)
+	env := &tools.Env{Config: cfg, Policy: engine, Logger: g.log}
+	for _, k := range tools.Kinds() {
+		t, err := k.New(env)
+		if err != nil {
+			g.Close()
+			return nil, fmt.Errorf("tool %s: %w", k.Name, err)
+		}
+		if t == nil {
+			continue
+		}
+		g.tools = append(g.tools, t)
+		g.mcp.AddTool(t.Definition(), g.pipeline.Handle(t))
+	}
+	return g, nil
+}
+
+func (g *Gateway) initIdentity(ctx context.Context) error {
+	id := g.cfg.Identity
+	vc := identity.VerifierConfig{Issuer: id.Issuer, Audience: id.Audience, GroupsClaim: id.GroupsClaim}
+	if id.DevIssuer.Enabled && id.Issuer == g.cfg.DevIssuerURL() {
+		dev, err := identity.LoadOrCreateDevIssuer(g.cfg.DevIssuerURL(), id.DevIssuer.KeyFile)
+		if err != nil {
+			return fmt.Errorf("dev issuer: %w", err)
+		}
+		g.dev = dev
+		// Verify dev tokens through go-oidc's remote key set, served
+		// in-process, so stdio needs no listener.
+		vc.JWKSURL, vc.HTTPClient = dev.JWKSURL(), dev.HTTPClient()
+	}
+	v, err := identity.NewVerifier(ctx, vc)
+	if err != nil {
+		return fmt.Errorf("identity: %w", err)
+	}
+	g.verifier = v
+	return nil
+}
+
+// Verifier returns the gateway's token verifier.
+func (g *Gateway) Verifier() *identity.Verifier { return g.verifier }
+
+// Store returns the gateway's store.
+func (g *Gateway) Store() *store.SQLite { return g.store }
+
+// Tools returns the gateway's tools.
+func (g *Gateway) Tools() []tools.Tool { return g.tools }
+
+// Drain waits for in-flight calls (and their journal records) to finish,
+// up to the configured grace period.
+func (g *Gateway) Drain() error {
+	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.Server.ShutdownGrace)
+	defer cancel()
+	return g.pipeline.Drain(ctx)
+}
+
+// Close releases connections and the store. Call Drain first.
+func (g *Gateway) Close() error {
+	var errs []error
+	for _, t := range g.tools {
+		if c, ok := t.(io.Closer); ok {
+			errs = append(errs, c.Close())
+		}
+	}
+	if g.store != nil {
+		errs = append(errs, g.store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// stdioPrincipal resolves the identity for stdio calls: AIRLOCK_TOKEN,
+// verified on every call so expiry holds, else the configured local
+// principal, else none.
+func (g *Gateway) stdioPrincipal(ctx context.Context) (*identity.Principal, error) {
+	if tok := os.Getenv("AIRLOCK_TOKEN"); tok != "" {
+		return g.verifier.Verify(ctx, tok)
+	}
+	if sp := g.cfg.Identity.StdioPrincipal; sp != nil {
+		return &identity.Principal{Subject: sp.Subject, Groups: sp.Groups, Issuer: "local"}, nil
+	}
+	return nil, errors.New("no identity: set AIRLOCK_TOKEN, or configure identity.stdio_principal")
+}
+
+// ServeStdio serves MCP over in/out until ctx is done or in closes. Logs
+// go to the gateway's logger (stderr), never to out.
+func (g *Gateway) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
+	if _, err := g.stdioPrincipal(ctx); err != nil {
+		return err
+	}
+	s := mcpserver.NewStdioServer(g.mcp)
+	s.SetErrorLogger(slog.NewLogLogger(g.log.Handler(), slog.LevelError))
+	s.SetContextFunc(func(ctx context.Context) context.Context {
+		// Calls outlive a shutdown signal so they finish and are journaled.
+		ctx = tools.WithTransport(context.WithoutCancel(ctx), "stdio")
+		p, err := g.stdioPrincipal(ctx)
+		if err != nil {
+			g.log.Warn("stdio identity rejected", "err", err)
+			return ctx
+		}
+		return identity.NewContext(ctx, p)
+	})
+	err := s.Listen(ctx, in, out)
+	if errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) {
+		err = nil
+	}
+	return errors.Join(err, g.Drain())
+}
+
+const readHeaderTimeout = 10 * time.Second

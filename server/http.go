@@ -1,0 +1,184 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	mcpserver "github.com/mark3labs/mcp-go/server"
+
+	"github.com/airlockhq/airlock/identity"
+	"github.com/airlockhq/airlock/tools"
+)
+
+// Paths served on the HTTP listener.
+const (
+	PathMCP            = "/mcp"
+	PathSSE            = "/sse"
+	PathMessage        = "/message"
+	PathHealth         = "/healthz"
+	PathResourceMeta   = "/.well-known/oauth-protected-resource"
+	maxRequestBodySize = 4 << 20
+)
+
+// Handler returns the gateway's HTTP handler: streamable HTTP at /mcp, SSE
+// at /sse (+ /message), health, RFC 9728 metadata and, when enabled, the
+// dev issuer under /oidc/.
+func (g *Gateway) Handler() http.Handler {
+	g.handlerOnce.Do(func() { g.handler = g.buildHandler() })
+	return g.handler
+}
+
+func (g *Gateway) buildHandler() http.Handler {
+	mux := http.NewServeMux()
+	withTransport := func(name string) func(context.Context, *http.Request) context.Context {
+		return func(ctx context.Context, r *http.Request) context.Context {
+			ctx = tools.WithTransport(ctx, name)
+			if p := identity.FromContext(r.Context()); p != nil {
+				ctx = identity.NewContext(ctx, p)
+			}
+			return ctx
+		}
+	}
+	streamable := mcpserver.NewStreamableHTTPServer(g.mcp,
+		mcpserver.WithEndpointPath(PathMCP),
+		mcpserver.WithHTTPContextFunc(withTransport("streamable-http")),
+		mcpserver.WithStreamableHTTPLogger(g.log),
+	)
+	sse := mcpserver.NewSSEServer(g.mcp,
+		mcpserver.WithSSEEndpoint(PathSSE),
+		mcpserver.WithMessageEndpoint(PathMessage),
+		mcpserver.WithUseFullURLForMessageEndpoint(false),
+		mcpserver.WithSSEContextFunc(withTransport("sse")),
+	)
+	g.sse, g.streamable = sse, streamable
+	mux.Handle(PathMCP, g.authenticate(streamable))
+	mux.Handle(PathSSE, g.authenticate(sse.SSEHandler()))
+	mux.Handle(PathMessage, g.authenticate(sse.MessageHandler()))
+	mux.HandleFunc("GET "+PathHealth, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET "+PathResourceMeta, g.resourceMetadata)
+	mux.HandleFunc("GET "+PathResourceMeta+PathMCP, g.resourceMetadata)
+	if g.dev != nil {
+		mux.Handle("/oidc/", g.dev.Handler())
+	}
+	return mux
+}
+
+// resourceMetadata serves RFC 9728 protected resource metadata.
+func (g *Gateway) resourceMetadata(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"resource":                 g.cfg.Server.PublicURL + PathMCP,
+		"authorization_servers":    []string{g.cfg.Identity.Issuer},
+		"bearer_methods_supported": []string{"header"},
+		"resource_name":            "Airlock",
+	})
+}
+
+// authenticate admits a request only with a verified bearer token in the
+// Authorization header and an acceptable Origin.
+func (g *Gateway) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if o := r.Header.Get("Origin"); o != "" && !g.originAllowed(o) {
+			writeJSON(w, http.StatusForbidden, map[string]string{"error": "origin_not_allowed"})
+			return
+		}
+		// A token in a URL ends up in logs and browser history: refuse it
+		// even if a valid header is present too.
+		if q := r.URL.Query(); q.Has("access_token") || q.Has("token") {
+			g.unauthorized(w, "invalid_request", "bearer tokens are accepted only in the Authorization header")
+			return
+		}
+		scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+			g.unauthorized(w, "", "")
+			return
+		}
+		p, err := g.verifier.Verify(r.Context(), strings.TrimSpace(token))
+		if err != nil {
+			var ae *identity.AuthError
+			reason := "token verification failed"
+			if errors.As(err, &ae) {
+				reason = ae.Reason
+			}
+			g.log.Info("token refused", "reason", reason, "remote", r.RemoteAddr)
+			g.unauthorized(w, "invalid_token", reason)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxRequestBodySize)
+		next.ServeHTTP(w, r.WithContext(identity.NewContext(r.Context(), p)))
+	})
+}
+
+func (g *Gateway) unauthorized(w http.ResponseWriter, code, desc string) {
+	v := `Bearer resource_metadata="` + g.cfg.Server.PublicURL + PathResourceMeta + `"`
+	if code != "" {
+		v += `, error="` + code + `"`
+	}
+	if desc != "" {
+		v += `, error_description="` + strings.ReplaceAll(desc, `"`, `'`) + `"`
+	}
+	w.Header().Set("WWW-Authenticate", v)
+	body := map[string]string{"error": "unauthorized"}
+	if code != "" {
+		body["error"], body["error_description"] = code, desc
+	}
+	writeJSON(w, http.StatusUnauthorized, body)
+}
+
+// originAllowed admits the gateway's own origin, configured origins, and
+// loopback origins when the gateway itself is on loopback.
+func (g *Gateway) originAllowed(origin string) bool {
+	if slices.Contains(g.cfg.Server.AllowedOrigins, origin) {
+		return true
+	}
+	self, err := url.Parse(g.cfg.Server.PublicURL)
+	if err != nil {
+		return false
+	}
+	return origin == self.Scheme+"://"+self.Host
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// ServeHTTP listens on addr and serves until ctx is done, then shuts down
+// gracefully: stops accepting, lets requests and calls in flight finish,
+// and waits for their journal records. ready, if non-nil, receives the
+// bound address.
+func (g *Gateway) ServeHTTP(ctx context.Context, addr string, ready func(net.Addr)) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: g.Handler(), ReadHeaderTimeout: readHeaderTimeout}
+	if ready != nil {
+		ready(ln.Addr())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	// Finish calls in flight (and their journal records) while their
+	// streams are still open, then close long-lived streams and stop.
+	srv.SetKeepAlivesEnabled(false)
+	derr := g.Drain()
+	sctx, cancel := context.WithTimeout(context.Background(), g.cfg.Server.ShutdownGrace)
+	defer cancel()
+	g.sse.CloseSessions()
+	g.streamable.CloseSessions(sctx)
+	return errors.Join(derr, srv.Shutdown(sctx))
+}

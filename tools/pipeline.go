@@ -1,0 +1,306 @@
+package tools
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/airlockhq/airlock/identity"
+	"github.com/airlockhq/airlock/masking"
+	"github.com/airlockhq/airlock/policy"
+	"github.com/airlockhq/airlock/recorder"
+)
+
+// Invocation is the state of one tool call as it moves through the
+// pipeline. Each stage fills in its part.
+type Invocation struct {
+	CallID    string
+	Principal *identity.Principal
+	Transport string
+	Tool      Tool
+	Name      string
+	Args      map[string]any
+
+	Call     *Call
+	Decision policy.Decision
+	Result   *Result
+}
+
+// Handler runs (the rest of) the pipeline for an invocation.
+type Handler func(ctx context.Context, inv *Invocation) error
+
+// Middleware is one pipeline stage: it wraps the stages after it.
+type Middleware func(Handler) Handler
+
+// Pipeline is the guard chain, built once and applied to every tool.
+type Pipeline struct {
+	rec         *recorder.Recorder
+	policy      *policy.Engine
+	masker      masking.Masker
+	log         *slog.Logger
+	callTimeout time.Duration
+	handler     Handler
+
+	inflight sync.WaitGroup
+	draining atomic.Bool
+}
+
+// PipelineConfig holds what the pipeline needs.
+type PipelineConfig struct {
+	Recorder    *recorder.Recorder
+	Policy      *policy.Engine
+	Masker      masking.Masker // nil: pass-through
+	Logger      *slog.Logger
+	CallTimeout time.Duration
+}
+
+// NewPipeline composes the stages, outermost first.
+func NewPipeline(c PipelineConfig) *Pipeline {
+	p := &Pipeline{rec: c.Recorder, policy: c.Policy, masker: c.Masker, log: c.Logger, callTimeout: c.CallTimeout}
+	if p.masker == nil {
+		p.masker = masking.None{}
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	stages := []Middleware{p.identify, p.journal, p.classify, p.decide, p.approve, p.capTokens, p.mask}
+	h := p.execute
+	for i := len(stages) - 1; i >= 0; i-- {
+		h = stages[i](h)
+	}
+	p.handler = h
+	return p
+}
+
+// ErrShuttingDown refuses calls that arrive while the gateway drains.
+var ErrShuttingDown = errors.New("the gateway is shutting down; retry against another instance")
+
+// Run sends inv through the whole pipeline.
+func (p *Pipeline) Run(ctx context.Context, inv *Invocation) error {
+	p.inflight.Add(1)
+	defer p.inflight.Done()
+	if p.draining.Load() {
+		return ErrShuttingDown
+	}
+	return p.handler(ctx, inv)
+}
+
+// Drain refuses new calls and waits until calls in flight, and their
+// journal records, are done, or ctx ends.
+func (p *Pipeline) Drain(ctx context.Context) error {
+	p.draining.Store(true)
+	done := make(chan struct{})
+	go func() { p.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("drain: calls still in flight: %w", ctx.Err())
+	}
+}
+
+type transportKey struct{}
+
+// WithTransport records the MCP transport a call arrived on.
+func WithTransport(ctx context.Context, transport string) context.Context {
+	return context.WithValue(ctx, transportKey{}, transport)
+}
+
+// Handle adapts t to an mcp-go tool handler that runs the pipeline.
+// Agent errors become isError results; anything else becomes a JSON-RPC
+// error whose text names only the call id, never the cause.
+func (p *Pipeline) Handle(t Tool) server.ToolHandlerFunc {
+	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		transport, _ := ctx.Value(transportKey{}).(string)
+		inv := &Invocation{Tool: t, Name: req.Params.Name, Args: req.GetArguments(), Transport: transport}
+		err := p.Run(ctx, inv)
+		var ae *AgentError
+		switch {
+		case err == nil:
+			return render(inv.Result), nil
+		case errors.As(err, &ae):
+			return mcp.NewToolResultError(ae.Msg), nil
+		case errors.Is(err, ErrJournalUnavailable), errors.Is(err, ErrShuttingDown):
+			return nil, err
+		case inv.CallID != "":
+			return nil, errors.New("internal error; the journal has details under call " + inv.CallID)
+		default:
+			return nil, errors.New("internal error")
+		}
+	}
+}
+
+func render(r *Result) *mcp.CallToolResult {
+	if r.Structured == nil {
+		return mcp.NewToolResultText(r.Text)
+	}
+	return mcp.NewToolResultStructured(r.Structured, r.Text)
+}
+
+// identify refuses a call without a verified principal.
+func (p *Pipeline) identify(next Handler) Handler {
+	return func(ctx context.Context, inv *Invocation) error {
+		inv.Principal = identity.FromContext(ctx)
+		if inv.Principal == nil || inv.Principal.Subject == "" {
+			return Refuse(recorder.OutcomeDenied, "unauthenticated: this gateway needs a verified identity for every call")
+		}
+		return next(ctx, inv)
+	}
+}
+
+// journal makes a started record durable before anything else runs and
+// writes the finished record afterwards, whatever happened.
+func (p *Pipeline) journal(next Handler) Handler {
+	return func(ctx context.Context, inv *Invocation) error {
+		inv.CallID = recorder.NewCallID()
+		args, digest := canonicalArgs(inv.Args)
+		rec := &recorder.Record{
+			CallID: inv.CallID, Principal: inv.Principal, Transport: inv.Transport, Tool: inv.Name,
+			Arguments: json.RawMessage(p.masker.MaskString(string(args))), ArgumentsDigest: digest,
+		}
+		if err := p.rec.Begin(ctx, rec); err != nil {
+			p.log.Error("journal write failed; call refused", "call_id", inv.CallID, "tool", inv.Name, "err", err)
+			return ErrJournalUnavailable
+		}
+		start := time.Now()
+		err := next(ctx, inv)
+		rec.DurationMS = float64(time.Since(start).Microseconds()) / 1000
+		fillFinished(rec, inv, err)
+		if ferr := p.rec.Finish(ctx, rec); ferr != nil {
+			// The agent must not see what the journal does not hold.
+			p.log.Error("journal write failed; result withheld", "call_id", inv.CallID, "tool", inv.Name, "err", ferr)
+			return ErrJournalUnavailable
+		}
+		p.log.Info("call", "call_id", inv.CallID, "tool", inv.Name, "subject", inv.Principal.Subject,
+			"connection", rec.Connection, "access", rec.Access, "decision", rec.Decision,
+			"outcome", rec.Outcome, "duration_ms", rec.DurationMS)
+		return err
+	}
+}
+
+func fillFinished(rec *recorder.Record, inv *Invocation, err error) {
+	if c := inv.Call; c != nil {
+		rec.Connection, rec.Access, rec.Command, rec.Resources = c.Connection, string(c.Access), c.Command, c.Resources
+	}
+	rec.Decision, rec.Rule, rec.Reason = string(inv.Decision.Effect), inv.Decision.Rule, inv.Decision.Reason
+	var ae *AgentError
+	switch {
+	case err == nil:
+		rec.Outcome = recorder.OutcomeOK
+		if r := inv.Result; r != nil {
+			rec.Result = resultJSON(r)
+			rec.Rows, rec.Bytes, rec.Truncated = r.Rows, len(rec.Result), r.Truncated
+		}
+	case errors.As(err, &ae):
+		rec.Outcome, rec.Error = ae.Outcome, ae.Msg
+	default:
+		rec.Outcome, rec.Error = recorder.OutcomeError, err.Error()
+	}
+}
+
+func resultJSON(r *Result) json.RawMessage {
+	v := r.Structured
+	if v == nil {
+		v = r.Text
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		b, _ = json.Marshal(err.Error())
+	}
+	return b
+}
+
+// canonicalArgs encodes args with sorted keys (encoding/json sorts map
+// keys) and returns the encoding and its SHA-256.
+func canonicalArgs(args map[string]any) ([]byte, string) {
+	b, err := json.Marshal(args)
+	if err != nil {
+		b = []byte("null")
+	}
+	sum := sha256.Sum256(b)
+	return b, hex.EncodeToString(sum[:])
+}
+
+// classify parses the arguments into an Action.
+func (p *Pipeline) classify(next Handler) Handler {
+	return func(ctx context.Context, inv *Invocation) error {
+		if inv.Args == nil {
+			return Refuse(recorder.OutcomeInvalid, "arguments must be a JSON object")
+		}
+		c, err := inv.Tool.Parse(inv.Args)
+		if err != nil {
+			var ae *AgentError
+			if errors.As(err, &ae) {
+				return err
+			}
+			return Refuse(recorder.OutcomeInvalid, "%s", err.Error())
+		}
+		inv.Call = c
+		return next(ctx, inv)
+	}
+}
+
+// decide applies the access rules: deny by default.
+func (p *Pipeline) decide(next Handler) Handler {
+	return func(ctx context.Context, inv *Invocation) error {
+		inv.Decision = p.policy.Decide(policy.Request{
+			Subject: inv.Principal.Subject, Groups: inv.Principal.Groups,
+			Connection: inv.Call.Connection, Access: inv.Call.Access,
+		})
+		if inv.Decision.Effect != policy.Allow {
+			return Refuse(recorder.OutcomeDenied, "denied: %s. This call needs %s access to connection %q; ask an operator for a rule that grants it, or rephrase the call so it needs less.",
+				inv.Decision.Reason, inv.Call.Access, inv.Call.Connection)
+		}
+		return next(ctx, inv)
+	}
+}
+
+// approve holds calls that need a human approver. No rule can ask for one
+// yet, so every allowed call passes.
+func (p *Pipeline) approve(next Handler) Handler { return next }
+
+// capTokens bounds the result to a token budget. Pass-through for now.
+func (p *Pipeline) capTokens(next Handler) Handler { return next }
+
+// mask rewrites sensitive values in the result's text.
+func (p *Pipeline) mask(next Handler) Handler {
+	return func(ctx context.Context, inv *Invocation) error {
+		if err := next(ctx, inv); err != nil {
+			var ae *AgentError
+			if errors.As(err, &ae) {
+				ae.Msg = p.masker.MaskString(ae.Msg)
+			}
+			return err
+		}
+		inv.Result.Text = p.masker.MaskString(inv.Result.Text)
+		return nil
+	}
+}
+
+// execute runs the call under the call timeout.
+func (p *Pipeline) execute(ctx context.Context, inv *Invocation) error {
+	if p.callTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.callTimeout)
+		defer cancel()
+	}
+	r, err := inv.Tool.Execute(ctx, inv.Call)
+	if err != nil {
+		return err
+	}
+	if r == nil {
+		return errors.New("tool returned no result")
+	}
+	inv.Result = r
+	return nil
+}

@@ -1,0 +1,212 @@
+package tools
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/airlockhq/airlock/identity"
+	"github.com/airlockhq/airlock/policy"
+	"github.com/airlockhq/airlock/recorder"
+	"github.com/airlockhq/airlock/store"
+)
+
+// fakeTool classifies "access" from its arguments and counts executions.
+type fakeTool struct {
+	mu       sync.Mutex
+	executed int
+	err      error
+}
+
+func (f *fakeTool) Definition() mcp.Tool { return mcp.NewTool("fake") }
+
+func (f *fakeTool) Parse(args map[string]any) (*Call, error) {
+	a, _ := args["access"].(string)
+	acc, err := policy.ParseAccess(a)
+	if err != nil {
+		return nil, err
+	}
+	return &Call{Action: Action{Connection: "db", Access: acc}}, nil
+}
+
+func (f *fakeTool) Execute(ctx context.Context, c *Call) (*Result, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.executed++
+	if f.err != nil {
+		return nil, f.err
+	}
+	return &Result{Text: "done", Structured: map[string]any{"ok": true}, Rows: 1}, nil
+}
+
+// memJournal keeps records in memory; failing makes every append fail.
+type memJournal struct {
+	mu      sync.Mutex
+	entries []store.Entry
+	failing bool
+}
+
+func (m *memJournal) AppendJournal(_ context.Context, e *store.Entry) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.failing {
+		return 0, errors.New("disk full")
+	}
+	m.entries = append(m.entries, *e)
+	return int64(len(m.entries)), nil
+}
+
+func (m *memJournal) records(t *testing.T) []*recorder.Record {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*recorder.Record
+	for i := range m.entries {
+		r, err := recorder.Decode(&m.entries[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func newTestPipeline(j recorder.Journal) *Pipeline {
+	return NewPipeline(PipelineConfig{
+		Recorder: recorder.New(j),
+		Policy: policy.NewEngine([]policy.Rule{{Groups: []string{"analysts"}, Connections: []string{"db"},
+			Access: []policy.Access{policy.Read}, Effect: policy.Allow}}),
+	})
+}
+
+func call(p *Pipeline, ft *fakeTool, ctx context.Context, args map[string]any) (*mcp.CallToolResult, error) {
+	req := mcp.CallToolRequest{}
+	req.Params.Name = "fake"
+	req.Params.Arguments = args
+	return p.Handle(ft)(ctx, req)
+}
+
+var analyst = &identity.Principal{Subject: "alice", Groups: []string{"analysts"}, Issuer: "test"}
+
+func TestPipelineAllowed(t *testing.T) {
+	j := &memJournal{}
+	ft := &fakeTool{}
+	res, err := call(newTestPipeline(j), ft, identity.NewContext(context.Background(), analyst), map[string]any{"access": "read"})
+	if err != nil || res.IsError {
+		t.Fatalf("call failed: %v %+v", err, res)
+	}
+	recs := j.records(t)
+	if len(recs) != 2 || recs[0].Type != recorder.Started || recs[1].Type != recorder.Finished {
+		t.Fatalf("want started+finished, got %d records", len(recs))
+	}
+	f := recs[1]
+	if f.Outcome != recorder.OutcomeOK || f.Decision != "allow" || f.Access != "read" || f.Principal.Subject != "alice" || f.Rows != 1 {
+		t.Errorf("finished record: %+v", f)
+	}
+	if f.CallID != recs[0].CallID || f.ArgumentsDigest == "" || string(f.Arguments) != `{"access":"read"}` {
+		t.Errorf("record linkage/args: %+v", f)
+	}
+}
+
+// A deny never reaches execute and is still journaled.
+func TestPipelineDenyNeverExecutes(t *testing.T) {
+	j := &memJournal{}
+	ft := &fakeTool{}
+	res, err := call(newTestPipeline(j), ft, identity.NewContext(context.Background(), analyst), map[string]any{"access": "write"})
+	if err != nil || !res.IsError {
+		t.Fatalf("want an isError result, got %v %+v", err, res)
+	}
+	if ft.executed != 0 {
+		t.Fatal("denied call executed")
+	}
+	recs := j.records(t)
+	if len(recs) != 2 || recs[1].Outcome != recorder.OutcomeDenied || recs[1].Decision != "deny" {
+		t.Fatalf("records: %+v", recs)
+	}
+}
+
+func TestPipelineInvalidAndUnauthenticated(t *testing.T) {
+	j := &memJournal{}
+	ft := &fakeTool{}
+	p := newTestPipeline(j)
+	res, err := call(p, ft, identity.NewContext(context.Background(), analyst), map[string]any{"access": "root"})
+	if err != nil || !res.IsError {
+		t.Fatalf("invalid: %v %+v", err, res)
+	}
+	if recs := j.records(t); len(recs) != 2 || recs[1].Outcome != recorder.OutcomeInvalid {
+		t.Fatalf("invalid not journaled: %+v", recs)
+	}
+	res, err = call(p, ft, context.Background(), map[string]any{"access": "read"})
+	if err != nil || !res.IsError {
+		t.Fatalf("unauthenticated: %v %+v", err, res)
+	}
+	if ft.executed != 0 {
+		t.Fatal("executed")
+	}
+}
+
+// With the journal unwritable nothing executes.
+func TestPipelineJournalFailureRefuses(t *testing.T) {
+	j := &memJournal{failing: true}
+	ft := &fakeTool{}
+	_, err := call(newTestPipeline(j), ft, identity.NewContext(context.Background(), analyst), map[string]any{"access": "read"})
+	if !errors.Is(err, ErrJournalUnavailable) {
+		t.Fatalf("want ErrJournalUnavailable, got %v", err)
+	}
+	if ft.executed != 0 {
+		t.Fatal("call executed without a journal")
+	}
+}
+
+// Internal errors reach the agent as a JSON-RPC error naming only the
+// call id; the journal keeps the cause.
+func TestPipelineInternalErrorIsOpaque(t *testing.T) {
+	j := &memJournal{}
+	ft := &fakeTool{err: errors.New("dial tcp 10.0.0.5:5432: password authentication failed for user admin")}
+	_, err := call(newTestPipeline(j), ft, identity.NewContext(context.Background(), analyst), map[string]any{"access": "read"})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	if contains(err.Error(), "10.0.0.5", "password", "admin") {
+		t.Fatalf("error leaks internals: %v", err)
+	}
+	if recs := j.records(t); recs[1].Outcome != recorder.OutcomeError || recs[1].Error == "" {
+		t.Fatalf("cause not journaled: %+v", recs[1])
+	}
+}
+
+func TestPipelineDrainRefusesNewCalls(t *testing.T) {
+	p := newTestPipeline(&memJournal{})
+	if err := p.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ft := &fakeTool{}
+	if _, err := call(p, ft, identity.NewContext(context.Background(), analyst), map[string]any{"access": "read"}); !errors.Is(err, ErrShuttingDown) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func contains(s string, subs ...string) bool {
+	for _, x := range subs {
+		if strings.Contains(s, x) {
+			return true
+		}
+	}
+	return false
+}
+
+func BenchmarkPipeline(b *testing.B) {
+	p := newTestPipeline(&memJournal{})
+	ft := &fakeTool{}
+	ctx := identity.NewContext(context.Background(), analyst)
+	args := map[string]any{"access": "read"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := call(p, ft, ctx, args); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

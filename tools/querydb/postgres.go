@@ -1,0 +1,272 @@
+package querydb
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/airlockhq/airlock/config"
+	"github.com/airlockhq/airlock/policy"
+	"github.com/airlockhq/airlock/policy/pgsql"
+	"github.com/airlockhq/airlock/recorder"
+	"github.com/airlockhq/airlock/tools"
+)
+
+type postgres struct {
+	name    string
+	cfg     *pgxpool.Config
+	limits  config.Limits
+	maxRows int
+
+	once sync.Once
+	pool *pgxpool.Pool
+	err  error
+}
+
+func newPostgres(name string, c *config.Connection, limits config.Limits) (*postgres, error) {
+	u, err := url.Parse(c.DSN)
+	if err != nil {
+		return nil, errors.New("dsn is not a valid URL")
+	}
+	if c.Password != nil {
+		pw, err := c.Password.Resolve()
+		if err != nil {
+			return nil, err
+		}
+		u.User = url.UserPassword(u.User.Username(), pw)
+	}
+	cfg, err := pgxpool.ParseConfig(u.String())
+	if err != nil {
+		// pgx errors can quote the connection string: say only what is wrong.
+		return nil, errors.New("dsn could not be parsed")
+	}
+	// Extended protocol only: the simple protocol runs stacked statements.
+	// DescribeExec uses the unnamed statement, so agent SQL never fills a
+	// per-connection statement cache.
+	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeDescribeExec
+	cfg.ConnConfig.StatementCacheCapacity = 0
+	cfg.ConnConfig.DescriptionCacheCapacity = 0
+	// On cancellation ask the server to cancel the query, so a stopped
+	// stream or a revoked call ends on the PostgreSQL side too.
+	cfg.ConnConfig.BuildContextWatcherHandler = func(pc *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: pc, DeadlineDelay: 2 * time.Second}
+	}
+	cfg.MaxConns = c.MaxConns
+	if cfg.ConnConfig.RuntimeParams == nil {
+		cfg.ConnConfig.RuntimeParams = map[string]string{}
+	}
+	cfg.ConnConfig.RuntimeParams["application_name"] = "airlock"
+	// The classifier parses strings the standard way; a server reading
+	// backslash escapes could see two statements where it saw one.
+	cfg.ConnConfig.RuntimeParams["standard_conforming_strings"] = "on"
+	return &postgres{name: name, cfg: cfg, limits: limits, maxRows: c.MaxRows}, nil
+}
+
+func (p *postgres) getPool(ctx context.Context) (*pgxpool.Pool, error) {
+	p.once.Do(func() { p.pool, p.err = pgxpool.NewWithConfig(context.WithoutCancel(ctx), p.cfg) })
+	if p.err != nil {
+		return nil, fmt.Errorf("connection %s: cannot create pool", p.name)
+	}
+	return p.pool, nil
+}
+
+func (p *postgres) classify(sql string) (tools.Action, error) {
+	st, err := pgsql.Classify(sql)
+	if err != nil {
+		return tools.Action{}, err
+	}
+	return tools.Action{Access: st.Access, Command: st.Command, Resources: st.Tables}, nil
+}
+
+func (p *postgres) ping(ctx context.Context) error {
+	pool, err := p.getPool(ctx)
+	if err != nil {
+		return err
+	}
+	var one int
+	if err := pool.QueryRow(ctx, "SELECT $1::int", 1).Scan(&one); err != nil {
+		return connError(err)
+	}
+	return nil
+}
+
+func (p *postgres) close() {
+	if p.pool != nil {
+		p.pool.Close()
+	}
+}
+
+func (p *postgres) query(ctx context.Context, q *query, access policy.Access) (rs *resultSet, err error) {
+	pool, err := p.getPool(ctx)
+	if err != nil {
+		return nil, err
+	}
+	opts := pgx.TxOptions{}
+	if access == policy.Read {
+		opts.AccessMode = pgx.ReadOnly
+	}
+	tx, err := pool.BeginTx(ctx, opts)
+	if err != nil {
+		return nil, connError(err)
+	}
+	defer func() {
+		if err != nil || access == policy.Read {
+			// A cancelled stream leaves the connection busy; rollback on
+			// a fresh context so it returns to the pool clean or is closed.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_ = tx.Rollback(rctx)
+		}
+	}()
+	ms := strconv.FormatInt(statementTimeout(ctx, p.limits).Milliseconds(), 10)
+	var set string
+	if err := tx.QueryRow(ctx, "SELECT set_config('statement_timeout', $1, true)", ms).Scan(&set); err != nil {
+		return nil, connError(err)
+	}
+	rs, err = p.stream(ctx, tx, q)
+	if err != nil {
+		return nil, err
+	}
+	if access != policy.Read {
+		if err := tx.Commit(ctx); err != nil {
+			return nil, pgError(err)
+		}
+	}
+	return rs, nil
+}
+
+// stream reads at most maxRows rows; if more exist it cancels the query
+// rather than reading the rest.
+func (p *postgres) stream(ctx context.Context, tx pgx.Tx, q *query) (*resultSet, error) {
+	qctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rows, err := tx.Query(qctx, q.SQL, q.Params...)
+	if err != nil {
+		return nil, pgError(err)
+	}
+	defer rows.Close()
+	fds := rows.FieldDescriptions()
+	rs := &resultSet{Columns: make([]string, len(fds)), Rows: [][]any{}}
+	for i, fd := range fds {
+		rs.Columns[i] = fd.Name
+	}
+	for rows.Next() {
+		if len(rs.Rows) == p.maxRows {
+			rs.Truncated = true
+			cancel()
+			break
+		}
+		vals, err := rows.Values()
+		if err != nil {
+			return nil, pgError(err)
+		}
+		for i, v := range vals {
+			vals[i] = jsonSafe(v, fds[i].DataTypeOID)
+		}
+		rs.Rows = append(rs.Rows, vals)
+	}
+	if !rs.Truncated {
+		if err := rows.Err(); err != nil {
+			return nil, pgError(err)
+		}
+	}
+	rs.RowCount = len(rs.Rows)
+	return rs, nil
+}
+
+// pgError keeps what the agent can act on (the server's message, code and
+// position) and drops the rest; Detail can quote row values.
+func pgError(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		msg := fmt.Sprintf("database error %s: %s", pe.Code, pe.Message)
+		if pe.Code == "57014" {
+			msg = "the statement was cancelled (time limit reached); narrow the query"
+		}
+		if pe.Position > 0 {
+			msg += fmt.Sprintf(" (at character %d)", pe.Position)
+		}
+		return tools.Refuse(recorder.OutcomeError, "%s", msg)
+	}
+	return sqlError(connError(err))
+}
+
+// connError hides host, user and driver internals.
+func connError(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("database refused: %s", pe.Code)
+	}
+	return errors.New("database unavailable")
+}
+
+const maxSafeInt = 1 << 53
+
+// jsonSafe converts a decoded PostgreSQL value into something encoding/json
+// renders faithfully: numerics and out-of-range integers as strings,
+// timestamps as RFC 3339, bytea as base64, json as json.
+func jsonSafe(v any, oid uint32) any {
+	switch x := v.(type) {
+	case nil, bool, string, int16, int32, int8, uint8, uint16, uint32:
+		return x
+	case int64:
+		if x > maxSafeInt || x < -maxSafeInt {
+			return strconv.FormatInt(x, 10)
+		}
+		return x
+	case float32:
+		return jsonSafe(float64(x), oid)
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return strconv.FormatFloat(x, 'g', -1, 64)
+		}
+		return x
+	case time.Time:
+		if oid == pgtype.DateOID {
+			return x.Format(time.DateOnly)
+		}
+		return x.Format(time.RFC3339Nano)
+	case []byte:
+		return base64.StdEncoding.EncodeToString(x)
+	case [16]byte:
+		return fmt.Sprintf("%x-%x-%x-%x-%x", x[0:4], x[4:6], x[6:8], x[8:10], x[10:16])
+	case pgtype.Numeric:
+		if !x.Valid {
+			return nil
+		}
+		b, err := x.MarshalJSON()
+		if err != nil {
+			return nil
+		}
+		return string(b)
+	case map[string]any:
+		for k, e := range x {
+			x[k] = jsonSafe(e, 0)
+		}
+		return x
+	case []any:
+		for i, e := range x {
+			x[i] = jsonSafe(e, 0)
+		}
+		return x
+	case fmt.Stringer:
+		return x.String()
+	default:
+		return fmt.Sprint(x)
+	}
+}

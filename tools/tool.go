@@ -1,0 +1,123 @@
+// Package tools holds the Tool contract, the registry of tool kinds and the
+// guard pipeline every tool call goes through: identify, journal, classify,
+// decide, approve, execute, mask, cap, journal.
+//
+// A kind implements only what is specific to it — parse arguments into an
+// Action without I/O, and execute it — and registers itself from its own
+// package's init function.
+package tools
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/airlockhq/airlock/config"
+	"github.com/airlockhq/airlock/policy"
+)
+
+// Action is what a call does, as far as policy is concerned.
+type Action struct {
+	Connection string
+	Access     policy.Access
+	// Command is the kind of operation, e.g. "SELECT" or "DELETE".
+	Command string
+	// Resources touched: tables, argv, method and path.
+	Resources []string
+}
+
+// Call is a parsed call: its Action plus kind-specific parsed arguments.
+type Call struct {
+	Action
+	Args any
+}
+
+// Result is what a tool returns, before masking and capping.
+type Result struct {
+	// Structured is the structuredContent, JSON-encodable.
+	Structured any
+	// Text is a compact rendering for clients that only read text.
+	Text      string
+	Rows      int
+	Truncated bool
+}
+
+// Tool is one MCP tool served by a kind.
+type Tool interface {
+	// Definition is the MCP tool: name, description, schema, annotations.
+	Definition() mcp.Tool
+	// Parse validates the arguments and classifies the call. It does no I/O.
+	// Errors are shown to the agent.
+	Parse(args map[string]any) (*Call, error)
+	// Execute runs a call that policy allowed.
+	Execute(ctx context.Context, c *Call) (*Result, error)
+}
+
+// ConnectionChecker is implemented by tools that can test their
+// connections (airlock check).
+type ConnectionChecker interface {
+	CheckConnection(ctx context.Context, name string) error
+}
+
+// Env is what a kind may use to build its tools.
+type Env struct {
+	Config *config.Config
+	Policy *policy.Engine
+	Logger *slog.Logger
+}
+
+// Kind is a registered kind of tool.
+type Kind struct {
+	Name string
+	// ConnectionKinds are the connection kinds (config) it serves.
+	ConnectionKinds []string
+	// New builds the kind's tool, or returns nil when config gives it
+	// nothing to serve.
+	New func(env *Env) (Tool, error)
+}
+
+var (
+	registryMu sync.Mutex
+	registry   = map[string]Kind{}
+)
+
+// Register adds a kind. It panics on a duplicate or incomplete kind: both
+// are programming errors found at start-up.
+func Register(k Kind) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if k.Name == "" || k.New == nil {
+		panic("tools: Register of a kind without a name or constructor")
+	}
+	if _, dup := registry[k.Name]; dup {
+		panic(fmt.Sprintf("tools: kind %q registered twice", k.Name))
+	}
+	registry[k.Name] = k
+}
+
+// Kinds returns the registered kinds sorted by name.
+func Kinds() []Kind {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	out := make([]Kind, 0, len(registry))
+	for _, k := range registry {
+		out = append(out, k)
+	}
+	slices.SortFunc(out, func(a, b Kind) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+// KindForConnection returns the kind that serves connections of kind ck.
+func KindForConnection(ck string) (Kind, bool) {
+	for _, k := range Kinds() {
+		if slices.Contains(k.ConnectionKinds, ck) {
+			return k, true
+		}
+	}
+	return Kind{}, false
+}
