@@ -5,6 +5,8 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
 	_ "modernc.org/sqlite"
 
 	"github.com/airlockhq/airlock/recorder"
@@ -231,5 +234,47 @@ func TestInteropTypeScriptSDK(t *testing.T) {
 				t.Fatalf("unexpected: %s", out)
 			}
 		})
+	}
+}
+
+// A shutdown lets calls in flight finish and be journaled.
+func TestShutdownDrainsCallsInFlight(t *testing.T) {
+	e := newEnv(t)
+	g, err := server.New(context.Background(), e.cfg, server.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	ctx, stop := context.WithCancel(context.Background())
+	addrc := make(chan string, 1)
+	served := make(chan error, 1)
+	go func() {
+		served <- g.ServeHTTP(ctx, "127.0.0.1:0", func(a net.Addr) { addrc <- a.String() })
+	}()
+	base := "http://" + <-addrc
+	c := httpClient(t, "streamable-http", base, e.token(t, "alice", "analysts"))
+	type answer struct {
+		res *mcp.CallToolResult
+		err error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		res, err := c.CallTool(context.Background(), callReq("pg", "SELECT count(*) FROM generate_series(1, 20000000)"))
+		answered <- answer{res, err}
+	}()
+	// Wait until the call is running (its started record is durable).
+	for i := 0; i < 200 && len(journal(t, e)) == 0; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	a := <-answered
+	if a.err != nil || a.res.IsError {
+		t.Fatalf("call in flight did not finish: %v %+v", a.err, a.res)
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	if n := countCalls(journal(t, e)); n != 1 {
+		t.Fatalf("journal holds %d complete calls", n)
 	}
 }
