@@ -23,6 +23,7 @@ type Config struct {
 	Connections map[string]*Connection `yaml:"connections"`
 	Rules       []policy.Rule          `yaml:"rules"`
 	Limits      Limits                 `yaml:"limits"`
+	Journal     Journal                `yaml:"journal"`
 
 	// Dir is the folder of the config file; relative paths resolve against it.
 	Dir string `yaml:"-"`
@@ -192,6 +193,7 @@ func (c *Config) setDefaults() {
 	if c.Limits.MaxRows == 0 {
 		c.Limits.MaxRows = DefaultMaxRows
 	}
+	c.Journal.setDefaults(c)
 	for _, conn := range c.Connections {
 		if conn == nil {
 			continue
@@ -244,6 +246,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Limits.MaxRows < 0 {
 		return invalid("limits.max_rows", "must be positive")
+	}
+	if err := c.Journal.validate(); err != nil {
+		return err
 	}
 	if c.Identity.Issuer == "" {
 		return invalid("identity.issuer", "required unless identity.dev_issuer.enabled is true")

@@ -174,3 +174,21 @@ func BenchmarkParse(b *testing.B) {
 		}
 	}
 }
+
+func TestJournalConfig(t *testing.T) {
+	cfg, err := load(t, minimal+"journal: {retention: 90d, checkpoint_interval: 1m}\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Journal.Retention.Std() != 90*24*time.Hour || cfg.Journal.CheckpointInterval.Std() != time.Minute {
+		t.Errorf("journal: %+v", cfg.Journal)
+	}
+	if cfg.Journal.CheckpointKeyFile != "/etc/airlock/journal-checkpoint.key" || cfg.Journal.MaxRecordBytes != DefaultMaxRecordBytes {
+		t.Errorf("defaults: %+v", cfg.Journal)
+	}
+	for _, bad := range []string{"journal: {retention: 5x}\n", "journal: {retention: 10m}\n", "journal: {max_record_bytes: 10}\n"} {
+		if _, err := load(t, minimal+bad, nil); err == nil || !strings.Contains(err.Error(), "journal.") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}

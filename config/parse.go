@@ -52,6 +52,16 @@ func walk(n *yaml.Node, t reflect.Type, path string, lookup func(string) (string
 			}
 			n.Value = v
 		}
+		switch t {
+		case reflect.TypeFor[Duration]():
+			if _, err := ParseDuration(n.Value); err != nil {
+				return fieldErr(path, n, err.Error())
+			}
+		case reflect.TypeFor[time.Duration]():
+			if _, err := time.ParseDuration(n.Value); err != nil {
+				return fieldErr(path, n, fmt.Sprintf("invalid duration %q (use e.g. 30s, 15m)", n.Value))
+			}
+		}
 		return nil
 	case yaml.AliasNode:
 		return fieldErr(path, n, "YAML aliases are not supported")
