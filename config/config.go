@@ -24,6 +24,8 @@ type Config struct {
 	Rules       []policy.Rule          `yaml:"rules"`
 	Limits      Limits                 `yaml:"limits"`
 	Journal     Journal                `yaml:"journal"`
+	Approvals   Approvals              `yaml:"approvals"`
+	Admin       Admin                  `yaml:"admin"`
 
 	// Dir is the folder of the config file; relative paths resolve against it.
 	Dir string `yaml:"-"`
@@ -88,6 +90,48 @@ type Connection struct {
 type SecretRef struct {
 	Env  string `yaml:"env"`
 	File string `yaml:"file"`
+}
+
+// Approvals configures how held requests wait and are announced.
+type Approvals struct {
+	// Wait is how long a held call or grant request waits for a decision
+	// (sending progress notifications) before answering "pending".
+	Wait time.Duration `yaml:"wait"`
+	// TTL is how long a request may stay undecided, and how long an
+	// approved call stays usable.
+	TTL time.Duration `yaml:"ttl"`
+	// WebhookURL receives a JSON POST (Slack-compatible "text") for each
+	// new request and decision.
+	WebhookURL string `yaml:"webhook_url"`
+}
+
+// Admin configures the admin API's roles.
+type Admin struct {
+	// Groups whose members may list and revoke any grant and see every
+	// request.
+	Groups []string `yaml:"groups"`
+}
+
+// Approval defaults.
+const (
+	DefaultApprovalWait = 30 * time.Second
+	DefaultApprovalTTL  = time.Hour
+)
+
+func (a *Approvals) validate() error {
+	if a.Wait < 0 || a.Wait > 10*time.Minute {
+		return invalid("approvals.wait", "must be between 0s and 10m")
+	}
+	if a.TTL < time.Second {
+		return invalid("approvals.ttl", "must be at least 1s")
+	}
+	if a.WebhookURL != "" {
+		u, err := url.Parse(a.WebhookURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return invalid("approvals.webhook_url", "must be an http(s) URL")
+		}
+	}
+	return nil
 }
 
 // Limits bound every call.
@@ -194,6 +238,15 @@ func (c *Config) setDefaults() {
 		c.Limits.MaxRows = DefaultMaxRows
 	}
 	c.Journal.setDefaults(c)
+	for i := range c.Rules {
+		c.Rules[i].SetDefaults()
+	}
+	if c.Approvals.Wait == 0 {
+		c.Approvals.Wait = DefaultApprovalWait
+	}
+	if c.Approvals.TTL == 0 {
+		c.Approvals.TTL = DefaultApprovalTTL
+	}
 	for _, conn := range c.Connections {
 		if conn == nil {
 			continue
@@ -248,6 +301,9 @@ func (c *Config) Validate() error {
 		return invalid("limits.max_rows", "must be positive")
 	}
 	if err := c.Journal.validate(); err != nil {
+		return err
+	}
+	if err := c.Approvals.validate(); err != nil {
 		return err
 	}
 	if c.Identity.Issuer == "" {

@@ -51,6 +51,15 @@ type Record struct {
 	Decision string `json:"decision,omitempty"`
 	Rule     string `json:"rule,omitempty"`
 	Reason   string `json:"reason,omitempty"`
+	// GrantID is the grant a call ran under; ApprovalID the per-call
+	// approval it consumed. On grant and approval records, RequestID.
+	GrantID    string `json:"grant_id,omitempty"`
+	ApprovalID string `json:"approval_id,omitempty"`
+	RequestID  string `json:"request_id,omitempty"`
+	// Event names what happened on a grant or approval record (see
+	// policy/jit event types); Actor is who did it.
+	Event string `json:"event,omitempty"`
+	Actor string `json:"actor,omitempty"`
 
 	Outcome    string          `json:"outcome,omitempty"`
 	Result     json.RawMessage `json:"result,omitempty"`

@@ -143,6 +143,35 @@ func initialize(t *testing.T, c *client.Client, version string) {
 	}
 }
 
+// grant asks for a just-in-time grant and fails the test unless it is
+// active.
+func grant(t *testing.T, c *client.Client, conn, access string) map[string]any {
+	t.Helper()
+	res := callTool(t, c, "request_access", map[string]any{"connection": conn, "access": access, "duration": "10m", "reason": "e2e test"})
+	if res.IsError {
+		t.Fatalf("request_access %s %s: %s", conn, access, text(res))
+	}
+	v, _ := res.StructuredContent.(map[string]any)
+	if v["status"] != "active" {
+		t.Fatalf("request_access %s %s: %v", conn, access, v)
+	}
+	return v
+}
+
+func callTool(t *testing.T, c *client.Client, name string, args map[string]any) *mcp.CallToolResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	req := mcp.CallToolRequest{}
+	req.Params.Name = name
+	req.Params.Arguments = args
+	res, err := c.CallTool(ctx, req)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return res
+}
+
 func query(t *testing.T, c *client.Client, conn, sql string, params ...any) *mcp.CallToolResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -249,13 +278,21 @@ func TestTransports(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(lt.Tools) != 1 || lt.Tools[0].Name != "query_db" {
-				t.Fatalf("tools: %+v", lt.Tools)
+			byName := map[string]mcp.Tool{}
+			for _, tl := range lt.Tools {
+				byName[tl.Name] = tl
 			}
-			ann := lt.Tools[0].Annotations
+			for _, want := range []string{"query_db", "list_connections", "request_access", "access_status"} {
+				if _, ok := byName[want]; !ok {
+					t.Fatalf("tool %s missing: %+v", want, lt.Tools)
+				}
+			}
+			ann := byName["query_db"].Annotations
 			if ann.ReadOnlyHint == nil || ann.DestructiveHint == nil || *ann.DestructiveHint != true {
 				t.Errorf("annotations not set explicitly: %+v", ann)
 			}
+			grant(t, c, "demo", "read")
+			grant(t, c, "pg", "read")
 			r := structured(t, query(t, c, "demo", "SELECT count(*) AS n FROM customers"))
 			if r.Rows[0][0] != float64(300) {
 				t.Errorf("demo customers: %v", r.Rows)
@@ -268,7 +305,7 @@ func TestTransports(t *testing.T) {
 	}
 	// Every call on every transport left a started and a finished record.
 	recs := journal(t, e)
-	if n := countCalls(recs); n != 6 {
+	if n := countCalls(recs, "query_db"); n != 6 {
 		t.Errorf("journaled %d complete calls, want 6", n)
 	}
 	transports := map[string]bool{}
@@ -304,11 +341,14 @@ func journal(t *testing.T, e *env) []*recorder.Record {
 	return out
 }
 
-// countCalls returns how many calls have both records, failing on any call
-// with only one.
-func countCalls(recs []*recorder.Record) int {
+// countCalls returns how many calls of tool have both records, or -1 when
+// any call has only one.
+func countCalls(recs []*recorder.Record, tool string) int {
 	started, finished := map[string]bool{}, map[string]bool{}
 	for _, r := range recs {
+		if r.Tool != tool {
+			continue
+		}
 		switch r.Type {
 		case recorder.Started:
 			started[r.CallID] = true

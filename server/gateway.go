@@ -20,9 +20,11 @@ import (
 	"github.com/airlockhq/airlock/config"
 	"github.com/airlockhq/airlock/identity"
 	"github.com/airlockhq/airlock/policy"
+	"github.com/airlockhq/airlock/policy/jit"
 	"github.com/airlockhq/airlock/recorder"
 	"github.com/airlockhq/airlock/store"
 	"github.com/airlockhq/airlock/tools"
+	_ "github.com/airlockhq/airlock/tools/access"  // registers list_connections, request_access, access_status
 	_ "github.com/airlockhq/airlock/tools/querydb" // registers query_db
 )
 
@@ -39,6 +41,10 @@ type Gateway struct {
 	tools    []tools.Tool
 	verifier *identity.Verifier
 	dev      *identity.DevIssuer
+	jit      *jit.Service
+	webhook  *jit.Webhook
+	stopBG   context.CancelFunc
+	bg       sync.WaitGroup
 
 	handlerOnce sync.Once
 	handler     http.Handler
@@ -75,15 +81,26 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, error
 	if opts.Journal != nil {
 		journal = opts.Journal
 	}
+	rec := recorder.New(journal)
+	sinks := []jit.Sink{journalSink{rec: rec, log: g.log}}
+	if cfg.Approvals.WebhookURL != "" {
+		g.webhook = jit.NewWebhook(cfg.Approvals.WebhookURL, g.log)
+		sinks = append(sinks, g.webhook)
+	}
+	g.jit = jit.New(st, engine, jit.Config{Wait: cfg.Approvals.Wait, TTL: cfg.Approvals.TTL, AdminGroups: cfg.Admin.Groups}, g.log, sinks...)
+	bgCtx, stop := context.WithCancel(context.Background())
+	g.stopBG = stop
+	g.bg.Add(1)
+	go func() { defer g.bg.Done(); g.jit.Run(bgCtx) }()
 	g.pipeline = tools.NewPipeline(tools.PipelineConfig{
-		Recorder: recorder.New(journal), Policy: engine, Logger: g.log, CallTimeout: cfg.Limits.CallTimeout,
+		Recorder: rec, Policy: engine, JIT: g.jit, Logger: g.log, CallTimeout: cfg.Limits.CallTimeout,
 	})
 	g.mcp = mcpserver.NewMCPServer("airlock", Version,
 		mcpserver.WithToolCapabilities(false),
 		mcpserver.WithRecovery(),
 		mcpserver.WithInstructions("Airlock is a guarded gateway to databases and systems. Every call is checked against policy and journaled; errors say what to do next."),
 	)
-	env := &tools.Env{Config: cfg, Policy: engine, Logger: g.log}
+	env := &tools.Env{Config: cfg, Policy: engine, JIT: g.jit, Logger: g.log}
 	for _, k := range tools.Kinds() {
 		t, err := k.New(env)
 		if err != nil {
@@ -139,6 +156,13 @@ func (g *Gateway) Drain() error {
 
 // Close releases connections and the store. Call Drain first.
 func (g *Gateway) Close() error {
+	if g.stopBG != nil {
+		g.stopBG()
+		g.bg.Wait()
+	}
+	if g.webhook != nil {
+		g.webhook.Close()
+	}
 	var errs []error
 	for _, t := range g.tools {
 		if c, ok := t.(io.Closer); ok {

@@ -60,6 +60,7 @@ func (g *Gateway) buildHandler() http.Handler {
 	mux.Handle(PathMCP, g.authenticate(streamable))
 	mux.Handle(PathSSE, g.authenticate(sse.SSEHandler()))
 	mux.Handle(PathMessage, g.authenticate(sse.MessageHandler()))
+	mux.Handle(PathAdminAPI, g.authenticate(g.adminHandler()))
 	mux.HandleFunc("GET "+PathHealth, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -29,6 +30,7 @@ func TestDangerousStatementsRefused(t *testing.T) {
 	e := newEnv(t)
 	_, base := e.start(t, server.Options{})
 	c := httpClient(t, "streamable-http", base, e.token(t, "alice", "analysts"))
+	grant(t, c, "pg", "read")
 	stmts := []string{
 		"SELECT 1; DROP TABLE t",
 		"COMMIT; DROP SCHEMA public CASCADE",
@@ -55,7 +57,7 @@ func TestDangerousStatementsRefused(t *testing.T) {
 	recs := journal(t, e)
 	n := 0
 	for _, r := range recs {
-		if r.Type != recorder.Finished {
+		if r.Type != recorder.Finished || r.Tool != "query_db" {
 			continue
 		}
 		n++
@@ -83,6 +85,7 @@ func TestOrdinaryReads(t *testing.T) {
 	e := newEnv(t)
 	_, base := e.start(t, server.Options{})
 	c := httpClient(t, "streamable-http", base, e.token(t, "alice", "analysts"))
+	grant(t, c, "pg", "read")
 	cases := []struct {
 		sql    string
 		params []any
@@ -114,6 +117,7 @@ func TestHugeResultIsCapped(t *testing.T) {
 	e := newEnv(t)
 	_, base := e.start(t, server.Options{})
 	c := httpClient(t, "streamable-http", base, e.token(t, "alice", "analysts"))
+	grant(t, c, "pg", "read")
 	runtime.GC()
 	before := rssBytes(t)
 	start := time.Now()
@@ -154,6 +158,7 @@ func TestStoreUnwritableRefusesCalls(t *testing.T) {
 	e := newEnv(t)
 	_, base := e.start(t, server.Options{})
 	c := httpClient(t, "streamable-http", base, e.token(t, "wendy", "writers"))
+	grant(t, c, "pg", "write")
 	structured(t, query(t, c, "pg", "SELECT 1")) // store works
 
 	db, err := sql.Open("sqlite", "file:"+strings.TrimPrefix(e.cfg.Store, "sqlite:"))
@@ -229,7 +234,7 @@ func TestInteropTypeScriptSDK(t *testing.T) {
 			if err := json.Unmarshal(out, &got); err != nil {
 				t.Fatalf("output %q: %v", out, err)
 			}
-			if len(got.Tools) != 1 || got.Tools[0] != "query_db" || got.Result.IsError ||
+			if !slices.Contains(got.Tools, "query_db") || got.Result.IsError ||
 				got.Result.StructuredContent.Rows[0][0] != float64(900) {
 				t.Fatalf("unexpected: %s", out)
 			}
@@ -253,6 +258,7 @@ func TestShutdownDrainsCallsInFlight(t *testing.T) {
 	}()
 	base := "http://" + <-addrc
 	c := httpClient(t, "streamable-http", base, e.token(t, "alice", "analysts"))
+	grant(t, c, "pg", "read")
 	type answer struct {
 		res *mcp.CallToolResult
 		err error
@@ -263,7 +269,7 @@ func TestShutdownDrainsCallsInFlight(t *testing.T) {
 		answered <- answer{res, err}
 	}()
 	// Wait until the call is running (its started record is durable).
-	for i := 0; i < 200 && len(journal(t, e)) == 0; i++ {
+	for i := 0; i < 200 && countStarted(journal(t, e), "query_db") == 0; i++ {
 		time.Sleep(10 * time.Millisecond)
 	}
 	stop()
@@ -274,7 +280,7 @@ func TestShutdownDrainsCallsInFlight(t *testing.T) {
 	if err := <-served; err != nil {
 		t.Fatalf("serve: %v", err)
 	}
-	if n := countCalls(journal(t, e)); n != 1 {
+	if n := countCalls(journal(t, e), "query_db"); n != 1 {
 		t.Fatalf("journal holds %d complete calls", n)
 	}
 }

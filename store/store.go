@@ -63,7 +63,7 @@ func (s *SQLite) Path() string { return s.path }
 func (s *SQLite) Close() error { return s.db.Close() }
 
 func (s *SQLite) migrate(ctx context.Context) error {
-	for _, schema := range []string{journalSchema} {
+	for _, schema := range []string{journalSchema, requestsSchema} {
 		if _, err := s.db.ExecContext(ctx, schema); err != nil {
 			return fmt.Errorf("store: create schema: %w", err)
 		}

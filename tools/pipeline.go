@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,7 +19,9 @@ import (
 	"github.com/airlockhq/airlock/identity"
 	"github.com/airlockhq/airlock/masking"
 	"github.com/airlockhq/airlock/policy"
+	"github.com/airlockhq/airlock/policy/jit"
 	"github.com/airlockhq/airlock/recorder"
+	"github.com/airlockhq/airlock/store"
 )
 
 // Invocation is the state of one tool call as it moves through the
@@ -33,6 +36,11 @@ type Invocation struct {
 
 	Call     *Call
 	Decision policy.Decision
+	// Grant is the active grant the call runs under; Approval the
+	// consumed per-call approval, when one was needed.
+	Grant    *store.Request
+	Approval *store.Request
+	Digest   string
 	Result   *Result
 }
 
@@ -46,6 +54,7 @@ type Middleware func(Handler) Handler
 type Pipeline struct {
 	rec         *recorder.Recorder
 	policy      *policy.Engine
+	jit         *jit.Service
 	masker      masking.Masker
 	log         *slog.Logger
 	callTimeout time.Duration
@@ -59,6 +68,7 @@ type Pipeline struct {
 type PipelineConfig struct {
 	Recorder    *recorder.Recorder
 	Policy      *policy.Engine
+	JIT         *jit.Service
 	Masker      masking.Masker // nil: pass-through
 	Logger      *slog.Logger
 	CallTimeout time.Duration
@@ -66,7 +76,10 @@ type PipelineConfig struct {
 
 // NewPipeline composes the stages, outermost first.
 func NewPipeline(c PipelineConfig) *Pipeline {
-	p := &Pipeline{rec: c.Recorder, policy: c.Policy, masker: c.Masker, log: c.Logger, callTimeout: c.CallTimeout}
+	if c.Recorder == nil || c.Policy == nil || c.JIT == nil {
+		panic("tools: NewPipeline needs a recorder, a policy engine and a JIT service")
+	}
+	p := &Pipeline{rec: c.Recorder, policy: c.Policy, jit: c.JIT, masker: c.Masker, log: c.Logger, callTimeout: c.CallTimeout}
 	if p.masker == nil {
 		p.masker = masking.None{}
 	}
@@ -123,6 +136,9 @@ func (p *Pipeline) Handle(t Tool) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		transport, _ := ctx.Value(transportKey{}).(string)
 		inv := &Invocation{Tool: t, Name: req.Params.Name, Args: req.GetArguments(), Transport: transport}
+		if req.Params.Meta != nil && req.Params.Meta.ProgressToken != nil {
+			ctx = withProgress(ctx, req.Params.Meta.ProgressToken)
+		}
 		err := p.Run(ctx, inv)
 		var ae *AgentError
 		switch {
@@ -164,6 +180,7 @@ func (p *Pipeline) journal(next Handler) Handler {
 	return func(ctx context.Context, inv *Invocation) error {
 		inv.CallID = recorder.NewCallID()
 		args, digest := canonicalArgs(inv.Args)
+		inv.Digest = callDigest(inv.Principal.Subject, inv.Name, args)
 		rec := &recorder.Record{
 			CallID: inv.CallID, Principal: inv.Principal, Transport: inv.Transport, Tool: inv.Name,
 			Arguments: json.RawMessage(p.masker.MaskString(string(args))), ArgumentsDigest: digest,
@@ -193,6 +210,12 @@ func fillFinished(rec *recorder.Record, inv *Invocation, err error) {
 		rec.Connection, rec.Access, rec.Command, rec.Resources = c.Connection, string(c.Access), c.Command, c.Resources
 	}
 	rec.Decision, rec.Rule, rec.Reason = string(inv.Decision.Effect), inv.Decision.Rule, inv.Decision.Reason
+	if inv.Grant != nil {
+		rec.GrantID = inv.Grant.ID
+	}
+	if inv.Approval != nil {
+		rec.ApprovalID = inv.Approval.ID
+	}
 	var ae *AgentError
 	switch {
 	case err == nil:
@@ -231,6 +254,17 @@ func canonicalArgs(args map[string]any) ([]byte, string) {
 	return b, hex.EncodeToString(sum[:])
 }
 
+// callDigest binds a per-call approval to who calls which tool with which
+// canonical arguments (the connection is one of the arguments).
+func callDigest(subject, tool string, canonical []byte) string {
+	h := sha256.New()
+	for _, part := range [][]byte{[]byte(subject), []byte(tool), canonical} {
+		fmt.Fprintf(h, "%d:", len(part))
+		h.Write(part)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
 // classify parses the arguments into an Action.
 func (p *Pipeline) classify(next Handler) Handler {
 	return func(ctx context.Context, inv *Invocation) error {
@@ -250,24 +284,77 @@ func (p *Pipeline) classify(next Handler) Handler {
 	}
 }
 
-// decide applies the access rules: deny by default.
+// decide applies the access rules (deny by default) and requires an
+// active grant covering the call's connection and access class.
 func (p *Pipeline) decide(next Handler) Handler {
 	return func(ctx context.Context, inv *Invocation) error {
+		c := inv.Call
+		if c.Meta {
+			// Access-management tools decide for themselves (request_access
+			// applies the same rules to what is asked for).
+			inv.Decision = policy.Decision{Effect: policy.Allow, Rule: "builtin:access-management", Reason: "access management"}
+			return next(ctx, inv)
+		}
 		inv.Decision = p.policy.Decide(policy.Request{
 			Subject: inv.Principal.Subject, Groups: inv.Principal.Groups,
-			Connection: inv.Call.Connection, Access: inv.Call.Access,
+			Connection: c.Connection, Access: c.Access,
 		})
-		if inv.Decision.Effect != policy.Allow {
+		if inv.Decision.Effect == policy.Deny {
 			return Refuse(recorder.OutcomeDenied, "denied: %s. This call needs %s access to connection %q; ask an operator for a rule that grants it, or rephrase the call so it needs less.",
-				inv.Decision.Reason, inv.Call.Access, inv.Call.Connection)
+				inv.Decision.Reason, c.Access, c.Connection)
 		}
+		g, err := p.jit.ActiveGrant(ctx, inv.Principal.Subject, c.Connection, c.Access)
+		if err != nil {
+			return fmt.Errorf("grant lookup: %w", err)
+		}
+		if g == nil {
+			return Refuse(recorder.OutcomeDenied, "no active grant for %s access to %q. Ask for one first: call request_access with {\"connection\": %q, \"access\": %q, \"duration\": \"15m\", \"reason\": \"<why you need it>\"}, then retry this call.",
+				c.Access, c.Connection, c.Connection, c.Access)
+		}
+		inv.Grant = g
 		return next(ctx, inv)
 	}
 }
 
-// approve holds calls that need a human approver. No rule can ask for one
-// yet, so every allowed call passes.
-func (p *Pipeline) approve(next Handler) Handler { return next }
+// approve holds a call that policy says needs a human: an approval bound
+// to the digest of (subject, tool, connection, canonical arguments), used
+// once.
+func (p *Pipeline) approve(next Handler) Handler {
+	return func(ctx context.Context, inv *Invocation) error {
+		if inv.Decision.Effect != policy.Approve || inv.Call.Meta {
+			return next(ctx, inv)
+		}
+		args, _ := canonicalArgs(inv.Args)
+		r, err := p.jit.HoldCall(ctx, jit.Hold{
+			Principal: inv.Principal, Tool: inv.Name, Connection: inv.Call.Connection, Access: inv.Call.Access,
+			Digest: inv.Digest, Arguments: []byte(p.masker.MaskString(string(args))), Rule: inv.Decision.Rule,
+			Spec: inv.Decision.Grant, Reason: "per-call approval: " + inv.Decision.Reason,
+		}, ProgressReporter(ctx, "waiting for a human to approve this call"))
+		if err != nil {
+			return fmt.Errorf("approval: %w", err)
+		}
+		switch r.Status {
+		case store.StatusUsed:
+			inv.Approval = r
+			return next(ctx, inv)
+		case store.StatusPending:
+			return Refuse(OutcomePending, "pending: this call needs a human approval (request %s, approvers: %s). Nothing was run. Once it is approved, send exactly the same call again; check with access_status {\"request_id\": %q}.",
+				r.ID, strings.Join(r.Approvers, ", "), r.ID)
+		default:
+			return Refuse(recorder.OutcomeDenied, "not approved: request %s is %s%s. Nothing was run.", r.ID, r.Status, noteSuffix(r.Note))
+		}
+	}
+}
+
+// OutcomePending is the outcome of a call held for approval.
+const OutcomePending = "pending"
+
+func noteSuffix(note string) string {
+	if note == "" {
+		return ""
+	}
+	return " (" + note + ")"
+}
 
 // capTokens bounds the result to a token budget. Pass-through for now.
 func (p *Pipeline) capTokens(next Handler) Handler { return next }
@@ -287,15 +374,30 @@ func (p *Pipeline) mask(next Handler) Handler {
 	}
 }
 
-// execute runs the call under the call timeout.
+// execute runs the call with a deadline of min(call timeout, grant
+// expiry); revoking the grant cancels it.
 func (p *Pipeline) execute(ctx context.Context, inv *Invocation) error {
 	if p.callTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, p.callTimeout)
 		defer cancel()
 	}
+	if g := inv.Grant; g != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, g.ExpiresAt)
+		defer cancel()
+		var untrack func()
+		ctx, untrack = p.jit.Track(ctx, g.ID)
+		defer untrack()
+	}
 	r, err := inv.Tool.Execute(ctx, inv.Call)
+	if cause := context.Cause(ctx); errors.Is(cause, jit.ErrRevoked) {
+		return Refuse(recorder.OutcomeDenied, "cancelled: the grant %s was revoked while the call ran", inv.Grant.ID)
+	}
 	if err != nil {
+		if inv.Grant != nil && !inv.Grant.ExpiresAt.After(time.Now()) {
+			return Refuse(recorder.OutcomeDenied, "cancelled: the grant %s expired while the call ran; request a new one with request_access", inv.Grant.ID)
+		}
 		return err
 	}
 	if r == nil {

@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/airlockhq/airlock/identity"
 	"github.com/airlockhq/airlock/policy"
+	"github.com/airlockhq/airlock/policy/jit"
 	"github.com/airlockhq/airlock/recorder"
 	"github.com/airlockhq/airlock/store"
 )
@@ -74,12 +77,22 @@ func (m *memJournal) records(t *testing.T) []*recorder.Record {
 	return out
 }
 
-func newTestPipeline(j recorder.Journal) *Pipeline {
-	return NewPipeline(PipelineConfig{
-		Recorder: recorder.New(j),
-		Policy: policy.NewEngine([]policy.Rule{{Groups: []string{"analysts"}, Connections: []string{"db"},
-			Access: []policy.Access{policy.Read}, Effect: policy.Allow}}),
-	})
+// newTestPipeline builds a pipeline over a real JIT service and store, and
+// gives the analyst an active read grant on "db".
+func newTestPipeline(t testing.TB, j recorder.Journal) *Pipeline {
+	t.Helper()
+	st, err := store.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "store.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	eng := policy.NewEngine([]policy.Rule{{Groups: []string{"analysts"}, Connections: []string{"db"},
+		Access: []policy.Access{policy.Read}, Effect: policy.Allow}})
+	svc := jit.New(st, eng, jit.Config{Wait: time.Second, TTL: time.Hour}, nil)
+	if _, err := svc.RequestGrant(context.Background(), analyst, "db", policy.Read, time.Hour, "test"); err != nil {
+		t.Fatal(err)
+	}
+	return NewPipeline(PipelineConfig{Recorder: recorder.New(j), Policy: eng, JIT: svc})
 }
 
 func call(p *Pipeline, ft *fakeTool, ctx context.Context, args map[string]any) (*mcp.CallToolResult, error) {
@@ -94,7 +107,7 @@ var analyst = &identity.Principal{Subject: "alice", Groups: []string{"analysts"}
 func TestPipelineAllowed(t *testing.T) {
 	j := &memJournal{}
 	ft := &fakeTool{}
-	res, err := call(newTestPipeline(j), ft, identity.NewContext(context.Background(), analyst), map[string]any{"access": "read"})
+	res, err := call(newTestPipeline(t, j), ft, identity.NewContext(context.Background(), analyst), map[string]any{"access": "read"})
 	if err != nil || res.IsError {
 		t.Fatalf("call failed: %v %+v", err, res)
 	}
@@ -115,7 +128,7 @@ func TestPipelineAllowed(t *testing.T) {
 func TestPipelineDenyNeverExecutes(t *testing.T) {
 	j := &memJournal{}
 	ft := &fakeTool{}
-	res, err := call(newTestPipeline(j), ft, identity.NewContext(context.Background(), analyst), map[string]any{"access": "write"})
+	res, err := call(newTestPipeline(t, j), ft, identity.NewContext(context.Background(), analyst), map[string]any{"access": "write"})
 	if err != nil || !res.IsError {
 		t.Fatalf("want an isError result, got %v %+v", err, res)
 	}
@@ -131,7 +144,7 @@ func TestPipelineDenyNeverExecutes(t *testing.T) {
 func TestPipelineInvalidAndUnauthenticated(t *testing.T) {
 	j := &memJournal{}
 	ft := &fakeTool{}
-	p := newTestPipeline(j)
+	p := newTestPipeline(t, j)
 	res, err := call(p, ft, identity.NewContext(context.Background(), analyst), map[string]any{"access": "root"})
 	if err != nil || !res.IsError {
 		t.Fatalf("invalid: %v %+v", err, res)
@@ -152,7 +165,7 @@ func TestPipelineInvalidAndUnauthenticated(t *testing.T) {
 func TestPipelineJournalFailureRefuses(t *testing.T) {
 	j := &memJournal{failing: true}
 	ft := &fakeTool{}
-	_, err := call(newTestPipeline(j), ft, identity.NewContext(context.Background(), analyst), map[string]any{"access": "read"})
+	_, err := call(newTestPipeline(t, j), ft, identity.NewContext(context.Background(), analyst), map[string]any{"access": "read"})
 	if !errors.Is(err, ErrJournalUnavailable) {
 		t.Fatalf("want ErrJournalUnavailable, got %v", err)
 	}
@@ -166,7 +179,7 @@ func TestPipelineJournalFailureRefuses(t *testing.T) {
 func TestPipelineInternalErrorIsOpaque(t *testing.T) {
 	j := &memJournal{}
 	ft := &fakeTool{err: errors.New("dial tcp 10.0.0.5:5432: password authentication failed for user admin")}
-	_, err := call(newTestPipeline(j), ft, identity.NewContext(context.Background(), analyst), map[string]any{"access": "read"})
+	_, err := call(newTestPipeline(t, j), ft, identity.NewContext(context.Background(), analyst), map[string]any{"access": "read"})
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -179,7 +192,7 @@ func TestPipelineInternalErrorIsOpaque(t *testing.T) {
 }
 
 func TestPipelineDrainRefusesNewCalls(t *testing.T) {
-	p := newTestPipeline(&memJournal{})
+	p := newTestPipeline(t, &memJournal{})
 	if err := p.Drain(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +212,7 @@ func contains(s string, subs ...string) bool {
 }
 
 func BenchmarkPipeline(b *testing.B) {
-	p := newTestPipeline(&memJournal{})
+	p := newTestPipeline(b, &memJournal{})
 	ft := &fakeTool{}
 	ctx := identity.NewContext(context.Background(), analyst)
 	args := map[string]any{"access": "read"}

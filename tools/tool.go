@@ -19,6 +19,7 @@ import (
 
 	"github.com/airlockhq/airlock/config"
 	"github.com/airlockhq/airlock/policy"
+	"github.com/airlockhq/airlock/policy/jit"
 )
 
 // Action is what a call does, as far as policy is concerned.
@@ -29,6 +30,10 @@ type Action struct {
 	Command string
 	// Resources touched: tables, argv, method and path.
 	Resources []string
+	// Meta marks calls that manage access itself (list_connections,
+	// request_access, access_status): they need no grant, only a rule
+	// that lets the caller use the connection at all.
+	Meta bool
 }
 
 // Call is a parsed call: its Action plus kind-specific parsed arguments.
@@ -68,6 +73,7 @@ type ConnectionChecker interface {
 type Env struct {
 	Config *config.Config
 	Policy *policy.Engine
+	JIT    *jit.Service
 	Logger *slog.Logger
 }
 

@@ -21,6 +21,8 @@ Usage:
   airlock token mint [--config F] --subject S [--groups a,b] [--ttl 15m] [--agent NAME]
                                                            mint a dev-issuer token
   airlock journal tail [--config F] [-n N] [-f]            print journal records as JSON lines
+  airlock approvals list|approve ID|deny ID [--reason R]   decide pending requests (admin API)
+  airlock grants list|revoke ID [--reason R]               list and revoke grants (admin API)
   airlock version
 
 Every command reads ./airlock.yaml unless --config says otherwise.
@@ -65,6 +67,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return usageError("usage: airlock journal tail [-n N] [-f]")
 		}
 		return cmdJournalTail(ctx, rest[1:], stdout)
+	case "approvals":
+		return cmdApprovals(ctx, rest, stdout)
+	case "grants":
+		return cmdGrants(ctx, rest, stdout)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "airlock", version())
 		return nil

@@ -18,6 +18,8 @@
 //   INTEROP_CONNECTION  "connection" argument (default "demo")
 //   INTEROP_SQL         "sql" argument (default "SELECT count(*) AS n FROM customers")
 //   INTEROP_TIMEOUT_MS  overall deadline in milliseconds (default 60000)
+// When the server offers request_access, the client first asks for a read
+// grant on the connection (Airlock refuses queries without one).
 
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
@@ -115,6 +117,21 @@ async function main() {
     cursor = page.nextCursor;
   } while (cursor);
 
+  // Airlock needs a just-in-time grant before any query: ask for one.
+  let grant;
+  if (tools.includes("request_access")) {
+    grant = await client.callTool({
+      name: "request_access",
+      arguments: {
+        connection: process.env.INTEROP_CONNECTION || "demo",
+        access: "read",
+        duration: "5m",
+        reason: "interop test",
+      },
+    });
+    if (grant.isError) throw new Error(`request_access failed: ${JSON.stringify(grant.content)}`);
+  }
+
   const result = await client.callTool({
     name: process.env.INTEROP_TOOL || "query_db",
     arguments: {
@@ -126,7 +143,7 @@ async function main() {
   closing = true;
   await client.close();
 
-  const line = JSON.stringify({ tools, result }) + "\n";
+  const line = JSON.stringify({ tools, grant, result }) + "\n";
   await new Promise((resolve, reject) => process.stdout.write(line, (err) => (err ? reject(err) : resolve())));
   process.exit(0);
 }
