@@ -61,7 +61,20 @@ type env struct {
 	dev     *identity.DevIssuer
 }
 
-func newEnv(t *testing.T) *env {
+const defaultRules = `
+limits:
+  max_rows: 100
+rules:
+  - {name: analysts-read, groups: [analysts], connections: [demo, pg], access: [read], effect: allow}
+  - {name: writers-write, groups: [writers], connections: [pg], access: [read, write], effect: allow}
+  - {name: admins, groups: [admins], connections: [pg], access: [read, write, ddl, admin], effect: allow}
+`
+
+func newEnv(t *testing.T) *env { return newEnvWith(t, defaultRules) }
+
+// newEnvWith makes an env whose config ends with extra (rules and any
+// other top-level sections).
+func newEnvWith(t *testing.T, extra string) *env {
 	t.Helper()
 	dir := t.TempDir()
 	dsn, pool := pgtest.Schema(t)
@@ -80,13 +93,7 @@ store: sqlite:airlock.db
 connections:
   demo: {kind: sqlite, path: demo.db, seed: demo, description: Demo shop}
   pg: {kind: postgres, dsn: %q}
-rules:
-  - {name: analysts-read, groups: [analysts], connections: [demo, pg], access: [read], effect: allow}
-  - {name: writers-write, groups: [writers], connections: [pg], access: [read, write], effect: allow}
-  - {name: admins, groups: [admins], connections: [pg], access: [read, write, ddl, admin], effect: allow}
-limits:
-  max_rows: 100
-`, dsn)
+`, dsn) + extra
 	p := filepath.Join(dir, "airlock.yaml")
 	if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)

@@ -161,10 +161,10 @@ type scanner interface{ Scan(dest ...any) error }
 
 func scanRequest(sc scanner) (*Request, error) {
 	var (
-		r                                                            Request
-		groups, approvers                                            string
+		r                                                           Request
+		groups, approvers                                           string
 		durMS, created, decideBy, decided, expires, used, revokedAt int64
-		args                                                         []byte
+		args                                                        []byte
 	)
 	if err := sc.Scan(&r.ID, &r.Kind, &r.Subject, &groups, &r.Connection, &r.Access, &r.Reason, &r.Status, &r.Rule,
 		&approvers, &r.MinApprovals, &durMS, &r.Tool, &r.Digest, &args, &created, &decideBy, &decided, &expires, &used,

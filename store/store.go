@@ -70,4 +70,3 @@ func (s *SQLite) migrate(ctx context.Context) error {
 	}
 	return nil
 }
-

@@ -48,7 +48,9 @@ func (e *Error) Error() string { return e.Msg }
 
 func refuse(format string, args ...any) error { return &Error{Msg: fmt.Sprintf(format, args...)} }
 
-func notFound(id string) error { return &Error{Msg: fmt.Sprintf("no request or grant %q", id), NotFound: true} }
+func notFound(id string) error {
+	return &Error{Msg: fmt.Sprintf("no request or grant %q", id), NotFound: true}
+}
 
 // ErrRevoked is the cancellation cause of calls whose grant was revoked.
 var ErrRevoked = errors.New("the grant this call ran under was revoked")

@@ -331,4 +331,3 @@ func (t *tool) list(ctx context.Context, p *identity.Principal) (*tools.Result, 
 	b, _ := json.Marshal(out)
 	return &tools.Result{Structured: map[string]any{"connections": out}, Text: string(b), Rows: len(out)}, nil
 }
-

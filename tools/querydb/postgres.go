@@ -61,7 +61,7 @@ func newPostgres(name string, c *config.Connection, limits config.Limits) (*post
 	// On cancellation ask the server to cancel the query, so a stopped
 	// stream or a revoked call ends on the PostgreSQL side too.
 	cfg.ConnConfig.BuildContextWatcherHandler = func(pc *pgconn.PgConn) ctxwatch.Handler {
-		return &pgconn.CancelRequestContextWatcherHandler{Conn: pc, DeadlineDelay: 2 * time.Second}
+		return &cancelHandler{conn: pc}
 	}
 	cfg.MaxConns = c.MaxConns
 	if cfg.ConnConfig.RuntimeParams == nil {
@@ -269,4 +269,50 @@ func jsonSafe(v any, oid uint32) any {
 	default:
 		return fmt.Sprint(x)
 	}
+}
+
+// cancelHandler stops a query whose context ends. A PostgreSQL cancel
+// request that arrives between protocol messages (for example between the
+// extended protocol's describe and execute) is ignored by the server, so
+// one request is not enough: it sends one every cancelEvery until the query
+// returns. If the server still does not stop, the connection's deadline
+// closes it.
+type cancelHandler struct {
+	conn *pgconn.PgConn
+	stop chan struct{}
+	done chan struct{}
+}
+
+const (
+	cancelEvery    = 100 * time.Millisecond
+	cancelDeadline = 5 * time.Second
+)
+
+var _ ctxwatch.Handler = (*cancelHandler)(nil)
+
+func (h *cancelHandler) HandleCancel(context.Context) {
+	h.stop, h.done = make(chan struct{}), make(chan struct{})
+	_ = h.conn.Conn().SetDeadline(time.Now().Add(cancelDeadline))
+	go func() {
+		defer close(h.done)
+		for range int(cancelDeadline / cancelEvery) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_ = h.conn.CancelRequest(ctx)
+			cancel()
+			// Waiting after each request also keeps a late one from
+			// landing on the connection's next statement.
+			select {
+			case <-h.stop:
+				time.Sleep(cancelEvery)
+				return
+			case <-time.After(cancelEvery):
+			}
+		}
+	}()
+}
+
+func (h *cancelHandler) HandleUnwatchAfterCancel() {
+	close(h.stop)
+	<-h.done
+	_ = h.conn.Conn().SetDeadline(time.Time{})
 }
