@@ -83,6 +83,9 @@ type Connection struct {
 
 	// MaxRows overrides limits.max_rows for this connection.
 	MaxRows int `yaml:"max_rows"`
+
+	SSH  SSHSettings  `yaml:",inline"`
+	HTTP HTTPSettings `yaml:",inline"`
 }
 
 // SecretRef names where a credential lives; the value itself is never in
@@ -145,6 +148,8 @@ type Limits struct {
 const (
 	KindPostgres = "postgres"
 	KindSQLite   = "sqlite"
+	KindSSH      = "ssh"
+	KindHTTP     = "http"
 )
 
 // Default values filled by Load.
@@ -263,6 +268,12 @@ func (c *Config) setDefaults() {
 		if conn.MaxConns == 0 {
 			conn.MaxConns = 4
 		}
+		switch conn.Kind {
+		case KindSSH:
+			conn.SSH.setDefaults(c)
+		case KindHTTP:
+			conn.HTTP.setDefaults(c)
+		}
 	}
 }
 
@@ -372,10 +383,24 @@ func (conn *Connection) validate(field string) error {
 		if conn.DSN != "" || conn.Password != nil {
 			return invalid(field, "dsn and password apply to kind postgres only")
 		}
+	case KindSSH:
+		if err := conn.SSH.validate(field, conn); err != nil {
+			return err
+		}
+	case KindHTTP:
+		if err := conn.HTTP.validate(field, conn); err != nil {
+			return err
+		}
 	case "":
-		return invalid(field+".kind", "required (postgres or sqlite)")
+		return invalid(field+".kind", "required (postgres, sqlite, ssh or http)")
 	default:
-		return invalid(field+".kind", "unknown kind %q (known: postgres, sqlite)", conn.Kind)
+		return invalid(field+".kind", "unknown kind %q (known: postgres, sqlite, ssh, http)", conn.Kind)
+	}
+	if conn.Kind != KindSSH && !conn.SSH.isZero() {
+		return invalid(field, "ssh settings (address, user, private_key, known_hosts, host_key, commands...) apply to kind ssh only")
+	}
+	if conn.Kind != KindHTTP && !conn.HTTP.isZero() {
+		return invalid(field, "http settings (base_url, headers, routes, tls...) apply to kind http only")
 	}
 	if conn.Password != nil {
 		if (conn.Password.Env == "") == (conn.Password.File == "") {

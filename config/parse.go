@@ -116,7 +116,11 @@ func walk(n *yaml.Node, t reflect.Type, path string, lookup func(string) (string
 func yamlFields(t reflect.Type) map[string]reflect.Type {
 	m := map[string]reflect.Type{}
 	for f := range t.Fields() {
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if opts == "inline" && f.Type.Kind() == reflect.Struct {
+			maps.Copy(m, yamlFields(f.Type))
+			continue
+		}
 		if name == "-" || !f.IsExported() {
 			continue
 		}
