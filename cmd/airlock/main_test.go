@@ -11,6 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+
 	"github.com/airlockhq/airlock/config"
 	"github.com/airlockhq/airlock/identity"
 )
@@ -149,6 +153,7 @@ func TestServeAndShutdown(t *testing.T) {
 		t.Fatalf("healthz never answered: %v", err)
 	}
 	resp.Body.Close()
+	quickstartSession(t, p, "http://"+addr)
 	cancel()
 	select {
 	case err := <-done:
@@ -161,5 +166,51 @@ func TestServeAndShutdown(t *testing.T) {
 	out2, err := runCmd(t, "journal", "tail", "--config", p)
 	if err != nil {
 		t.Fatalf("journal tail: %v %s", err, out2)
+	}
+}
+
+// quickstartSession is the README's flow: mint a token, connect over
+// streamable HTTP, ask for a grant, query the demo.
+func quickstartSession(t *testing.T, cfgPath, base string) {
+	t.Helper()
+	out, err := runCmd(t, "token", "mint", "--config", cfgPath, "--subject", "alice", "--groups", "analysts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.NewStreamableHttpClient(base+"/mcp", transport.WithHTTPHeaders(map[string]string{
+		"Authorization": "Bearer " + strings.TrimSpace(out)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+	init.Params.ClientInfo = mcp.Implementation{Name: "quickstart", Version: "1"}
+	if _, err := c.Initialize(ctx, init); err != nil {
+		t.Fatal(err)
+	}
+	call := func(name string, args map[string]any) *mcp.CallToolResult {
+		req := mcp.CallToolRequest{}
+		req.Params.Name, req.Params.Arguments = name, args
+		res, err := c.CallTool(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if res := call("query_db", map[string]any{"connection": "demo", "sql": "SELECT 1"}); !res.IsError {
+		t.Fatal("query without a grant ran")
+	}
+	if res := call("request_access", map[string]any{"connection": "demo", "access": "read", "duration": "15m", "reason": "weekly order report"}); res.IsError {
+		t.Fatalf("request_access: %+v", res.Content)
+	}
+	res := call("query_db", map[string]any{"connection": "demo", "sql": "SELECT status, count(*) FROM orders GROUP BY status"})
+	if res.IsError {
+		t.Fatalf("query: %+v", res.Content)
 	}
 }
