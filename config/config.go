@@ -26,6 +26,8 @@ type Config struct {
 	Journal     Journal                `yaml:"journal"`
 	Approvals   Approvals              `yaml:"approvals"`
 	Admin       Admin                  `yaml:"admin"`
+	// Tools are declared tools (see DeclaredTool).
+	Tools []DeclaredTool `yaml:"tools"`
 
 	// Dir is the folder of the config file; relative paths resolve against it.
 	Dir string `yaml:"-"`
@@ -83,6 +85,10 @@ type Connection struct {
 
 	// MaxRows overrides limits.max_rows for this connection.
 	MaxRows int `yaml:"max_rows"`
+
+	// Options configure a custom connection (kind custom); values may use
+	// ${ENV} like everything else, but secrets belong in SecretRefs.
+	Options map[string]string `yaml:"options"`
 
 	SSH  SSHSettings  `yaml:",inline"`
 	HTTP HTTPSettings `yaml:",inline"`
@@ -150,6 +156,9 @@ const (
 	KindSQLite   = "sqlite"
 	KindSSH      = "ssh"
 	KindHTTP     = "http"
+	// KindCustom is a connection served by a tool kind registered in Go
+	// (see examples/custom-tool); Options carry its settings.
+	KindCustom = "custom"
 )
 
 // Default values filled by Load.
@@ -334,6 +343,9 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
+	if err := c.validateTools(); err != nil {
+		return err
+	}
 	for i := range c.Rules {
 		field := fmt.Sprintf("rules[%d]", i)
 		if err := c.Rules[i].Validate(); err != nil {
@@ -391,10 +403,14 @@ func (conn *Connection) validate(field string) error {
 		if err := conn.HTTP.validate(field, conn); err != nil {
 			return err
 		}
+	case KindCustom:
 	case "":
-		return invalid(field+".kind", "required (postgres, sqlite, ssh or http)")
+		return invalid(field+".kind", "required (postgres, sqlite, ssh, http or custom)")
 	default:
-		return invalid(field+".kind", "unknown kind %q (known: postgres, sqlite, ssh, http)", conn.Kind)
+		return invalid(field+".kind", "unknown kind %q (known: postgres, sqlite, ssh, http, custom)", conn.Kind)
+	}
+	if conn.Kind != KindCustom && len(conn.Options) > 0 {
+		return invalid(field+".options", "applies to kind custom only")
 	}
 	if conn.Kind != KindSSH && !conn.SSH.isZero() {
 		return invalid(field, "ssh settings (address, user, private_key, known_hosts, host_key, commands...) apply to kind ssh only")

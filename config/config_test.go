@@ -192,3 +192,30 @@ func TestJournalConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestDeclaredToolsInvalid(t *testing.T) {
+	base := minimal + "tools:\n"
+	cases := []struct{ yaml, field, msg string }{
+		{"  - {name: Bad-Name, kind: sql, connection: demo, description: d, statement: SELECT 1}\n", "tools[0].name", "lower-case"},
+		{"  - {name: query_db, kind: sql, connection: demo, description: d, statement: SELECT 1}\n", "tools[0].name", "taken"},
+		{"  - {name: t1, kind: sql, connection: nope, description: d, statement: SELECT 1}\n", "tools.t1.connection", "unknown connection"},
+		{"  - {name: t1, kind: sql, connection: demo, statement: SELECT 1}\n", "tools.t1.description", "required"},
+		{"  - {name: t1, kind: nosql, connection: demo, description: d, statement: SELECT 1}\n", "tools.t1.kind", "unknown kind"},
+		{"  - {name: t1, kind: sql, connection: demo, description: d}\n", "tools.t1.statement", "required"},
+		{"  - {name: t1, kind: sql, connection: demo, description: d, statement: 'SELECT $2'}\n", "tools.t1.statement", "uses $2"},
+		{"  - {name: t1, kind: sql, connection: demo, description: d, statement: 'SELECT 1', params: [{name: a, type: string}]}\n", "tools.t1.statement", "not used"},
+		{"  - {name: t1, kind: sql, connection: demo, description: d, statement: 'SELECT $1', params: [{name: a, type: text}]}\n", "tools.t1.params[0].type", "unknown type"},
+		{"  - {name: t1, kind: sql, connection: demo, description: d, statement: 'SELECT $1', params: [{name: a, type: integer, pattern: x}]}\n", "tools.t1.params[0].pattern", "strings only"},
+		{"  - {name: t1, kind: sql, connection: demo, description: d, statement: 'SELECT $1', params: [{name: a, from_claim: sub, optional: true}]}\n", "tools.t1.params[0].from_claim", "cannot be optional"},
+		{"  - {name: t1, kind: sql, connection: demo, description: d, statement: 'SELECT $1', params: [{name: a, type: string, colour: red}]}\n", "tools[0].params[0].colour", "unknown key"},
+	}
+	for _, tc := range cases {
+		_, err := load(t, base+tc.yaml, nil)
+		if err == nil || !strings.Contains(err.Error(), tc.field+":") || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("%s: got %v, want %s: ...%s", tc.yaml, err, tc.field, tc.msg)
+		}
+	}
+	if _, err := load(t, base+"  - {name: ok_tool, kind: sql, connection: demo, description: d, statement: 'SELECT * FROM t WHERE a = $1 AND b = $2', params: [{name: a, type: integer, minimum: 1}, {name: b, from_claim: sub}]}\n", nil); err != nil {
+		t.Errorf("valid declared tool refused: %v", err)
+	}
+}

@@ -5,6 +5,7 @@ package identity
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 )
 
@@ -16,6 +17,29 @@ type Principal struct {
 	// azp or client_id claim), when the token says.
 	Agent  string `json:"agent,omitempty"`
 	Issuer string `json:"issuer"`
+	// Claims are the token's claims, for parameters bound from them. They
+	// are kept out of the journal: a token may carry personal data.
+	Claims map[string]json.RawMessage `json:"-"`
+}
+
+// Claim returns the named claim: "sub" is the subject, "groups" the
+// groups; anything else is read from the token's claims.
+func (p *Principal) Claim(name string) (any, bool) {
+	switch name {
+	case "sub":
+		return p.Subject, true
+	case "groups":
+		return p.Groups, true
+	}
+	raw, ok := p.Claims[name]
+	if !ok {
+		return nil, false
+	}
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil || v == nil {
+		return nil, false
+	}
+	return v, true
 }
 
 // InGroup reports whether p is a member of group g.

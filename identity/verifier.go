@@ -205,6 +205,7 @@ func (v *Verifier) Verify(ctx context.Context, rawToken string) (*Principal, err
 		Groups:  groups,
 		Agent:   agent,
 		Issuer:  tok.Issuer,
+		Claims:  claims,
 	}, nil
 }
 

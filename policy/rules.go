@@ -58,6 +58,9 @@ type Rule struct {
 	Access      []Access  `yaml:"access"`
 	Effect      Effect    `yaml:"effect"`
 	Grant       GrantSpec `yaml:"grant"`
+	// Tools, when set, limits the rule to calls of these tools (e.g. only
+	// the declared get_customer_orders, not free-form query_db).
+	Tools []string `yaml:"tools"`
 }
 
 // SetDefaults fills the grant spec's defaults.
@@ -144,14 +147,22 @@ func (r *Rule) appliesTo(groups []string) bool {
 	})
 }
 
-func (r *Rule) matches(groups []string, connection string, access Access) bool {
-	return r.covers(connection, access) && r.appliesTo(groups)
+// forTool reports whether the rule applies to calls of tool; "" (a grant
+// request, which is not about one tool) matches every rule.
+func (r *Rule) forTool(tool string) bool {
+	return tool == "" || len(r.Tools) == 0 || slices.Contains(r.Tools, tool)
+}
+
+func (r *Rule) matches(groups []string, tool, connection string, access Access) bool {
+	return r.covers(connection, access) && r.appliesTo(groups) && r.forTool(tool)
 }
 
 // Request is what a decision is about.
 type Request struct {
-	Subject    string
-	Groups     []string
+	Subject string
+	Groups  []string
+	// Tool is the tool being called; empty for a grant request.
+	Tool       string
 	Connection string
 	Access     Access
 }
@@ -186,7 +197,7 @@ func (e *Engine) Decide(r Request) Decision {
 	best := map[Effect]int{}
 	for i := range e.rules {
 		rule := &e.rules[i]
-		if !rule.matches(r.Groups, r.Connection, r.Access) {
+		if !rule.matches(r.Groups, r.Tool, r.Connection, r.Access) {
 			continue
 		}
 		if rule.Effect == Deny {
@@ -240,6 +251,25 @@ func (e *Engine) Offers(groups []string, connection string) []Offer {
 		out = append(out, Offer{Access: a, Effect: d.Effect, Rule: d.Rule, Grant: d.Grant})
 	}
 	return out
+}
+
+// Visible reports whether a principal in groups could use tool on any of
+// connections under some rule: tools/list shows only such tools.
+func (e *Engine) Visible(groups []string, tool string, connections []string) bool {
+	for i := range e.rules {
+		r := &e.rules[i]
+		if r.Effect == Deny || r.Grant.Mode == GrantDeny || !r.appliesTo(groups) || !r.forTool(tool) {
+			continue
+		}
+		for _, c := range connections {
+			for _, a := range r.Access {
+				if r.covers(c, a) && e.Decide(Request{Groups: groups, Tool: tool, Connection: c, Access: a}).Effect != Deny {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // MaxAccess returns the most powerful access class any allow or approve

@@ -12,9 +12,11 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
 
 	"github.com/airlockhq/airlock/config"
@@ -42,6 +44,7 @@ type Gateway struct {
 	verifier *identity.Verifier
 	dev      *identity.DevIssuer
 	jit      *jit.Service
+	engine   *policy.Engine
 	webhook  *jit.Webhook
 	stopBG   context.CancelFunc
 	bg       sync.WaitGroup
@@ -77,6 +80,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, error
 		return nil, err
 	}
 	engine := policy.NewEngine(cfg.Rules)
+	g.engine = engine
 	var journal recorder.Journal = st
 	if opts.Journal != nil {
 		journal = opts.Journal
@@ -95,8 +99,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, error
 	g.pipeline = tools.NewPipeline(tools.PipelineConfig{
 		Recorder: rec, Policy: engine, JIT: g.jit, Logger: g.log, CallTimeout: cfg.Limits.CallTimeout,
 	})
+	hooks := &mcpserver.Hooks{}
+	hooks.AddAfterListTools(g.filterToolList)
 	g.mcp = mcpserver.NewMCPServer("airlock", Version,
 		mcpserver.WithToolCapabilities(false),
+		mcpserver.WithHooks(hooks),
 		mcpserver.WithRecovery(),
 		mcpserver.WithInstructions("Airlock is a guarded gateway to databases and systems. Every call is checked against policy and journaled; errors say what to do next."),
 	)
@@ -110,10 +117,82 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, error
 		if t == nil {
 			continue
 		}
-		g.tools = append(g.tools, t)
-		g.mcp.AddTool(t.Definition(), g.pipeline.Handle(t))
+		g.addTool(t)
+	}
+	if err := g.declareTools(); err != nil {
+		g.Close()
+		return nil, err
 	}
 	return g, nil
+}
+
+func (g *Gateway) addTool(t tools.Tool) {
+	g.tools = append(g.tools, t)
+	g.mcp.AddTool(t.Definition(), g.pipeline.Handle(t))
+}
+
+// declareTools builds the tools declared in config with the kind that
+// serves their connection.
+func (g *Gateway) declareTools() error {
+	for i := range g.cfg.Tools {
+		d := &g.cfg.Tools[i]
+		var decl tools.Declarer
+		for _, t := range g.tools {
+			if dr, ok := t.(tools.Declarer); ok && slices.Contains(dr.DeclaredKinds(), d.Kind) {
+				decl = dr
+				break
+			}
+		}
+		if decl == nil {
+			return fmt.Errorf("tools.%s: no tool kind builds declared tools of kind %q", d.Name, d.Kind)
+		}
+		t, err := decl.Declare(d)
+		if err != nil {
+			return err
+		}
+		g.addTool(t)
+	}
+	return nil
+}
+
+// filterToolList shows a principal only the tools it could use: those
+// whose connections some rule lets its groups use. Calls are checked again
+// by policy in the pipeline (and journaled), so hiding is not the guard.
+func (g *Gateway) filterToolList(ctx context.Context, _ any, _ *mcp.ListToolsRequest, res *mcp.ListToolsResult) {
+	p := identity.FromContext(ctx)
+	byName := map[string]tools.Tool{}
+	for _, t := range g.tools {
+		byName[t.Definition().Name] = t
+	}
+	kept := res.Tools[:0]
+	for _, def := range res.Tools {
+		if g.visible(p, byName[def.Name], def.Name) {
+			kept = append(kept, def)
+		}
+	}
+	res.Tools = kept
+}
+
+func (g *Gateway) visible(p *identity.Principal, t tools.Tool, name string) bool {
+	if p == nil || t == nil {
+		return false
+	}
+	sc, ok := t.(tools.Scoped)
+	if !ok {
+		return true
+	}
+	return g.engine.Visible(p.Groups, name, sc.Connections())
+}
+
+// ToolsFor lists the tool definitions principal p sees (airlock tools).
+func (g *Gateway) ToolsFor(p *identity.Principal) []mcp.Tool {
+	var out []mcp.Tool
+	for _, t := range g.tools {
+		if def := t.Definition(); p == nil || g.visible(p, t, def.Name) {
+			out = append(out, def)
+		}
+	}
+	return out
 }
 
 func (g *Gateway) initIdentity(ctx context.Context) error {

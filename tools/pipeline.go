@@ -296,7 +296,7 @@ func (p *Pipeline) decide(next Handler) Handler {
 			return next(ctx, inv)
 		}
 		inv.Decision = p.policy.Decide(policy.Request{
-			Subject: inv.Principal.Subject, Groups: inv.Principal.Groups,
+			Subject: inv.Principal.Subject, Groups: inv.Principal.Groups, Tool: inv.Name,
 			Connection: c.Connection, Access: c.Access,
 		})
 		if inv.Decision.Effect == policy.Deny {

@@ -20,6 +20,7 @@ Usage:
   airlock check   [--config F]                             validate config, try each connection
   airlock token mint [--config F] --subject S [--groups a,b] [--ttl 15m] [--agent NAME]
                                                            mint a dev-issuer token
+  airlock tools   [--config F] [--groups a,b] [--json]     list the tools a config exposes, with schemas
   airlock journal tail [--config F] [-n N] [-f]            print journal records as JSON lines
   airlock approvals list|approve ID|deny ID [--reason R]   decide pending requests (admin API)
   airlock grants list|revoke ID [--reason R]               list and revoke grants (admin API)
@@ -67,6 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return usageError("usage: airlock journal tail [-n N] [-f]")
 		}
 		return cmdJournalTail(ctx, rest[1:], stdout)
+	case "tools":
+		return cmdTools(ctx, rest, stdout)
 	case "approvals":
 		return cmdApprovals(ctx, rest, stdout)
 	case "grants":
