@@ -312,6 +312,13 @@ func (p *Pipeline) decide(next Handler) Handler {
 				c.Access, c.Connection, c.Connection, c.Access)
 		}
 		inv.Grant = g
+		if c.NeedsApproval && inv.Decision.Effect == policy.Allow {
+			if len(inv.Decision.Grant.Approvers) == 0 {
+				return Refuse(recorder.OutcomeDenied, "denied: this call needs a human approval for each call, but rule %s names no approvers (grant.approvers); ask an operator to add them. Nothing was run.", inv.Decision.Rule)
+			}
+			inv.Decision.Effect = policy.Approve
+			inv.Decision.Reason = "the tool asks a human to approve this call; " + inv.Decision.Reason
+		}
 		return next(ctx, inv)
 	}
 }
@@ -340,6 +347,8 @@ func (p *Pipeline) approve(next Handler) Handler {
 		case store.StatusPending:
 			return Refuse(OutcomePending, "pending: this call needs a human approval (request %s, approvers: %s). Nothing was run. Once it is approved, send exactly the same call again; check with access_status {\"request_id\": %q}.",
 				r.ID, strings.Join(r.Approvers, ", "), r.ID)
+		case store.StatusApproved:
+			return Refuse(recorder.OutcomeDenied, "the approval %s was used by an identical call that ran first; nothing was run. Send the call again to ask for a new approval.", r.ID)
 		default:
 			return Refuse(recorder.OutcomeDenied, "not approved: request %s is %s%s. Nothing was run.", r.ID, r.Status, noteSuffix(r.Note))
 		}

@@ -307,18 +307,21 @@ func (s *Service) consumeApproved(ctx context.Context, h Hold) (*store.Request, 
 		return nil, err
 	}
 	for _, a := range approved {
+		won := false
 		used, err := s.st.UpdateRequest(ctx, a.ID, nil, func(r *store.Request) (bool, error) {
 			now := s.now().UTC()
 			if r.Status != store.StatusApproved || !r.ExpiresAt.After(now) || r.Digest != h.Digest || r.Subject != h.Principal.Subject {
 				return false, nil
 			}
-			r.Status, r.UsedAt = store.StatusUsed, now
+			r.Status, r.UsedAt, won = store.StatusUsed, now, true
 			return true, nil
 		})
 		if err != nil {
 			return nil, err
 		}
-		if used.Status == store.StatusUsed {
+		// Only the caller whose transaction moved it from approved to used
+		// may run; everyone else saw it already used.
+		if won {
 			s.publish(ctx, Event{Type: EventApprovalUsed, Request: used, Actor: h.Principal.Subject})
 			return used, nil
 		}
