@@ -34,6 +34,9 @@ type Action struct {
 	// request_access, access_status): they need no grant, only a rule
 	// that lets the caller use the connection at all.
 	Meta bool
+	// NeedsApproval asks for a human approval of this exact call even
+	// where policy allows it (an HTTP route with effect approve).
+	NeedsApproval bool
 }
 
 // Call is a parsed call: its Action plus kind-specific parsed arguments.
