@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -33,6 +34,8 @@ type postgres struct {
 	once sync.Once
 	pool *pgxpool.Pool
 	err  error
+
+	names columnNames
 }
 
 func newPostgres(name string, c *config.Connection, limits config.Limits) (*postgres, error) {
@@ -139,6 +142,9 @@ func (p *postgres) query(ctx context.Context, q *query, access policy.Access) (r
 	if err != nil {
 		return nil, err
 	}
+	if rs.Sources, err = p.sources(ctx, pool, rs.fields); err != nil {
+		return nil, err
+	}
 	if access != policy.Read {
 		if err := tx.Commit(ctx); err != nil {
 			return nil, pgError(err)
@@ -158,7 +164,7 @@ func (p *postgres) stream(ctx context.Context, tx pgx.Tx, q *query) (*resultSet,
 	}
 	defer rows.Close()
 	fds := rows.FieldDescriptions()
-	rs := &resultSet{Columns: make([]string, len(fds)), Rows: [][]any{}}
+	rs := &resultSet{Columns: make([]string, len(fds)), Rows: [][]any{}, fields: slices.Clone(fds)}
 	for i, fd := range fds {
 		rs.Columns[i] = fd.Name
 	}
@@ -315,4 +321,56 @@ func (h *cancelHandler) HandleUnwatchAfterCancel() {
 	close(h.stop)
 	<-h.done
 	_ = h.conn.Conn().SetDeadline(time.Time{})
+}
+
+// columnNames caches, per table OID, attribute number → "table.column".
+type columnNames struct {
+	mu     sync.Mutex
+	tables map[uint32]map[uint16]string
+}
+
+// sources resolves each result column to the table column it comes from,
+// through the field's table OID and attribute number (cached per OID), so
+// `SELECT ssn AS x FROM customers` is still known to be customers.ssn.
+// It uses a pool connection: after a capped stream was cancelled, the
+// call's own transaction can no longer run statements.
+func (p *postgres) sources(ctx context.Context, pool *pgxpool.Pool, fds []pgconn.FieldDescription) ([]string, error) {
+	out := make([]string, len(fds))
+	for i, fd := range fds {
+		if fd.TableOID == 0 {
+			continue
+		}
+		p.names.mu.Lock()
+		cols, ok := p.names.tables[fd.TableOID]
+		p.names.mu.Unlock()
+		if !ok {
+			rows, err := pool.Query(ctx, `SELECT c.relname, a.attnum, a.attname FROM pg_catalog.pg_attribute a
+				JOIN pg_catalog.pg_class c ON c.oid = a.attrelid WHERE a.attrelid = $1 AND a.attnum > 0`, fd.TableOID)
+			if err != nil {
+				return nil, pgError(err)
+			}
+			cols = map[uint16]string{}
+			for rows.Next() {
+				var table, col string
+				var num int16
+				if err := rows.Scan(&table, &num, &col); err != nil {
+					rows.Close()
+					return nil, pgError(err)
+				}
+				cols[uint16(num)] = table + "." + col
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return nil, pgError(err)
+			}
+			p.names.mu.Lock()
+			if p.names.tables == nil {
+				p.names.tables = map[uint32]map[uint16]string{}
+			}
+			p.names.tables[fd.TableOID] = cols
+			p.names.mu.Unlock()
+		}
+		out[i] = cols[fd.TableAttributeNumber]
+	}
+	return out, nil
 }

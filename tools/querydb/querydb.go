@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/airlockhq/airlock/config"
@@ -59,6 +60,12 @@ type resultSet struct {
 	Rows      [][]any  `json:"rows"`
 	RowCount  int      `json:"row_count"`
 	Truncated bool     `json:"truncated"`
+	// Sources name each column's source as "table.column" when the
+	// database says (PostgreSQL), so masking rules survive aliases; ""
+	// for computed columns.
+	Sources []string `json:"-"`
+
+	fields []pgconn.FieldDescription
 }
 
 // Tool is query_db over the configured SQL connections.

@@ -75,6 +75,14 @@ func TestPostgresValuesAreJSONSafe(t *testing.T) {
 	if strings.Join(rs.Columns, ",") != "id,name,amount,at,raw,doc,uid,big,d" || rs.RowCount != 2 || rs.Truncated {
 		t.Errorf("result meta: %+v", rs)
 	}
+	// Aliases do not hide a column's source; computed columns have none.
+	rs, err = run(t, tl, "pg", "SELECT name AS x, upper(name) AS y, g FROM t, generate_series(1, 100) g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(rs.Sources, ",") != "t.name,," {
+		t.Errorf("sources: %q", rs.Sources)
+	}
 }
 
 func TestPostgresParams(t *testing.T) {
