@@ -26,8 +26,9 @@ import (
 	"github.com/airlockhq/airlock/recorder"
 	"github.com/airlockhq/airlock/store"
 	"github.com/airlockhq/airlock/tools"
-	_ "github.com/airlockhq/airlock/tools/access"  // registers list_connections, request_access, access_status
-	_ "github.com/airlockhq/airlock/tools/querydb" // registers query_db
+	_ "github.com/airlockhq/airlock/tools/access"      // registers list_connections, request_access, access_status
+	_ "github.com/airlockhq/airlock/tools/httprequest" // registers http_request
+	_ "github.com/airlockhq/airlock/tools/querydb"     // registers query_db
 )
 
 // Version is the gateway's version, reported to MCP clients.
