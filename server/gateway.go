@@ -39,6 +39,7 @@ type Gateway struct {
 	cfg      *config.Config
 	log      *slog.Logger
 	store    *store.SQLite
+	journal  *recorder.Service
 	pipeline *tools.Pipeline
 	mcp      *mcpserver.MCPServer
 	tools    []tools.Tool
@@ -76,17 +77,25 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, error
 		return nil, err
 	}
 	g.store = st
+	// Recovery runs here, before anything serves: calls a dead gateway
+	// left started are journaled as outcome unknown, never retried.
+	js, err := recorder.Start(ctx, st, recorder.Options{
+		Retention: cfg.Journal.Retention.Std(), CheckpointInterval: cfg.Journal.CheckpointInterval.Std(),
+		KeyFile: cfg.Journal.CheckpointKeyFile, MaxRecordBytes: cfg.Journal.MaxRecordBytes,
+		Journal: opts.Journal, Logger: g.log,
+	})
+	if err != nil {
+		g.Close()
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	g.journal = js
 	if err := g.initIdentity(ctx); err != nil {
 		g.Close()
 		return nil, err
 	}
 	engine := policy.NewEngine(cfg.Rules)
 	g.engine = engine
-	var journal recorder.Journal = st
-	if opts.Journal != nil {
-		journal = opts.Journal
-	}
-	rec := recorder.New(journal)
+	rec := g.journal.Recorder()
 	sinks := []jit.Sink{journalSink{rec: rec, log: g.log}}
 	if cfg.Approvals.WebhookURL != "" {
 		g.webhook = jit.NewWebhook(cfg.Approvals.WebhookURL, g.log)
@@ -248,6 +257,9 @@ func (g *Gateway) Close() error {
 		if c, ok := t.(io.Closer); ok {
 			errs = append(errs, c.Close())
 		}
+	}
+	if g.journal != nil {
+		errs = append(errs, g.journal.Close())
 	}
 	if g.store != nil {
 		errs = append(errs, g.store.Close())

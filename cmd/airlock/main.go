@@ -21,7 +21,9 @@ Usage:
   airlock token mint [--config F] --subject S [--groups a,b] [--ttl 15m] [--agent NAME]
                                                            mint a dev-issuer token
   airlock tools   [--config F] [--groups a,b] [--json]     list the tools a config exposes, with schemas
-  airlock journal tail [--config F] [-n N] [-f]            print journal records as JSON lines
+  airlock journal tail|show|search|replay|export|verify|checkpoint|prune
+                                                           read, verify and export the journal
+                                                           (airlock journal help)
   airlock approvals list|approve ID|deny ID [--reason R]   decide pending requests (admin API)
   airlock grants list|revoke ID [--reason R]               list and revoke grants (admin API)
   airlock version
@@ -64,10 +66,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return cmdTokenMint(rest[1:], stdout)
 	case "journal":
-		if len(rest) == 0 || rest[0] != "tail" {
-			return usageError("usage: airlock journal tail [-n N] [-f]")
-		}
-		return cmdJournalTail(ctx, rest[1:], stdout)
+		return cmdJournal(ctx, rest, stdout)
 	case "tools":
 		return cmdTools(ctx, rest, stdout)
 	case "approvals":

@@ -1,0 +1,296 @@
+package store
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func openTemp(t testing.TB) *SQLite {
+	t.Helper()
+	st, err := Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "airlock.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func entry(i int) *Entry {
+	return &Entry{CallID: fmt.Sprintf("call-%d", i), Type: "started", Time: time.Now(),
+		Data: fmt.Appendf(nil, `{"call_id":"call-%d","type":"started"}`, i)}
+}
+
+// checkChain reads the whole journal and checks seq, links and hashes.
+func checkChain(t *testing.T, st *SQLite) []Entry {
+	t.Helper()
+	es, err := st.JournalAfter(context.Background(), 0, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev := GenesisHash
+	for i, e := range es {
+		if e.Seq != int64(i+1) {
+			t.Fatalf("entry %d has seq %d", i, e.Seq)
+		}
+		if e.PrevHash != prev {
+			t.Fatalf("seq %d: prev_hash %s, want %s (chain forked)", e.Seq, e.PrevHash, prev)
+		}
+		if h := ChainHash(&e); h != e.Hash {
+			t.Fatalf("seq %d: stored hash %s, computed %s", e.Seq, e.Hash, h)
+		}
+		prev = e.Hash
+	}
+	return es
+}
+
+func TestAppendAssignsSeqAndChain(t *testing.T) {
+	st := openTemp(t)
+	ctx := context.Background()
+	var want []string
+	for i := range 5 {
+		e := entry(i)
+		seq, err := st.AppendJournal(ctx, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seq != int64(i+1) || e.Seq != seq || e.Hash == "" || e.PrevHash == "" {
+			t.Fatalf("append %d: seq %d, entry %+v", i, seq, e)
+		}
+		want = append(want, e.Hash)
+	}
+	es := checkChain(t, st)
+	for i, e := range es {
+		if e.Hash != want[i] {
+			t.Errorf("seq %d: hash changed after commit", e.Seq)
+		}
+	}
+	head, err := st.JournalHead(ctx)
+	if err != nil || head.Seq != 5 || head.Hash != want[4] {
+		t.Fatalf("head %+v %v", head, err)
+	}
+	call, err := st.JournalCall(ctx, "call-3")
+	if err != nil || len(call) != 1 || call[0].Seq != 4 {
+		t.Fatalf("JournalCall: %+v %v", call, err)
+	}
+}
+
+// Many goroutines appending at once share commits and still make one
+// unbroken chain.
+func TestConcurrentAppendsMakeOneChain(t *testing.T) {
+	st := openTemp(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 64*20)
+	for g := range 64 {
+		wg.Go(func() {
+			for i := range 20 {
+				if _, err := st.AppendJournal(context.Background(), entry(g*100+i)); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if es := checkChain(t, st); len(es) != 64*20 {
+		t.Fatalf("%d entries", len(es))
+	}
+}
+
+// Two processes appending to one file cannot fork the chain: the head is
+// read inside the write transaction.
+func TestTwoProcessesShareOneChain(t *testing.T) {
+	if os.Getenv("AIRLOCK_STORE_HELPER") == "append" {
+		return
+	}
+	path := filepath.Join(t.TempDir(), "airlock.db")
+	st, err := Open(context.Background(), "sqlite:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	const perProc = 320
+	var cmds []*exec.Cmd
+	for range 2 {
+		cmd := exec.Command(os.Args[0], "-test.run", "^TestHelperAppend$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "AIRLOCK_STORE_HELPER=append", "AIRLOCK_STORE_PATH="+path, fmt.Sprintf("AIRLOCK_STORE_N=%d", perProc))
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Log(out.String())
+			}
+		})
+		cmds = append(cmds, cmd)
+	}
+	for _, c := range cmds {
+		if err := c.Wait(); err != nil {
+			t.Fatalf("helper: %v", err)
+		}
+	}
+	if es := checkChain(t, st); len(es) != 2*perProc {
+		t.Fatalf("%d entries, want %d", len(es), 2*perProc)
+	}
+}
+
+// TestHelperAppend is the child of TestTwoProcessesShareOneChain and
+// TestIOErrorDisablesJournal.
+func TestHelperAppend(t *testing.T) {
+	switch os.Getenv("AIRLOCK_STORE_HELPER") {
+	case "append":
+		st, err := Open(context.Background(), "sqlite:"+os.Getenv("AIRLOCK_STORE_PATH"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		var n int
+		fmt.Sscan(os.Getenv("AIRLOCK_STORE_N"), &n)
+		var wg sync.WaitGroup
+		for g := range 8 {
+			wg.Go(func() {
+				for i := range n / 8 {
+					if _, err := st.AppendJournal(context.Background(), entry(os.Getpid()*10000+g*1000+i)); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+	default:
+		helperUnix(t)
+	}
+}
+
+// A journal written before the hash chain is chained on first use.
+func TestUpgradeChainsLegacyJournal(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "airlock.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, call_id TEXT NOT NULL,
+type TEXT NOT NULL, time TEXT NOT NULL, data BLOB NOT NULL);
+INSERT INTO journal(call_id, type, time, data) VALUES ('a', 'started', '2026-01-02T03:04:05.5Z', '{}'), ('a', 'finished', '2026-01-02T03:04:06Z', '{}');`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	st, err := Open(context.Background(), "sqlite:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.AppendJournal(context.Background(), entry(9)); err != nil {
+		t.Fatal(err)
+	}
+	if es := checkChain(t, st); len(es) != 3 {
+		t.Fatalf("%d entries", len(es))
+	}
+}
+
+func TestInstanceLiveness(t *testing.T) {
+	st := openTemp(t)
+	a, err := st.AcquireInstance()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if alive, err := st.InstanceAlive(a.ID); err != nil || !alive {
+		t.Fatalf("own instance: alive=%v err=%v", alive, err)
+	}
+	if err := a.Release(); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{a.ID, "", "../../etc/passwd", "not-an-id", "00000000-0000-0000-0000-000000000000"} {
+		if alive, err := st.InstanceAlive(id); err != nil || alive {
+			t.Errorf("%q: alive=%v err=%v", id, alive, err)
+		}
+	}
+}
+
+// A dead process's lock is gone: SIGKILL a child holding an instance.
+func TestInstanceDiesWithProcess(t *testing.T) {
+	if os.Getenv("AIRLOCK_STORE_HELPER") == "instance" {
+		st, err := Open(context.Background(), "sqlite:"+os.Getenv("AIRLOCK_STORE_PATH"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := st.AcquireInstance()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Println("ID", in.ID)
+		time.Sleep(time.Minute)
+		return
+	}
+	st := openTemp(t)
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestInstanceDiesWithProcess$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), "AIRLOCK_STORE_HELPER=instance", "AIRLOCK_STORE_PATH="+st.Path())
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	sc := bufio.NewScanner(stdout)
+	for id == "" && sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "ID "); ok {
+			id = v
+		}
+	}
+	if id == "" {
+		t.Fatal("child printed no instance id")
+	}
+	if alive, err := st.InstanceAlive(id); err != nil || !alive {
+		t.Fatalf("live child: alive=%v err=%v", alive, err)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if alive, err := st.InstanceAlive(id); err != nil || alive {
+		t.Fatalf("killed child: alive=%v err=%v", alive, err)
+	}
+}
+
+// BenchmarkJournalAppend32 is durable journal throughput with 32
+// concurrent writers (each append fsynced before it returns; group commit
+// shares the fsyncs). Reports records/s.
+func BenchmarkJournalAppend32(b *testing.B) {
+	st := openTemp(b)
+	data := []byte(`{"call_id":"0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b","type":"started","time":"2026-11-25T22:16:34.123456789Z","principal":{"subject":"alice","groups":["analysts"],"issuer":"https://login.example.com/"},"transport":"streamable-http","tool":"query_db","arguments":{"connection":"demo","sql":"SELECT status, count(*) FROM orders GROUP BY status"},"arguments_digest":"5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"}`)
+	b.ReportAllocs()
+	b.SetParallelism(max(1, 32/runtime.GOMAXPROCS(0)))
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			e := &Entry{CallID: "c", Type: "started", Time: time.Now(), Data: data}
+			if _, err := st.AppendJournal(context.Background(), e); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
+}
+
+// BenchmarkChainHash is the per-record hashing cost.
+func BenchmarkChainHash(b *testing.B) {
+	e := entry(1)
+	e.Data = make([]byte, 1024)
+	b.ReportAllocs()
+	for b.Loop() {
+		ChainHash(e)
+	}
+}
