@@ -318,6 +318,9 @@ func TestTransports(t *testing.T) {
 	transports := map[string]bool{}
 	for _, r := range recs {
 		transports[r.Transport] = true
+		if (r.Transport == "sse" || r.Transport == "stdio") && r.Session == "" {
+			t.Errorf("%s record without a session id (replay --session needs it)", r.Transport)
+		}
 	}
 	for _, want := range []string{"streamable-http", "sse", "stdio"} {
 		if !transports[want] {

@@ -182,7 +182,7 @@ func (p *Pipeline) journal(next Handler) Handler {
 		args, digest := canonicalArgs(inv.Args)
 		inv.Digest = callDigest(inv.Principal.Subject, inv.Name, args)
 		rec := &recorder.Record{
-			CallID: inv.CallID, Principal: inv.Principal, Transport: inv.Transport, Tool: inv.Name,
+			CallID: inv.CallID, Principal: inv.Principal, Transport: inv.Transport, Tool: inv.Name, Session: sessionID(ctx),
 			Arguments: json.RawMessage(p.masker.MaskString(string(args))), ArgumentsDigest: digest,
 		}
 		if err := p.rec.Begin(ctx, rec); err != nil {
@@ -252,6 +252,15 @@ func canonicalArgs(args map[string]any) ([]byte, string) {
 	}
 	sum := sha256.Sum256(b)
 	return b, hex.EncodeToString(sum[:])
+}
+
+// sessionID is the MCP session the call arrived on, for replay. Sessions
+// are not identities: grants and approvals key on the verified subject.
+func sessionID(ctx context.Context) string {
+	if s := server.ClientSessionFromContext(ctx); s != nil {
+		return s.SessionID()
+	}
+	return ""
 }
 
 // callDigest binds a per-call approval to who calls which tool with which
