@@ -29,6 +29,7 @@ import (
 	_ "github.com/airlockhq/airlock/tools/access"      // registers list_connections, request_access, access_status
 	_ "github.com/airlockhq/airlock/tools/httprequest" // registers http_request
 	_ "github.com/airlockhq/airlock/tools/querydb"     // registers query_db
+	_ "github.com/airlockhq/airlock/tools/runssh"      // registers run_ssh
 )
 
 // Version is the gateway's version, reported to MCP clients.
