@@ -1,0 +1,153 @@
+package masking
+
+import (
+	"fmt"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/pkoukk/tiktoken-go"
+	tiktoken_loader "github.com/pkoukk/tiktoken-go-loader"
+)
+
+// DefaultEncoding is the BPE used to count tokens: o200k_base, the
+// encoding of current OpenAI models, which the offline loader embeds
+// (as it does cl100k_base, p50k_base and r50k_base).
+const DefaultEncoding = "o200k_base"
+
+// TokenCounter counts tokens with one BPE encoding. It is safe for
+// concurrent use.
+type TokenCounter struct {
+	enc *tiktoken.Tiktoken
+}
+
+var (
+	// The loader is process-wide state in tiktoken-go; it is set once,
+	// before any encoding loads, so nothing ever reaches for the network.
+	loaderOnce sync.Once
+
+	encMu    sync.Mutex
+	encCache = map[string]*encEntry{}
+)
+
+type encEntry struct {
+	once sync.Once
+	enc  *tiktoken.Tiktoken
+	err  error
+}
+
+// NewTokenCounter returns a counter for encoding ("" means
+// DefaultEncoding). The encoder is built once per process and encoding:
+// building one parses the embedded vocabulary, which takes a while.
+func NewTokenCounter(encoding string) (*TokenCounter, error) {
+	if encoding == "" {
+		encoding = DefaultEncoding
+	}
+	switch encoding {
+	case "o200k_base", "cl100k_base", "p50k_base", "r50k_base":
+	default:
+		return nil, fmt.Errorf("masking: unknown token encoding %q (o200k_base, cl100k_base, p50k_base, r50k_base)", encoding)
+	}
+	loaderOnce.Do(func() { tiktoken.SetBpeLoader(tiktoken_loader.NewOfflineLoader()) })
+	encMu.Lock()
+	ent := encCache[encoding]
+	if ent == nil {
+		ent = &encEntry{}
+		encCache[encoding] = ent
+	}
+	encMu.Unlock()
+	ent.once.Do(func() { ent.enc, ent.err = tiktoken.GetEncoding(encoding) })
+	if ent.err != nil {
+		return nil, fmt.Errorf("masking: load token encoding %s: %w", encoding, ent.err)
+	}
+	return &TokenCounter{enc: ent.enc}, nil
+}
+
+// chunkSize is how much text is encoded at a time. Counting stops after
+// the chunk that crosses the limit, so the cost of counting a result is
+// bounded by the budget, not by the size of the result.
+const chunkSize = 4 << 10
+
+// Count returns the number of tokens in s, or limit+1 as soon as the count
+// exceeds limit; a negative limit counts everything. Special-token text
+// such as "<|endoftext|>" in untrusted input is counted as ordinary text.
+//
+// s is encoded in chunks of about 4 KiB, each cut just before a space
+// that has a non-space on both sides: no pre-tokenizer piece spans such a
+// cut, so the count equals that of encoding s whole. A run of 8 KiB without such a space
+// (base64, CJK text) is cut at a rune boundary, where the count may differ
+// by a token.
+func (t *TokenCounter) Count(s string, limit int) int {
+	return t.count(s, limit, chunkSize)
+}
+
+func (t *TokenCounter) count(s string, limit, chunk int) int {
+	total := 0
+	for len(s) > 0 {
+		n, _ := cutPoint(s, chunk)
+		total += len(t.enc.EncodeOrdinary(s[:n]))
+		s = s[n:]
+		if limit >= 0 && total > limit {
+			return limit + 1
+		}
+	}
+	return total
+}
+
+// countDetail counts all of s in chunks of about chunk bytes and reports
+// whether every cut fell on a space, where the count is exact.
+func (t *TokenCounter) countDetail(s string, chunk int) (total int, exact bool) {
+	exact = true
+	for len(s) > 0 {
+		n, atSpace := cutPoint(s, chunk)
+		if n < len(s) && !atSpace {
+			exact = false
+		}
+		total += len(t.enc.EncodeOrdinary(s[:n]))
+		s = s[n:]
+	}
+	return total, exact
+}
+
+// cutPoint returns the length of the next chunk of s, and whether the cut
+// is before a space that follows an ASCII non-space.
+func cutPoint(s string, chunk int) (int, bool) {
+	if len(s) <= chunk {
+		return len(s), true
+	}
+	hi := min(len(s)-1, 2*chunk)
+	for k := chunk; k < hi; k++ {
+		if s[k] == ' ' && s[k-1] < utf8.RuneSelf && !isSpaceByte(s[k-1]) && !isSpaceByte(s[k+1]) {
+			return k, true
+		}
+	}
+	k := min(len(s), 2*chunk)
+	for k > chunk && k < len(s) && !utf8.RuneStart(s[k]) {
+		k--
+	}
+	return k, false
+}
+
+func isSpaceByte(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
+}
+
+// Fit returns how many of units (rows or lines, already rendered) fit
+// within budget tokens, in order, and the tokens they use. It stops
+// counting at the budget. Units are counted one by one, which matches
+// counting their joined text when they are joined by newlines, give or
+// take the newline tokens themselves.
+func (t *TokenCounter) Fit(units []string, budget int) (n int, used int) {
+	for _, u := range units {
+		left := budget - used
+		if left < 0 {
+			break
+		}
+		c := t.Count(u, left)
+		if c > left {
+			break
+		}
+		used += c
+		n++
+	}
+	return n, used
+}

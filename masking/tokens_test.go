@@ -1,0 +1,172 @@
+package masking
+
+import (
+	"errors"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+func testCounter(t testing.TB) *TokenCounter {
+	t.Helper()
+	tc, err := NewTokenCounter("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tc
+}
+
+func TestTokenCount(t *testing.T) {
+	tc := testCounter(t)
+	cases := []struct {
+		in   string
+		want int
+	}{
+		{"", 0},
+		{"hello world", 2},
+		// Special-token text in untrusted input is ordinary text: no panic,
+		// no single special token.
+		{"<|endoftext|>", 7},
+	}
+	for _, c := range cases {
+		if got := tc.Count(c.in, -1); got != c.want {
+			t.Errorf("Count(%q) = %d, want %d", c.in, got, c.want)
+		}
+	}
+	if got := tc.Count("<|endoftext|><|endofprompt|>", -1); got < 4 {
+		t.Errorf("special tokens were not counted as text: %d", got)
+	}
+}
+
+func TestTokenEncodings(t *testing.T) {
+	for _, enc := range []string{"o200k_base", "cl100k_base"} {
+		tc, err := NewTokenCounter(enc)
+		if err != nil {
+			t.Fatalf("%s: %v", enc, err)
+		}
+		if n := tc.Count("The quick brown fox.", -1); n != 5 {
+			t.Errorf("%s: %d tokens", enc, n)
+		}
+	}
+	if _, err := NewTokenCounter("gpt2-ish"); err == nil || !strings.Contains(err.Error(), `unknown token encoding "gpt2-ish"`) {
+		t.Errorf("got %v", err)
+	}
+	a, _ := NewTokenCounter("")
+	b, _ := NewTokenCounter(DefaultEncoding)
+	if a.enc != b.enc {
+		t.Error("the encoder is built more than once")
+	}
+}
+
+func TestTokenChunksMatchWhole(t *testing.T) {
+	tc := testCounter(t)
+	texts := []string{
+		mixedCorpus(20000),
+		strings.Repeat("word  two   spaces\tand tabs\n\nnew paragraph. ", 300),
+		strings.Repeat("naïve café — ünïcödé text, 日本語 も ある. ", 300),
+		strings.Repeat("it's they're we'll I'd ", 400),
+	}
+	for i, s := range texts {
+		whole := len(tc.enc.EncodeOrdinary(s))
+		for _, chunk := range []int{32, 256, chunkSize} {
+			n, exact := tc.countDetail(s, chunk)
+			if exact && n != whole {
+				t.Errorf("text %d chunk %d: %d tokens, whole %d", i, chunk, n, whole)
+			}
+		}
+		if got := tc.Count(s, -1); got != whole {
+			t.Errorf("text %d: Count %d, whole %d", i, got, whole)
+		}
+	}
+}
+
+func TestTokenLimit(t *testing.T) {
+	tc := testCounter(t)
+	s := strings.Repeat("alpha beta gamma delta ", 100000) // 2.3 MB
+	if got := tc.Count(s, 100); got != 101 {
+		t.Errorf("Count over the limit = %d, want 101", got)
+	}
+	if got := tc.Count("alpha beta", 2); got != 2 {
+		t.Errorf("Count at the limit = %d, want 2", got)
+	}
+	if got := tc.Count("alpha beta", 0); got != 1 {
+		t.Errorf("Count with limit 0 = %d, want 1", got)
+	}
+	// No spaces at all: cut at rune boundaries, still bounded.
+	if got := tc.Count(strings.Repeat("日本", 200000), 50); got != 51 {
+		t.Errorf("Count of spaceless text = %d", got)
+	}
+}
+
+func TestFit(t *testing.T) {
+	tc := testCounter(t)
+	units := []string{"alpha beta", "gamma delta", "epsilon zeta", strings.Repeat("x ", 1<<20)}
+	per := tc.Count(units[0], -1)
+	n, used := tc.Fit(units, 2*per+1)
+	if n != 2 || used != tc.Count(units[0], -1)+tc.Count(units[1], -1) {
+		t.Errorf("Fit = %d, %d", n, used)
+	}
+	if n, used := tc.Fit(units[:3], 1000); n != 3 || used > 1000 {
+		t.Errorf("Fit all = %d, %d", n, used)
+	}
+	if n, used := tc.Fit(units, 0); n != 0 || used != 0 {
+		t.Errorf("Fit zero budget = %d, %d", n, used)
+	}
+	if n, _ := tc.Fit([]string{"", "a"}, 1); n != 2 {
+		t.Errorf("empty unit: %d", n)
+	}
+}
+
+// failingTransport records that something tried the network.
+type failingTransport struct{ calls atomic.Int32 }
+
+func (f *failingTransport) RoundTrip(*http.Request) (*http.Response, error) {
+	f.calls.Add(1)
+	return nil, errors.New("network disabled in this test")
+}
+
+// TestTokensOffline proves the encoder loads with no network: a child
+// process, whose first encoder load happens here, runs with proxies
+// pointing at a closed port, an empty tiktoken cache and an HTTP transport
+// that fails every request.
+func TestTokensOffline(t *testing.T) {
+	if os.Getenv("AIRLOCK_TOKENS_OFFLINE_CHILD") == "1" {
+		ft := &failingTransport{}
+		http.DefaultTransport = ft
+		for _, enc := range []string{"o200k_base", "cl100k_base"} {
+			tc, err := NewTokenCounter(enc)
+			if err != nil {
+				t.Fatalf("%s offline: %v", enc, err)
+			}
+			if n := tc.Count("offline counting works", -1); n < 3 {
+				t.Fatalf("%s: %d tokens", enc, n)
+			}
+		}
+		if n := ft.calls.Load(); n != 0 {
+			t.Fatalf("%d network requests", n)
+		}
+		// The trap works: a real attempt fails and is seen.
+		if _, err := http.Get("https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken"); err == nil || ft.calls.Load() != 1 {
+			t.Fatalf("the network trap did not catch a request: %v", err)
+		}
+		return
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^TestTokensOffline$", "-test.count=1")
+	cmd.Env = append(os.Environ(),
+		"AIRLOCK_TOKENS_OFFLINE_CHILD=1",
+		"HTTP_PROXY=http://127.0.0.1:9", "HTTPS_PROXY=http://127.0.0.1:9",
+		"http_proxy=http://127.0.0.1:9", "https_proxy=http://127.0.0.1:9", "NO_PROXY=", "no_proxy=",
+		"TIKTOKEN_CACHE_DIR="+t.TempDir(), "DATA_GYM_CACHE_DIR="+t.TempDir(),
+	)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "PASS") {
+		t.Fatalf("offline child failed: %v\n%s", err, out)
+	}
+}
