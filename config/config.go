@@ -26,6 +26,7 @@ type Config struct {
 	Journal     Journal                `yaml:"journal"`
 	Approvals   Approvals              `yaml:"approvals"`
 	Admin       Admin                  `yaml:"admin"`
+	Masking     Masking                `yaml:"masking"`
 	// Tools are declared tools (see DeclaredTool).
 	Tools []DeclaredTool `yaml:"tools"`
 
@@ -85,6 +86,8 @@ type Connection struct {
 
 	// MaxRows overrides limits.max_rows for this connection.
 	MaxRows int `yaml:"max_rows"`
+	// MaxResultTokens overrides limits.max_result_tokens.
+	MaxResultTokens int `yaml:"max_result_tokens"`
 
 	// Options configure a custom connection (kind custom); values may use
 	// ${ENV} like everything else, but secrets belong in SecretRefs.
@@ -148,6 +151,10 @@ type Limits struct {
 	CallTimeout      time.Duration `yaml:"call_timeout"`
 	StatementTimeout time.Duration `yaml:"statement_timeout"`
 	MaxRows          int           `yaml:"max_rows"`
+	// MaxResultTokens caps what one call returns, counted with
+	// TokenEncoding; the result is cut at a row or line boundary.
+	MaxResultTokens int    `yaml:"max_result_tokens"`
+	TokenEncoding   string `yaml:"token_encoding"`
 }
 
 // Connection kinds known to the foundation.
@@ -251,6 +258,12 @@ func (c *Config) setDefaults() {
 	if c.Limits.MaxRows == 0 {
 		c.Limits.MaxRows = DefaultMaxRows
 	}
+	if c.Limits.MaxResultTokens == 0 {
+		c.Limits.MaxResultTokens = DefaultMaxResultTokens
+	}
+	if c.Limits.TokenEncoding == "" {
+		c.Limits.TokenEncoding = DefaultTokenEncoding
+	}
 	c.Journal.setDefaults(c)
 	for i := range c.Rules {
 		c.Rules[i].SetDefaults()
@@ -325,6 +338,12 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Approvals.validate(); err != nil {
 		return err
+	}
+	if err := c.Masking.validate(); err != nil {
+		return err
+	}
+	if c.Limits.MaxResultTokens < 100 {
+		return invalid("limits.max_result_tokens", "must be at least 100")
 	}
 	if c.Identity.Issuer == "" {
 		return invalid("identity.issuer", "required unless identity.dev_issuer.enabled is true")

@@ -85,13 +85,17 @@ type Record struct {
 	Event string `json:"event,omitempty"`
 	Actor string `json:"actor,omitempty"`
 
-	Outcome    string          `json:"outcome,omitempty"`
-	Result     json.RawMessage `json:"result,omitempty"`
-	Rows       int             `json:"rows,omitempty"`
-	Bytes      int             `json:"bytes,omitempty"`
-	Truncated  bool            `json:"truncated,omitempty"`
-	DurationMS float64         `json:"duration_ms,omitempty"`
-	Error      string          `json:"error,omitempty"`
+	Outcome   string          `json:"outcome,omitempty"`
+	Result    json.RawMessage `json:"result,omitempty"`
+	Rows      int             `json:"rows,omitempty"`
+	Bytes     int             `json:"bytes,omitempty"`
+	Truncated bool            `json:"truncated,omitempty"`
+	// Tokens is the size of the result the agent got; Masked counts the
+	// values masked in it, per entity.
+	Tokens     int            `json:"tokens,omitempty"`
+	Masked     map[string]int `json:"masked,omitempty"`
+	DurationMS float64        `json:"duration_ms,omitempty"`
+	Error      string         `json:"error,omitempty"`
 
 	// Detail holds type-specific data of event records.
 	Detail json.RawMessage `json:"detail,omitempty"`

@@ -21,6 +21,7 @@ import (
 
 	"github.com/airlockhq/airlock/config"
 	"github.com/airlockhq/airlock/identity"
+	"github.com/airlockhq/airlock/masking"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/policy/jit"
 	"github.com/airlockhq/airlock/recorder"
@@ -107,8 +108,19 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, error
 	g.stopBG = stop
 	g.bg.Add(1)
 	go func() { defer g.bg.Done(); g.jit.Run(bgCtx) }()
+	masker, err := cfg.MaskingEngine()
+	if err != nil {
+		g.Close()
+		return nil, err
+	}
+	tc, err := masking.NewTokenCounter(cfg.Limits.TokenEncoding)
+	if err != nil {
+		g.Close()
+		return nil, fmt.Errorf("limits.token_encoding: %w", err)
+	}
 	g.pipeline = tools.NewPipeline(tools.PipelineConfig{
 		Recorder: rec, Policy: engine, JIT: g.jit, Logger: g.log, CallTimeout: cfg.Limits.CallTimeout,
+		Masker: masker, Tokens: tc, Budget: cfg.ResultTokens,
 	})
 	hooks := &mcpserver.Hooks{}
 	hooks.AddAfterListTools(g.filterToolList)

@@ -42,6 +42,10 @@ type Invocation struct {
 	Approval *store.Request
 	Digest   string
 	Result   *Result
+	// Masked counts the values masked in the result, per entity; Tokens
+	// is the size of what the agent got.
+	Masked masking.Counts
+	Tokens int
 }
 
 // Handler runs (the rest of) the pipeline for an invocation.
@@ -55,7 +59,9 @@ type Pipeline struct {
 	rec         *recorder.Recorder
 	policy      *policy.Engine
 	jit         *jit.Service
-	masker      masking.Masker
+	masker      *masking.Engine
+	tokens      *masking.TokenCounter
+	budget      func(connection string) int
 	log         *slog.Logger
 	callTimeout time.Duration
 	handler     Handler
@@ -66,10 +72,16 @@ type Pipeline struct {
 
 // PipelineConfig holds what the pipeline needs.
 type PipelineConfig struct {
-	Recorder    *recorder.Recorder
-	Policy      *policy.Engine
-	JIT         *jit.Service
-	Masker      masking.Masker // nil: pass-through
+	Recorder *recorder.Recorder
+	Policy   *policy.Engine
+	JIT      *jit.Service
+	// Masker masks results, arguments in the journal and error text; nil
+	// means the default detectors.
+	Masker *masking.Engine
+	// Tokens counts tokens for the budget; Budget gives a connection's
+	// budget (0: unlimited).
+	Tokens      *masking.TokenCounter
+	Budget      func(connection string) int
 	Logger      *slog.Logger
 	CallTimeout time.Duration
 }
@@ -79,9 +91,14 @@ func NewPipeline(c PipelineConfig) *Pipeline {
 	if c.Recorder == nil || c.Policy == nil || c.JIT == nil {
 		panic("tools: NewPipeline needs a recorder, a policy engine and a JIT service")
 	}
-	p := &Pipeline{rec: c.Recorder, policy: c.Policy, jit: c.JIT, masker: c.Masker, log: c.Logger, callTimeout: c.CallTimeout}
+	p := &Pipeline{rec: c.Recorder, policy: c.Policy, jit: c.JIT, masker: c.Masker, tokens: c.Tokens, budget: c.Budget,
+		log: c.Logger, callTimeout: c.CallTimeout}
 	if p.masker == nil {
-		p.masker = masking.None{}
+		m, err := masking.New(masking.Config{})
+		if err != nil {
+			panic(err)
+		}
+		p.masker = m
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -143,7 +160,14 @@ func (p *Pipeline) Handle(t Tool) server.ToolHandlerFunc {
 		var ae *AgentError
 		switch {
 		case err == nil:
-			return render(inv.Result), nil
+			meta := map[string]any{"airlock/call_id": inv.CallID}
+			if len(inv.Masked) > 0 {
+				meta["airlock/masked"] = inv.Masked
+			}
+			if inv.Tokens > 0 {
+				meta["airlock/tokens"] = inv.Tokens
+			}
+			return render(inv.Result, meta), nil
 		case errors.As(err, &ae):
 			return mcp.NewToolResultError(ae.Msg), nil
 		case errors.Is(err, ErrJournalUnavailable), errors.Is(err, ErrShuttingDown):
@@ -154,13 +178,6 @@ func (p *Pipeline) Handle(t Tool) server.ToolHandlerFunc {
 			return nil, errors.New("internal error")
 		}
 	}
-}
-
-func render(r *Result) *mcp.CallToolResult {
-	if r.Structured == nil {
-		return mcp.NewToolResultText(r.Text)
-	}
-	return mcp.NewToolResultStructured(r.Structured, r.Text)
 }
 
 // identify refuses a call without a verified principal.
@@ -181,9 +198,10 @@ func (p *Pipeline) journal(next Handler) Handler {
 		inv.CallID = recorder.NewCallID()
 		args, digest := canonicalArgs(inv.Args)
 		inv.Digest = callDigest(inv.Principal.Subject, inv.Name, args)
+		maskedArgs, _ := json.Marshal(p.masker.MaskValue(jsonValue(inv.Args), nil))
 		rec := &recorder.Record{
 			CallID: inv.CallID, Principal: inv.Principal, Transport: inv.Transport, Tool: inv.Name, Session: sessionID(ctx),
-			Arguments: json.RawMessage(p.masker.MaskString(string(args))), ArgumentsDigest: digest,
+			Arguments: maskedArgs, ArgumentsDigest: digest,
 		}
 		if err := p.rec.Begin(ctx, rec); err != nil {
 			p.log.Error("journal write failed; call refused", "call_id", inv.CallID, "tool", inv.Name, "err", err)
@@ -210,6 +228,12 @@ func fillFinished(rec *recorder.Record, inv *Invocation, err error) {
 		rec.Connection, rec.Access, rec.Command, rec.Resources = c.Connection, string(c.Access), c.Command, c.Resources
 	}
 	rec.Decision, rec.Rule, rec.Reason = string(inv.Decision.Effect), inv.Decision.Rule, inv.Decision.Reason
+	if len(inv.Masked) > 0 {
+		rec.Masked = map[string]int{}
+		for ent, n := range inv.Masked {
+			rec.Masked[string(ent)] = n
+		}
+	}
 	if inv.Grant != nil {
 		rec.GrantID = inv.Grant.ID
 	}
@@ -223,6 +247,7 @@ func fillFinished(rec *recorder.Record, inv *Invocation, err error) {
 		if r := inv.Result; r != nil {
 			rec.Result = resultJSON(r)
 			rec.Rows, rec.Bytes, rec.Truncated = r.Rows, len(rec.Result), r.Truncated
+			rec.Tokens = inv.Tokens
 		}
 	case errors.As(err, &ae):
 		rec.Outcome, rec.Error = ae.Outcome, ae.Msg
@@ -232,11 +257,7 @@ func fillFinished(rec *recorder.Record, inv *Invocation, err error) {
 }
 
 func resultJSON(r *Result) json.RawMessage {
-	v := r.Structured
-	if v == nil {
-		v = r.Text
-	}
-	b, err := json.Marshal(v)
+	b, err := json.Marshal(structuredOf(r))
 	if err != nil {
 		b, _ = json.Marshal(err.Error())
 	}
@@ -343,7 +364,7 @@ func (p *Pipeline) approve(next Handler) Handler {
 		args, _ := canonicalArgs(inv.Args)
 		r, err := p.jit.HoldCall(ctx, jit.Hold{
 			Principal: inv.Principal, Tool: inv.Name, Connection: inv.Call.Connection, Access: inv.Call.Access,
-			Digest: inv.Digest, Arguments: []byte(p.masker.MaskString(string(args))), Rule: inv.Decision.Rule,
+			Digest: inv.Digest, Arguments: args, Rule: inv.Decision.Rule,
 			Spec: inv.Decision.Grant, Reason: "per-call approval: " + inv.Decision.Reason,
 		}, ProgressReporter(ctx, "waiting for a human to approve this call"))
 		if err != nil {
@@ -374,10 +395,26 @@ func noteSuffix(note string) string {
 	return " (" + note + ")"
 }
 
-// capTokens bounds the result to a token budget. Pass-through for now.
-func (p *Pipeline) capTokens(next Handler) Handler { return next }
+// capTokens bounds the result to the connection's token budget, cutting
+// at a row or line boundary and saying so.
+func (p *Pipeline) capTokens(next Handler) Handler {
+	return func(ctx context.Context, inv *Invocation) error {
+		if err := next(ctx, inv); err != nil || p.tokens == nil {
+			return err
+		}
+		budget := 0
+		if p.budget != nil {
+			budget = p.budget(inv.Call.Connection)
+		}
+		if budget > 0 {
+			inv.Tokens = capResult(p.tokens, inv.Result, budget)
+		}
+		return nil
+	}
+}
 
-// mask rewrites sensitive values in the result's text.
+// mask rewrites sensitive values in the result and in error text before
+// the agent or the journal sees them.
 func (p *Pipeline) mask(next Handler) Handler {
 	return func(ctx context.Context, inv *Invocation) error {
 		if err := next(ctx, inv); err != nil {
@@ -387,7 +424,8 @@ func (p *Pipeline) mask(next Handler) Handler {
 			}
 			return err
 		}
-		inv.Result.Text = p.masker.MaskString(inv.Result.Text)
+		inv.Masked = masking.Counts{}
+		maskResult(p.masker, inv.Result, inv.Masked)
 		return nil
 	}
 }

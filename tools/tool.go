@@ -50,9 +50,14 @@ type Result struct {
 	// Structured is the structuredContent, JSON-encodable.
 	Structured any
 	// Text is a compact rendering for clients that only read text.
-	Text      string
+	Text string
+	// Table, when set, is the result as rows and columns; the pipeline
+	// masks it by column, caps it by rows and renders Structured and Text.
+	Table     *Table
 	Rows      int
 	Truncated bool
+	// TokenNote says what the token cap left out.
+	TokenNote string
 }
 
 // Tool is one MCP tool served by a kind.

@@ -21,6 +21,7 @@ Usage:
   airlock token mint [--config F] --subject S [--groups a,b] [--ttl 15m] [--agent NAME]
                                                            mint a dev-issuer token
   airlock tools   [--config F] [--groups a,b] [--json]     list the tools a config exposes, with schemas
+  airlock mask    [--config F] [--json] < input            mask stdin with the configured rules
   airlock journal tail|show|search|replay|export|verify|checkpoint|prune
                                                            read, verify and export the journal
                                                            (airlock journal help)
@@ -67,6 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdTokenMint(rest[1:], stdout)
 	case "journal":
 		return cmdJournal(ctx, rest, stdout)
+	case "mask":
+		return cmdMask(rest, os.Stdin, stdout, stderr)
 	case "tools":
 		return cmdTools(ctx, rest, stdout)
 	case "approvals":

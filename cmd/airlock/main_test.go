@@ -214,3 +214,25 @@ func quickstartSession(t *testing.T, cfgPath, base string) {
 		t.Fatalf("query: %+v", res.Content)
 	}
 }
+
+func TestMaskCommand(t *testing.T) {
+	p := quickstart(t)
+	var out, errb bytes.Buffer
+	in := strings.NewReader("card 4111 1111 1111 1111 for jane@example.com\nnothing here\n")
+	if err := cmdMask([]string{"--config", p}, in, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "4111 1111") || strings.Contains(out.String(), "jane@") || !strings.Contains(out.String(), "nothing here") {
+		t.Errorf("masked: %q", out.String())
+	}
+	if !strings.Contains(errb.String(), "EMAIL: 1") {
+		t.Errorf("counts: %q", errb.String())
+	}
+	out.Reset()
+	if err := cmdMask([]string{"--config", p, "--json"}, strings.NewReader(`{"user":{"ssn":"234-56-7890"}}`), &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "234-56-7890") {
+		t.Errorf("json: %s", out.String())
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"os"
 	"path/filepath"
@@ -81,6 +82,10 @@ func TestCustomToolThroughThePipeline(t *testing.T) {
 	if res.IsError {
 		t.Fatalf("stock_level: %+v", res.Content)
 	}
+	// Masked like a built-in tool's result: the supplier's email.
+	if b, _ := json.Marshal(res); strings.Contains(string(b), "orders@acme-supplies.example.com") {
+		t.Errorf("the agent saw the supplier's email: %s", b)
+	}
 	if res := call("stock_level", map[string]any{"sku": "1001; DROP"}); !res.IsError {
 		t.Fatal("bad SKU accepted")
 	}
@@ -108,6 +113,9 @@ func TestCustomToolThroughThePipeline(t *testing.T) {
 			n++
 			if r.Outcome == recorder.OutcomeOK && !strings.Contains(string(r.Result), "on_hand") {
 				t.Errorf("result not journaled: %s", r.Result)
+			}
+			if strings.Contains(string(r.Result), "acme-supplies") {
+				t.Errorf("the journal holds the unmasked email: %s", r.Result)
 			}
 		}
 	}

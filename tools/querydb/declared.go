@@ -227,5 +227,5 @@ func (d *declared) Execute(ctx context.Context, c *tools.Call) (*tools.Result, e
 	if err != nil {
 		return nil, err
 	}
-	return &tools.Result{Structured: rs, Text: renderText(rs), Rows: rs.RowCount, Truncated: rs.Truncated}, nil
+	return rs.result(), nil
 }

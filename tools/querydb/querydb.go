@@ -210,7 +210,14 @@ func (t *Tool) Execute(ctx context.Context, c *tools.Call) (*tools.Result, error
 	if err != nil {
 		return nil, err
 	}
-	return &tools.Result{Structured: rs, Text: renderText(rs), Rows: rs.RowCount, Truncated: rs.Truncated}, nil
+	return rs.result(), nil
+}
+
+// result hands the rows to the pipeline, which masks them by column,
+// caps them by tokens and renders them.
+func (rs *resultSet) result() *tools.Result {
+	return &tools.Result{Table: &tools.Table{Columns: rs.Columns, Sources: rs.Sources, Rows: rs.Rows},
+		Rows: rs.RowCount, Truncated: rs.Truncated}
 }
 
 // CheckConnection implements tools.ConnectionChecker.
@@ -228,30 +235,6 @@ func (t *Tool) Close() error {
 		tg.close()
 	}
 	return nil
-}
-
-// renderText is the compact text form: a header, then one JSON array per
-// row, then a note when rows were left out.
-func renderText(rs *resultSet) string {
-	var b strings.Builder
-	hdr, _ := json.Marshal(rs.Columns)
-	b.WriteString("columns: ")
-	b.Write(hdr)
-	b.WriteByte('\n')
-	for _, r := range rs.Rows {
-		line, err := json.Marshal(r)
-		if err != nil {
-			line = []byte(`"unrenderable row"`)
-		}
-		b.Write(line)
-		b.WriteByte('\n')
-	}
-	fmt.Fprintf(&b, "(%d rows", rs.RowCount)
-	if rs.Truncated {
-		b.WriteString("; truncated: more rows exist — add a LIMIT or a narrower WHERE clause")
-	}
-	b.WriteString(")")
-	return b.String()
 }
 
 // sqlError turns a database error into something the agent can act on,

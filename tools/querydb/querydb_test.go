@@ -48,7 +48,7 @@ func run(t testing.TB, tl *Tool, conn, sql string, params ...any) (*resultSet, e
 	if err != nil {
 		return nil, err
 	}
-	return r.Structured.(*resultSet), nil
+	return &resultSet{Columns: r.Table.Columns, Rows: r.Table.Rows, Sources: r.Table.Sources, RowCount: r.Rows, Truncated: r.Truncated}, nil
 }
 
 func pgTool(t testing.TB, maxRows int) *Tool {

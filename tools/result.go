@@ -1,0 +1,232 @@
+package tools
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/airlockhq/airlock/masking"
+)
+
+// Table is a result made of rows and columns (query_db and declared SQL
+// tools). The pipeline masks it cell by cell, by the column's source, and
+// caps it at a row boundary.
+type Table struct {
+	Columns []string
+	// Sources name each column's source "table.column" where known; ""
+	// for computed columns (then the column name is what rules see).
+	Sources []string
+	Rows    [][]any
+}
+
+// tableView is how a Table reaches the agent.
+type tableView struct {
+	Columns   []string `json:"columns"`
+	Rows      [][]any  `json:"rows"`
+	RowCount  int      `json:"row_count"`
+	Truncated bool     `json:"truncated"`
+	Note      string   `json:"note,omitempty"`
+}
+
+// maskResult masks r in place: table cells by column rules then detectors,
+// other values by JSON-key rules then detectors, and the text.
+func maskResult(m *masking.Engine, r *Result, counts masking.Counts) {
+	if t := r.Table; t != nil {
+		for _, row := range t.Rows {
+			for i, v := range row {
+				table, column := "", t.Columns[i]
+				if i < len(t.Sources) && t.Sources[i] != "" {
+					table, column, _ = strings.Cut(t.Sources[i], ".")
+				}
+				row[i] = m.MaskCell(table, column, v, counts)
+			}
+		}
+		return
+	}
+	if r.Structured != nil {
+		r.Structured = m.MaskValue(jsonValue(r.Structured), counts)
+	}
+	r.Text = m.MaskText(r.Text, nil) // the same findings as Structured: count once
+}
+
+// jsonValue turns any JSON-encodable value into plain maps, slices and
+// scalars, which masking walks by key.
+func jsonValue(v any) any {
+	switch v.(type) {
+	case map[string]any, []any, string, float64, bool, nil:
+		return v
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	d := json.NewDecoder(strings.NewReader(string(b)))
+	d.UseNumber()
+	var out any
+	if err := d.Decode(&out); err != nil {
+		return nil
+	}
+	return out
+}
+
+// capResult bounds r to budget tokens: tables at a row boundary, other
+// results by halving their largest string or list until they fit. Counting
+// stops at the budget, so the cost does not grow with the result.
+func capResult(tc *masking.TokenCounter, r *Result, budget int) (tokens int) {
+	if t := r.Table; t != nil {
+		units := make([]string, len(t.Rows))
+		for i, row := range t.Rows {
+			b, err := json.Marshal(row)
+			if err != nil {
+				b = []byte(`"unrenderable row"`)
+			}
+			units[i] = string(b)
+		}
+		header := tc.Count(strings.Join(t.Columns, ","), budget)
+		n, used := tc.Fit(units, max(budget-header, 0))
+		if n < len(t.Rows) {
+			r.TokenNote = fmt.Sprintf("%d of %d rows shown: the rest exceeded the token budget (%d tokens); select fewer columns or add a narrower WHERE or a LIMIT", n, len(t.Rows), budget)
+			t.Rows = t.Rows[:n]
+			r.Truncated = true
+		}
+		r.Rows = len(t.Rows)
+		return header + used
+	}
+	if r.Structured != nil {
+		var cut bool
+		r.Structured, cut = shrink(tc, r.Structured, budget)
+		if cut {
+			r.Truncated = true
+			r.TokenNote = fmt.Sprintf("the result exceeded the token budget (%d tokens) and was cut; ask for less (a narrower path, query or command)", budget)
+		}
+	}
+	lines := strings.SplitAfter(r.Text, "\n")
+	n, used := tc.Fit(lines, budget)
+	if n < len(lines) {
+		r.Text = strings.Join(lines[:n], "") + fmt.Sprintf("\n[truncated: %d more lines exceeded the token budget of %d tokens]", len(lines)-n, budget)
+		r.Truncated = true
+	}
+	return used
+}
+
+// shrink halves the largest string or list in v until its JSON fits the
+// budget, a bounded number of times.
+func shrink(tc *masking.TokenCounter, v any, budget int) (any, bool) {
+	cut := false
+	root := []any{v} // a parent for v, so it can be replaced like any element
+	for range 40 {
+		b, err := json.Marshal(root[0])
+		if err != nil || tc.Count(string(b), budget) <= budget {
+			return root[0], cut
+		}
+		var (
+			size int
+			cur  any
+			set  func(any)
+		)
+		var walk func(x any, setX func(any))
+		walk = func(x any, setX func(any)) {
+			switch y := x.(type) {
+			case string:
+				if len(y) > size {
+					size, cur, set = len(y), y, setX
+				}
+			case []any:
+				if len(y) > 1 {
+					if enc, _ := json.Marshal(y); len(enc) > size {
+						size, cur, set = len(enc), y, setX
+					}
+				}
+				for i := range y {
+					walk(y[i], func(n any) { y[i] = n })
+				}
+			case map[string]any:
+				for k, e := range y {
+					walk(e, func(n any) { y[k] = n })
+				}
+			}
+		}
+		walk(root[0], func(n any) { root[0] = n })
+		if set == nil {
+			return "[result too large for the token budget]", true
+		}
+		switch y := cur.(type) {
+		case string:
+			half := y[:len(y)/2]
+			if i := strings.LastIndexByte(half, '\n'); i > len(half)/2 {
+				half = half[:i+1]
+			}
+			set(strings.ToValidUTF8(half, "") + "…[truncated]")
+		case []any:
+			set(y[:len(y)/2])
+		}
+		cut = true
+	}
+	return root[0], cut
+}
+
+// render builds what the agent sees.
+func render(r *Result, meta map[string]any) *mcp.CallToolResult {
+	var res *mcp.CallToolResult
+	switch {
+	case r.Table != nil:
+		v := tableView{Columns: r.Table.Columns, Rows: r.Table.Rows, RowCount: len(r.Table.Rows), Truncated: r.Truncated, Note: r.TokenNote}
+		if v.Rows == nil {
+			v.Rows = [][]any{}
+		}
+		res = mcp.NewToolResultStructured(v, renderTable(&v))
+	case r.Structured == nil:
+		res = mcp.NewToolResultText(r.Text)
+	default:
+		if r.TokenNote != "" {
+			if m, ok := r.Structured.(map[string]any); ok {
+				m["truncated"], m["note"] = true, r.TokenNote
+			}
+		}
+		res = mcp.NewToolResultStructured(r.Structured, r.Text)
+	}
+	if len(meta) > 0 {
+		res.Meta = &mcp.Meta{AdditionalFields: meta}
+	}
+	return res
+}
+
+// renderTable is the compact text form: a header, one JSON array per row,
+// and a note when rows were left out.
+func renderTable(v *tableView) string {
+	var b strings.Builder
+	hdr, _ := json.Marshal(v.Columns)
+	b.WriteString("columns: ")
+	b.Write(hdr)
+	b.WriteByte('\n')
+	for _, row := range v.Rows {
+		line, err := json.Marshal(row)
+		if err != nil {
+			line = []byte(`"unrenderable row"`)
+		}
+		b.Write(line)
+		b.WriteByte('\n')
+	}
+	fmt.Fprintf(&b, "(%d rows", v.RowCount)
+	if v.Truncated {
+		b.WriteString("; truncated: more rows exist — add a LIMIT or a narrower WHERE clause")
+	}
+	b.WriteString(")")
+	if v.Note != "" {
+		b.WriteString("\n" + v.Note)
+	}
+	return b.String()
+}
+
+// structuredOf is what the journal keeps of a result: what the agent saw.
+func structuredOf(r *Result) any {
+	if r.Table != nil {
+		return tableView{Columns: r.Table.Columns, Rows: r.Table.Rows, RowCount: len(r.Table.Rows), Truncated: r.Truncated, Note: r.TokenNote}
+	}
+	if r.Structured != nil {
+		return r.Structured
+	}
+	return r.Text
+}

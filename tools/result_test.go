@@ -1,0 +1,100 @@
+package tools
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/airlockhq/airlock/masking"
+)
+
+func counter(t testing.TB) *masking.TokenCounter {
+	t.Helper()
+	tc, err := masking.NewTokenCounter(masking.DefaultEncoding)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tc
+}
+
+func TestCapTableAtRowBoundary(t *testing.T) {
+	tc := counter(t)
+	tab := &Table{Columns: []string{"id", "text"}}
+	for i := range 1000 {
+		tab.Rows = append(tab.Rows, []any{i, strings.Repeat("word ", 20)})
+	}
+	r := &Result{Table: tab, Rows: 1000}
+	used := capResult(tc, r, 500)
+	if !r.Truncated || len(tab.Rows) == 0 || len(tab.Rows) >= 1000 || used > 500 || !strings.Contains(r.TokenNote, "of 1000 rows") {
+		t.Fatalf("rows=%d used=%d note=%q", len(tab.Rows), used, r.TokenNote)
+	}
+	out := render(r, nil)
+	if !strings.Contains(fmt.Sprint(out.StructuredContent), "true") {
+		t.Errorf("structured: %+v", out.StructuredContent)
+	}
+}
+
+func TestCapTextAndStructured(t *testing.T) {
+	tc := counter(t)
+	long := strings.Repeat("a line of output\n", 5000)
+	r := &Result{Text: long, Structured: map[string]any{"stdout": long, "items": make([]any, 5000)}}
+	capResult(tc, r, 300)
+	if !r.Truncated || strings.Count(r.Text, "\n") > 400 || !strings.Contains(r.Text, "[truncated") {
+		t.Errorf("text not cut at a line boundary: %d bytes", len(r.Text))
+	}
+	b, _ := json.Marshal(r.Structured)
+	if tc.Count(string(b), 300) > 300 {
+		t.Errorf("structured still over budget: %d bytes", len(b))
+	}
+	// Within budget nothing changes.
+	small := &Result{Text: "ok\n", Structured: map[string]any{"a": "b"}}
+	capResult(tc, small, 300)
+	if small.Truncated || small.Text != "ok\n" {
+		t.Errorf("small result changed: %+v", small)
+	}
+}
+
+// Special tokens in untrusted text are ordinary text.
+func TestCapSpecialTokens(t *testing.T) {
+	tc := counter(t)
+	r := &Result{Text: strings.Repeat("<|endoftext|> ", 1000)}
+	if used := capResult(tc, r, 200); used > 200 {
+		t.Fatalf("used %d", used)
+	}
+}
+
+func TestMaskResultTableAndValues(t *testing.T) {
+	m, err := masking.New(masking.Config{Columns: map[string]masking.Operator{"customers.ssn": masking.Partial}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := masking.Counts{}
+	tab := &Table{Columns: []string{"x", "note"}, Sources: []string{"customers.ssn", ""},
+		Rows: [][]any{{"234-56-7890", "mail jane.doe@example.com"}}}
+	maskResult(m, &Result{Table: tab}, c)
+	if tab.Rows[0][0] != "***-**-7890" || strings.Contains(fmt.Sprint(tab.Rows[0][1]), "jane.doe") {
+		t.Errorf("row: %v", tab.Rows[0])
+	}
+	r := &Result{Structured: map[string]any{"body": map[string]any{"token": "ghp_abcdefghijklmnopqrstuvwxyz0123456789"}}, Text: "ghp_abcdefghijklmnopqrstuvwxyz0123456789"}
+	maskResult(m, r, c)
+	if b, _ := json.Marshal(r.Structured); strings.Contains(string(b), "ghp_") || strings.Contains(r.Text, "ghp_abc") {
+		t.Errorf("secret survived: %s %s", b, r.Text)
+	}
+	if c[masking.SSN] == 0 || c[masking.Email] == 0 {
+		t.Errorf("counts: %v", c)
+	}
+}
+
+func BenchmarkCapTable(b *testing.B) {
+	tc := counter(b)
+	rows := make([][]any, 1000)
+	for i := range rows {
+		rows[i] = []any{i, "some text in a row"}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		r := &Result{Table: &Table{Columns: []string{"id", "t"}, Rows: append([][]any(nil), rows...)}}
+		capResult(tc, r, 2000)
+	}
+}
