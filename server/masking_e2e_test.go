@@ -5,6 +5,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -102,4 +105,52 @@ func seedValues(t *testing.T, path string) []string {
 		t.Fatalf("seed has %d values", len(out))
 	}
 	return out
+}
+
+// HTTP bodies are masked by JSON key and by detectors, before the agent
+// and the journal see them.
+func TestHTTPBodiesAreMasked(t *testing.T) {
+	t.Setenv("AIRLOCK_TEST_API_TOKEN", apiSecret)
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/customers/text" {
+			io.WriteString(w, "customer 7: ssn 234-56-7890, card 4111 1111 1111 1111\n")
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"customer": {"id": 7, "email": "jane.doe@example.com", "ssn": "234-56-7890",
+			"note": "call +1 415 555 0132", "password": "hunter2-correct-horse"}}`)
+	}))
+	t.Cleanup(api.Close)
+	e := newEnvWith(t, httpConnYAML(api.URL+"/api")+`
+masking:
+  json_keys:
+    "**.ssn": partial
+rules:
+  - {name: analysts-read, groups: [analysts], connections: [api], access: [read], effect: allow}
+`)
+	_, base := e.start(t, server.Options{})
+	c := httpClient(t, "streamable-http", base, e.token(t, "alice", "analysts"))
+	grant(t, c, "api", "read")
+	raw := []string{"jane.doe@example.com", "234-56-7890", "415 555 0132", "hunter2-correct-horse", "4111 1111 1111 1111"}
+	var seen []byte
+	for _, path := range []string{"/customers/7", "/customers/text"} {
+		res := callTool(t, c, "http_request", map[string]any{"connection": "api", "method": "GET", "path": path})
+		if res.IsError {
+			t.Fatalf("%s: %s", path, text(res))
+		}
+		b, _ := json.Marshal(res)
+		seen = append(seen, b...)
+	}
+	if !bytes.Contains(seen, []byte("***-**-7890")) {
+		t.Errorf("ssn key not partially masked: %s", seen)
+	}
+	for _, r := range journal(t, e) {
+		b, _ := json.Marshal(r)
+		seen = append(seen, b...)
+	}
+	for _, v := range raw {
+		if bytes.Contains(seen, []byte(v)) {
+			t.Errorf("raw %q reached the agent or the journal", v)
+		}
+	}
 }
