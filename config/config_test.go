@@ -219,3 +219,40 @@ func TestDeclaredToolsInvalid(t *testing.T) {
 		t.Errorf("valid declared tool refused: %v", err)
 	}
 }
+
+func TestDeclaredSSHAndHTTPTools(t *testing.T) {
+	conns := `
+  web1:
+    kind: ssh
+    address: 127.0.0.1:22
+    user: ops
+    password: {env: X}
+    host_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKi6HwN1R0oP+cfCr+oEbpGQUTMbdk4h/ekU4Pt0JVJ3"
+    commands: [{name: df, argv: [df, -h]}]
+  api: {kind: http, base_url: "http://127.0.0.1:9/api", allow_private_network: true}
+tools:
+`
+	ok := []string{
+		"  - {name: unit_status, kind: ssh, connection: web1, description: d, argv: [systemctl, status, '{unit}'], params: [{name: unit, type: string, enum: [nginx]}]}\n",
+		"  - {name: get_customer, kind: http, connection: api, description: d, method: GET, path: '/customers/{id}', params: [{name: id, type: integer}]}\n",
+		"  - {name: note, kind: http, connection: api, description: d, method: POST, path: /notes, body: {text: '{text}', tags: ['{tag}']}, params: [{name: text, type: string}, {name: tag, type: string}]}\n",
+	}
+	for _, y := range ok {
+		if _, err := load(t, minimal+conns+y, map[string]string{"X": "pw"}); err != nil {
+			t.Errorf("%s: %v", y, err)
+		}
+	}
+	bad := []struct{ yaml, field string }{
+		{"  - {name: t1, kind: ssh, connection: web1, description: d, argv: ['{p}', x], params: [{name: p, type: string}]}\n", "tools.t1.argv[0]"},
+		{"  - {name: t1, kind: ssh, connection: web1, description: d, argv: [ls, 'a{p}'], params: [{name: p, type: string}]}\n", "tools.t1.argv[1]"},
+		{"  - {name: t1, kind: ssh, connection: api, description: d, argv: [ls]}\n", "tools.t1.connection"},
+		{"  - {name: t1, kind: http, connection: api, description: d, method: GET, path: '/x/{nope}'}\n", "tools.t1.path"},
+		{"  - {name: t1, kind: http, connection: api, description: d, method: GET, path: /x, params: [{name: p, type: string}]}\n", "tools.t1.path"},
+	}
+	for _, b := range bad {
+		_, err := load(t, minimal+conns+b.yaml, map[string]string{"X": "pw"})
+		if err == nil || !strings.Contains(err.Error(), b.field+":") {
+			t.Errorf("%s: %v (want %s)", b.yaml, err, b.field)
+		}
+	}
+}

@@ -66,6 +66,14 @@ func walk(n *yaml.Node, t reflect.Type, path string, lookup func(string) (string
 	case yaml.AliasNode:
 		return fieldErr(path, n, "YAML aliases are not supported")
 	case yaml.SequenceNode:
+		if t.Kind() == reflect.Interface {
+			for i, c := range n.Content {
+				if err := walk(c, t, fmt.Sprintf("%s[%d]", path, i), lookup); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
 		if t.Kind() != reflect.Slice {
 			return fieldErr(path, n, "a list is not allowed here")
 		}
@@ -77,6 +85,15 @@ func walk(n *yaml.Node, t reflect.Type, path string, lookup func(string) (string
 		return nil
 	case yaml.MappingNode:
 		switch t.Kind() {
+		case reflect.Interface:
+			// Free-form values (a body template): expand references,
+			// check no keys.
+			for i := 1; i < len(n.Content); i += 2 {
+				if err := walk(n.Content[i], t, join(path, n.Content[i-1].Value), lookup); err != nil {
+					return err
+				}
+			}
+			return nil
 		case reflect.Map:
 			for i := 0; i+1 < len(n.Content); i += 2 {
 				k := n.Content[i].Value

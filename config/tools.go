@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/airlockhq/airlock/policy"
 )
 
 // DeclaredTool is a narrow tool an operator declares in config, e.g.
@@ -20,6 +22,22 @@ type DeclaredTool struct {
 	// the driver in the order Params are listed; never interpolated.
 	Statement string          `yaml:"statement"`
 	Params    []DeclaredParam `yaml:"params"`
+
+	// Argv (kind ssh) is a fixed command: literal words, and "{name}"
+	// words filled whole by a parameter (never spliced inside a word).
+	Argv []string `yaml:"argv"`
+	// Access (kinds ssh and http) is the access class the tool needs:
+	// read or write. For http it defaults from the method.
+	Access policy.Access `yaml:"access"`
+	// Approve (kinds ssh and http) asks a human to approve each call.
+	Approve bool `yaml:"approve"`
+	// Method, Path, Query and Body (kind http): Path segments and Query
+	// values may be "{name}"; Body is a JSON template whose "{name}"
+	// strings are replaced by the typed parameter value.
+	Method string            `yaml:"method"`
+	Path   string            `yaml:"path"`
+	Query  map[string]string `yaml:"query"`
+	Body   any               `yaml:"body"`
 }
 
 // DeclaredParam is one typed parameter of a declared tool.
@@ -44,7 +62,11 @@ type DeclaredParam struct {
 }
 
 // Declared tool kinds.
-const DeclaredSQL = "sql"
+const (
+	DeclaredSQL  = "sql"
+	DeclaredSSH  = "ssh"
+	DeclaredHTTP = "http"
+)
 
 var (
 	toolNameRE  = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
@@ -84,10 +106,46 @@ func (c *Config) validateTools() error {
 			if err := checkPlaceholders(d); err != nil {
 				return invalid(field+".statement", "%v", err)
 			}
+		case DeclaredSSH:
+			if conn.Kind != KindSSH {
+				return invalid(field+".connection", "an ssh tool needs an ssh connection, %q is %s", d.Connection, conn.Kind)
+			}
+			if len(d.Argv) == 0 {
+				return invalid(field+".argv", "required for kind ssh")
+			}
+			if err := checkHoles(d, d.Argv...); err != nil {
+				return invalid(field+".argv", "%v", err)
+			}
+			for j, w := range d.Argv {
+				if strings.ContainsAny(w, "{}") && !hole.MatchString(w) || hole.MatchString(w) && hole.FindString(w) != w {
+					return invalid(fmt.Sprintf("%s.argv[%d]", field, j), "a parameter fills a whole word: write \"{name}\" alone")
+				}
+			}
+			if j := slices.IndexFunc(d.Argv[:1], hole.MatchString); j == 0 {
+				return invalid(field+".argv[0]", "the program must be a literal")
+			}
+		case DeclaredHTTP:
+			if conn.Kind != KindHTTP {
+				return invalid(field+".connection", "an http tool needs an http connection, %q is %s", d.Connection, conn.Kind)
+			}
+			if d.Method == "" || !strings.HasPrefix(d.Path, "/") {
+				return invalid(field+".path", "method and a path starting with / are required for kind http")
+			}
+			parts := []string{d.Path}
+			for _, v := range d.Query {
+				parts = append(parts, v)
+			}
+			parts = append(parts, templateStrings(d.Body)...)
+			if err := checkHoles(d, parts...); err != nil {
+				return invalid(field+".path", "%v", err)
+			}
 		case "":
-			return invalid(field+".kind", "required (sql)")
+			return invalid(field+".kind", "required (sql, ssh or http)")
 		default:
-			return invalid(field+".kind", "unknown kind %q (known: sql)", d.Kind)
+			return invalid(field+".kind", "unknown kind %q (known: sql, ssh, http)", d.Kind)
+		}
+		if d.Kind != DeclaredSQL && d.Access != "" && d.Access != policy.Read && d.Access != policy.Write {
+			return invalid(field+".access", "must be read or write")
 		}
 		names := map[string]bool{}
 		for j := range d.Params {
@@ -163,6 +221,53 @@ func (p *DeclaredParam) validate(field string, names map[string]bool) error {
 	}
 	if p.Minimum != nil && p.Maximum != nil && *p.Minimum > *p.Maximum {
 		return invalid(field+".minimum", "is above maximum")
+	}
+	return nil
+}
+
+var hole = regexp.MustCompile(`\{([a-z][a-z0-9_]*)\}`)
+
+// checkHoles requires every {name} in parts to be a declared parameter and
+// every agent or claim parameter to be used.
+func checkHoles(d *DeclaredTool, parts ...string) error {
+	declared := map[string]bool{}
+	for _, p := range d.Params {
+		declared[p.Name] = true
+	}
+	used := map[string]bool{}
+	for _, s := range parts {
+		for _, m := range hole.FindAllStringSubmatch(s, -1) {
+			if !declared[m[1]] {
+				return fmt.Errorf("{%s} is not a declared parameter", m[1])
+			}
+			used[m[1]] = true
+		}
+	}
+	for _, p := range d.Params {
+		if !used[p.Name] {
+			return fmt.Errorf("parameter %s is declared but not used", p.Name)
+		}
+	}
+	return nil
+}
+
+// templateStrings lists the strings inside a JSON body template.
+func templateStrings(v any) []string {
+	switch x := v.(type) {
+	case string:
+		return []string{x}
+	case []any:
+		var out []string
+		for _, e := range x {
+			out = append(out, templateStrings(e)...)
+		}
+		return out
+	case map[string]any:
+		var out []string
+		for _, e := range x {
+			out = append(out, templateStrings(e)...)
+		}
+		return out
 	}
 	return nil
 }
