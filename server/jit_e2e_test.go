@@ -256,6 +256,13 @@ rules:
 	if res := <-held; res.IsError || rowExists(9) {
 		t.Fatalf("held call: %s", text(res))
 	}
+	// Approvers see the held call's arguments masked.
+	res = query(t, c, "pg", "DELETE FROM t WHERE v = 'jane.doe@example.com'")
+	held2 := approvalIDPattern.FindString(text(res))
+	_, out := adminCall(t, base, dave, http.MethodGet, "requests/"+held2, nil)
+	if args, _ := json.Marshal(out["arguments"]); held2 == "" || strings.Contains(string(args), "jane.doe") || !strings.Contains(string(args), "DELETE") {
+		t.Errorf("approvers see %s (request %q)", args, held2)
+	}
 	// The call records name the approval they consumed.
 	n := 0
 	for _, r := range journal(t, e) {

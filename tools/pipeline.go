@@ -361,7 +361,8 @@ func (p *Pipeline) approve(next Handler) Handler {
 		if inv.Decision.Effect != policy.Approve || inv.Call.Meta {
 			return next(ctx, inv)
 		}
-		args, _ := canonicalArgs(inv.Args)
+		// Approvers see the arguments masked, like the journal does.
+		args, _ := json.Marshal(p.masker.MaskValue(jsonValue(inv.Args), nil))
 		r, err := p.jit.HoldCall(ctx, jit.Hold{
 			Principal: inv.Principal, Tool: inv.Name, Connection: inv.Call.Connection, Access: inv.Call.Access,
 			Digest: inv.Digest, Arguments: args, Rule: inv.Decision.Rule,
