@@ -209,8 +209,16 @@ func (p *Pipeline) journal(next Handler) Handler {
 		}
 		start := time.Now()
 		err := next(ctx, inv)
+		// Refusals can quote the agent's input (a parser's "syntax error at
+		// or near ..."): mask every message before the agent or the journal
+		// sees it.
+		var ae *AgentError
+		if errors.As(err, &ae) {
+			ae.Msg = p.masker.MaskString(ae.Msg)
+		}
 		rec.DurationMS = float64(time.Since(start).Microseconds()) / 1000
 		fillFinished(rec, inv, err)
+		rec.Error = p.masker.MaskString(rec.Error)
 		if ferr := p.rec.Finish(ctx, rec); ferr != nil {
 			// The agent must not see what the journal does not hold.
 			p.log.Error("journal write failed; result withheld", "call_id", inv.CallID, "tool", inv.Name, "err", ferr)

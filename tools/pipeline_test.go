@@ -2,6 +2,7 @@ package tools
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -221,5 +222,22 @@ func BenchmarkPipeline(b *testing.B) {
 		if _, err := call(p, ft, ctx, args); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A refusal that quotes the agent's input is masked for the agent and the
+// journal.
+func TestRefusalsAreMasked(t *testing.T) {
+	j := &memJournal{}
+	ft := &fakeTool{}
+	res, err := call(newTestPipeline(t, j), ft, identity.NewContext(context.Background(), analyst),
+		map[string]any{"access": "jane.doe@example.com"})
+	if err != nil || !res.IsError {
+		t.Fatalf("%v %+v", err, res)
+	}
+	b, _ := json.Marshal(res)
+	recs := j.records(t)
+	if strings.Contains(string(b), "jane.doe") || strings.Contains(recs[1].Error, "jane.doe") || strings.Contains(string(recs[0].Arguments), "jane.doe") {
+		t.Errorf("unmasked: %s / %q / %s", b, recs[1].Error, recs[0].Arguments)
 	}
 }
