@@ -35,7 +35,8 @@ type postgres struct {
 	pool *pgxpool.Pool
 	err  error
 
-	names columnNames
+	names      columnNames
+	classified classCache
 }
 
 func newPostgres(name string, c *config.Connection, limits config.Limits) (*postgres, error) {
@@ -86,11 +87,45 @@ func (p *postgres) getPool(ctx context.Context) (*pgxpool.Pool, error) {
 }
 
 func (p *postgres) classify(sql string) (tools.Action, error) {
+	if a, ok := p.classified.get(sql); ok {
+		return a, nil
+	}
 	st, err := pgsql.Classify(sql)
 	if err != nil {
 		return tools.Action{}, err
 	}
-	return tools.Action{Access: st.Access, Command: st.Command, Resources: st.Tables}, nil
+	a := tools.Action{Access: st.Access, Command: st.Command, Resources: st.Tables}
+	p.classified.put(sql, a)
+	return a, nil
+}
+
+// classCache remembers the classification of recent statements: agents
+// repeat themselves, and parsing is most of a call's CPU. Classification is
+// a pure function of the text, so a hit is exactly a fresh parse. Bounded:
+// when full it starts over.
+type classCache struct {
+	mu sync.Mutex
+	m  map[string]tools.Action
+}
+
+const classCacheSize = 1024
+
+func (c *classCache) get(sql string) (tools.Action, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a, ok := c.m[sql]
+	a.Resources = slices.Clone(a.Resources) // callers own their Action
+	return a, ok
+}
+
+func (c *classCache) put(sql string, a tools.Action) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= classCacheSize {
+		c.m = make(map[string]tools.Action, classCacheSize)
+	}
+	a.Resources = slices.Clone(a.Resources)
+	c.m[sql] = a
 }
 
 func (p *postgres) ping(ctx context.Context) error {
