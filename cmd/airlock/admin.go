@@ -98,17 +98,7 @@ func cmdApprovals(ctx context.Context, args []string, stdout io.Writer) error {
 	asJSON := fs.Bool("json", false, "print JSON")
 	reason := fs.String("reason", "", "reason for the decision (recorded in the journal)")
 	all := fs.Bool("all", false, "list requests in every status, not just pending")
-	var id string
-	if sub == "approve" || sub == "deny" {
-		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
-			return usageError(fmt.Sprintf("usage: airlock approvals %s ID [--reason R]", sub))
-		}
-		id, rest = rest[0], rest[1:]
-	}
-	if err := parseFlags(fs, rest); err != nil {
-		return err
-	}
-	c, err := client()
+	id, c, err := adminArgs(fs, client, rest, sub == "approve" || sub == "deny", "usage: airlock approvals "+sub+" ID [--reason R]")
 	if err != nil {
 		return err
 	}
@@ -140,17 +130,7 @@ func cmdGrants(ctx context.Context, args []string, stdout io.Writer) error {
 	asJSON := fs.Bool("json", false, "print JSON")
 	reason := fs.String("reason", "", "reason for revoking (recorded in the journal)")
 	status := fs.String("status", "active", "grant status to list, comma-separated, or all")
-	var id string
-	if sub == "revoke" {
-		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
-			return usageError("usage: airlock grants revoke ID [--reason R]")
-		}
-		id, rest = rest[0], rest[1:]
-	}
-	if err := parseFlags(fs, rest); err != nil {
-		return err
-	}
-	c, err := client()
+	id, c, err := adminArgs(fs, client, rest, sub == "revoke", "usage: airlock grants revoke ID [--reason R]")
 	if err != nil {
 		return err
 	}
@@ -166,6 +146,23 @@ func cmdGrants(ctx context.Context, args []string, stdout io.Writer) error {
 	default:
 		return usageError(fmt.Sprintf("airlock grants: unknown subcommand %q (list, revoke)", sub))
 	}
+}
+
+// adminArgs takes the request or grant id (when the subcommand needs one),
+// parses the flags and builds the client.
+func adminArgs(fs *flag.FlagSet, client func() (*adminClient, error), rest []string, needID bool, usage string) (string, *adminClient, error) {
+	var id string
+	if needID {
+		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
+			return "", nil, usageError(usage)
+		}
+		id, rest = rest[0], rest[1:]
+	}
+	if err := parseFlags(fs, rest); err != nil {
+		return "", nil, err
+	}
+	c, err := client()
+	return id, c, err
 }
 
 func printRequests(ctx context.Context, c *adminClient, path string, asJSON bool, stdout io.Writer) error {
