@@ -5,11 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"net/url"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -45,15 +43,15 @@ var hole = regexp.MustCompile(`\{([a-z][a-z0-9_]*)\}`)
 // path is confined by httpguard and matched against the connection's
 // routes, and the request runs through http_request's execution path.
 type declared struct {
-	t       *Tool
-	cn      *conn
-	def     *config.DeclaredTool
-	method  string
-	access  policy.Access // declared, or from the method
-	params  map[string]*config.DeclaredParam
-	claims  bool // some parameter is bound from the caller's token
-	regexes map[string]*regexp.Regexp
-	mcp     mcp.Tool
+	t           *Tool
+	cn          *conn
+	def         *config.DeclaredTool
+	method      string
+	access      policy.Access // declared, or from the method
+	params      map[string]*config.DeclaredParam
+	claims      bool // some parameter is bound from the caller's token
+	paramChecks *tools.Params
+	mcp         mcp.Tool
 }
 
 // Declare implements tools.Declarer. The method and the path template are
@@ -66,7 +64,7 @@ func (t *Tool) Declare(d *config.DeclaredTool) (tools.Tool, error) {
 	}
 	dt := &declared{
 		t: t, cn: cn, def: d, method: strings.ToUpper(strings.TrimSpace(d.Method)),
-		params: map[string]*config.DeclaredParam{}, regexes: map[string]*regexp.Regexp{},
+		params: map[string]*config.DeclaredParam{},
 	}
 	if !strings.HasPrefix(d.Path, "/") {
 		return nil, fmt.Errorf("tools.%s.path: must start with /", d.Name)
@@ -77,14 +75,12 @@ func (t *Tool) Declare(d *config.DeclaredTool) (tools.Tool, error) {
 		if p.FromClaim != "" {
 			dt.claims = true
 		}
-		if p.Pattern != "" {
-			re, err := regexp.Compile(p.Pattern)
-			if err != nil {
-				return nil, fmt.Errorf("tools.%s.params.%s.pattern: %w", d.Name, p.Name, err)
-			}
-			dt.regexes[p.Name] = re
-		}
 	}
+	ps, err := tools.NewParams(d.Name, d.Params)
+	if err != nil {
+		return nil, err
+	}
+	dt.paramChecks = ps
 	for _, m := range hole.FindAllStringSubmatch(d.Path, -1) {
 		if dt.params[m[1]] == nil {
 			return nil, fmt.Errorf("tools.%s.path: {%s} is not a declared parameter", d.Name, m[1])
@@ -146,53 +142,7 @@ func (d *declared) Connections() []string { return []string{d.def.Connection} }
 func (d *declared) Definition() mcp.Tool { return d.mcp }
 
 func (d *declared) definition() mcp.Tool {
-	props := map[string]any{}
-	var required []string
-	for _, p := range d.def.Params {
-		if p.FromClaim != "" {
-			continue // bound from the caller's token, not the agent
-		}
-		s := map[string]any{"type": p.Type}
-		if p.Description != "" {
-			s["description"] = p.Description
-		}
-		if len(p.Enum) > 0 {
-			s["enum"] = p.Enum
-		}
-		if p.Pattern != "" {
-			s["pattern"] = p.Pattern
-		}
-		if p.MinLength != nil {
-			s["minLength"] = *p.MinLength
-		}
-		if p.MaxLength != nil {
-			s["maxLength"] = *p.MaxLength
-		}
-		if p.Minimum != nil {
-			s["minimum"] = *p.Minimum
-		}
-		if p.Maximum != nil {
-			s["maximum"] = *p.Maximum
-		}
-		if p.Default != nil {
-			s["default"] = p.Default
-		}
-		props[p.Name] = s
-		if !p.Optional {
-			required = append(required, p.Name)
-		}
-	}
-	schema := map[string]any{"type": "object", "properties": props, "additionalProperties": false}
-	if len(required) > 0 {
-		schema["required"] = required
-	}
-	raw, _ := json.Marshal(schema)
-	desc := fmt.Sprintf("%s (%s access to %s through the Airlock gateway)", strings.TrimSpace(d.def.Description), d.access, d.def.Connection)
-	def := mcp.NewToolWithRawSchema(d.def.Name, desc, raw)
-	readOnly := d.access == policy.Read
-	def.Annotations = mcp.ToolAnnotation{Title: d.def.Name, ReadOnlyHint: mcp.ToBoolPtr(readOnly),
-		DestructiveHint: mcp.ToBoolPtr(!readOnly), IdempotentHint: mcp.ToBoolPtr(readOnly), OpenWorldHint: mcp.ToBoolPtr(false)}
-	return def
+	return tools.DeclaredDefinition(d.def, d.access, d.def.Approve, d.paramChecks.Schema())
 }
 
 // pending is a parsed declared call. req is built at Parse when no
@@ -232,7 +182,7 @@ func (d *declared) Parse(args map[string]any) (*tools.Call, error) {
 			values[p.Name] = p.Default
 			continue
 		}
-		cv, err := d.check(p, v)
+		cv, err := d.paramChecks.Check(p, v)
 		if err != nil {
 			return nil, err
 		}
@@ -433,64 +383,6 @@ func fillBody(v any, values map[string]any) any {
 
 // check validates one agent argument against its declared parameter and
 // returns the typed value (int64 for integers).
-func (d *declared) check(p *config.DeclaredParam, v any) (any, error) {
-	switch p.Type {
-	case "string":
-		s, ok := v.(string)
-		if !ok {
-			return nil, fmt.Errorf("%s must be a string", p.Name)
-		}
-		n := len([]rune(s))
-		if p.MinLength != nil && n < *p.MinLength || p.MaxLength != nil && n > *p.MaxLength {
-			return nil, fmt.Errorf("%s has the wrong length", p.Name)
-		}
-		if len(p.Enum) > 0 && !slices.Contains(p.Enum, s) {
-			return nil, fmt.Errorf("%s must be one of %s", p.Name, strings.Join(p.Enum, ", "))
-		}
-		if re := d.regexes[p.Name]; re != nil && !re.MatchString(s) {
-			return nil, fmt.Errorf("%s does not match %s", p.Name, p.Pattern)
-		}
-		return s, nil
-	case "integer", "number":
-		var f float64
-		switch n := v.(type) {
-		case float64:
-			f = n
-		case int:
-			f = float64(n)
-		case int64:
-			f = float64(n)
-		case json.Number:
-			var err error
-			if f, err = n.Float64(); err != nil {
-				return nil, fmt.Errorf("%s must be a number", p.Name)
-			}
-		default:
-			return nil, fmt.Errorf("%s must be a number", p.Name)
-		}
-		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return nil, fmt.Errorf("%s must be a number", p.Name)
-		}
-		if p.Minimum != nil && f < *p.Minimum || p.Maximum != nil && f > *p.Maximum {
-			return nil, fmt.Errorf("%s is out of range", p.Name)
-		}
-		if p.Type == "integer" {
-			if f != math.Trunc(f) || math.Abs(f) > maxSafeInt {
-				return nil, fmt.Errorf("%s must be an integer", p.Name)
-			}
-			return int64(f), nil
-		}
-		return f, nil
-	case "boolean":
-		b, ok := v.(bool)
-		if !ok {
-			return nil, fmt.Errorf("%s must be true or false", p.Name)
-		}
-		return b, nil
-	}
-	return nil, fmt.Errorf("%s has an unknown type", p.Name)
-}
-
 // Execute implements tools.Tool: claim-bound parameters are filled from the
 // verified principal, the request is built and guarded again, and it runs
 // through http_request's execution path (credential injection, caps,

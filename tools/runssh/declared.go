@@ -2,10 +2,8 @@ package runssh
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -48,9 +46,9 @@ type declared struct {
 	action tools.Action
 	mcp    mcp.Tool
 	// holes maps an argv index to the parameter index filling it.
-	holes   map[int]int
-	params  map[string]int
-	regexes map[string]*regexp.Regexp
+	holes      map[int]int
+	paramIndex map[string]int
+	params     *tools.Params
 }
 
 var holeRE = regexp.MustCompile(`^\{([a-z][a-z0-9_]*)\}$`)
@@ -73,21 +71,19 @@ func (t *Tool) Declare(d *config.DeclaredTool) (tools.Tool, error) {
 	if access != policy.Read && access != policy.Write {
 		return nil, fmt.Errorf("tools.%s.access: must be read or write", d.Name)
 	}
-	dt := &declared{def: d, host: h, holes: map[int]int{}, params: map[string]int{}, regexes: map[string]*regexp.Regexp{}}
+	dt := &declared{def: d, host: h, holes: map[int]int{}, paramIndex: map[string]int{}}
 	for i := range d.Params {
 		p := &d.Params[i]
-		dt.params[p.Name] = i
-		if p.Pattern != "" {
-			re, err := regexp.Compile(`^(?:` + p.Pattern + `)$`)
-			if err != nil {
-				return nil, fmt.Errorf("tools.%s.params[%d].pattern: %w", d.Name, i, err)
-			}
-			dt.regexes[p.Name] = re
-		}
+		dt.paramIndex[p.Name] = i
 	}
+	ps, err := tools.NewParams(d.Name, d.Params)
+	if err != nil {
+		return nil, err
+	}
+	dt.params = ps
 	for i, w := range d.Argv {
 		if m := holeRE.FindStringSubmatch(w); m != nil {
-			pi, ok := dt.params[m[1]]
+			pi, ok := dt.paramIndex[m[1]]
 			if !ok {
 				return nil, fmt.Errorf("tools.%s.argv[%d]: {%s} is not a declared parameter", d.Name, i, m[1])
 			}
@@ -144,57 +140,7 @@ func (d *declared) Connections() []string { return []string{d.def.Connection} }
 func (d *declared) Definition() mcp.Tool { return d.mcp }
 
 func (d *declared) definition() mcp.Tool {
-	props := map[string]any{}
-	var required []string
-	for _, p := range d.def.Params {
-		if p.FromClaim != "" {
-			continue // bound from the caller's token, not the agent
-		}
-		s := map[string]any{"type": p.Type}
-		if p.Description != "" {
-			s["description"] = p.Description
-		}
-		if len(p.Enum) > 0 {
-			s["enum"] = p.Enum
-		}
-		if p.Pattern != "" {
-			s["pattern"] = "^(?:" + p.Pattern + ")$"
-		}
-		if p.MinLength != nil {
-			s["minLength"] = *p.MinLength
-		}
-		if p.MaxLength != nil {
-			s["maxLength"] = *p.MaxLength
-		}
-		if p.Minimum != nil {
-			s["minimum"] = *p.Minimum
-		}
-		if p.Maximum != nil {
-			s["maximum"] = *p.Maximum
-		}
-		if p.Default != nil {
-			s["default"] = p.Default
-		}
-		props[p.Name] = s
-		if !p.Optional {
-			required = append(required, p.Name)
-		}
-	}
-	schema := map[string]any{"type": "object", "properties": props, "additionalProperties": false}
-	if len(required) > 0 {
-		schema["required"] = required
-	}
-	raw, _ := json.Marshal(schema)
-	desc := fmt.Sprintf("%s (%s access to %s through the Airlock gateway", strings.TrimSpace(d.def.Description), d.action.Access, d.def.Connection)
-	if d.action.NeedsApproval {
-		desc += "; each call needs a human approval"
-	}
-	desc += ")"
-	def := mcp.NewToolWithRawSchema(d.def.Name, desc, raw)
-	readOnly := d.action.Access == policy.Read
-	def.Annotations = mcp.ToolAnnotation{Title: d.def.Name, ReadOnlyHint: mcp.ToBoolPtr(readOnly),
-		DestructiveHint: mcp.ToBoolPtr(!readOnly), IdempotentHint: mcp.ToBoolPtr(readOnly), OpenWorldHint: mcp.ToBoolPtr(false)}
-	return def
+	return tools.DeclaredDefinition(d.def, d.action.Access, d.action.NeedsApproval, d.params.Schema())
 }
 
 // declaredCommand is a declared tool's parsed arguments: argv with agent
@@ -208,7 +154,7 @@ type declaredCommand struct {
 // No I/O.
 func (d *declared) Parse(args map[string]any) (*tools.Call, error) {
 	for k := range args {
-		i, ok := d.params[k]
+		i, ok := d.paramIndex[k]
 		if !ok || d.def.Params[i].FromClaim != "" {
 			return nil, fmt.Errorf("unknown argument %q", k)
 		}
@@ -240,62 +186,38 @@ func (d *declared) Parse(args map[string]any) (*tools.Call, error) {
 // fill checks v against p and returns the word it fills: strings as they
 // are, integers without decimals, booleans as true/false.
 func (d *declared) fill(p *config.DeclaredParam, v any) (string, error) {
-	var w string
-	switch p.Type {
-	case "string":
-		s, ok := v.(string)
-		if !ok {
-			return "", fmt.Errorf("%s must be a string", p.Name)
-		}
-		n := utf8.RuneCountInString(s)
-		if p.MinLength != nil && n < *p.MinLength || p.MaxLength != nil && n > *p.MaxLength {
-			return "", fmt.Errorf("%s has the wrong length", p.Name)
-		}
+	// Control characters first: the most specific reason to refuse.
+	if s, ok := v.(string); ok {
 		if err := safeWord(s); err != nil {
 			return "", fmt.Errorf("%s %v", p.Name, err)
 		}
-		if len(p.Enum) > 0 && !slices.Contains(p.Enum, s) {
-			return "", fmt.Errorf("%s must be one of %s", p.Name, strings.Join(p.Enum, ", "))
-		}
-		re := d.regexes[p.Name]
-		if re != nil && !re.MatchString(s) {
-			return "", fmt.Errorf("%s does not match ^(?:%s)$", p.Name, p.Pattern)
-		}
-		if strings.HasPrefix(s, "-") && !slices.Contains(p.Enum, s) && !dashExplicit(re, s) {
+	}
+	tv, err := d.params.Check(p, v)
+	if err != nil {
+		return "", err
+	}
+	switch x := tv.(type) {
+	case string:
+		if strings.HasPrefix(x, "-") && !slices.Contains(p.Enum, x) && !dashExplicit(d.params.Regexp(p.Name), x) {
 			return "", fmt.Errorf("%s may not start with '-' (it would be read as an option)", p.Name)
 		}
-		w = s
-	case "integer", "number":
-		f, ok := v.(float64)
-		if !ok || math.IsNaN(f) || math.IsInf(f, 0) {
-			return "", fmt.Errorf("%s must be a number", p.Name)
-		}
-		if p.Minimum != nil && f < *p.Minimum || p.Maximum != nil && f > *p.Maximum {
-			return "", fmt.Errorf("%s is out of range", p.Name)
-		}
-		if p.Type == "integer" {
-			if f != math.Trunc(f) || math.Abs(f) > maxSafeInt {
-				return "", fmt.Errorf("%s must be an integer", p.Name)
-			}
-			w = strconv.FormatInt(int64(f), 10)
-		} else {
-			w = strconv.FormatFloat(f, 'f', -1, 64)
-		}
+		return x, nil
+	case int64:
 		// A negative number is a word starting with '-': only when the
 		// operator's minimum explicitly allows negatives.
-		if f < 0 && (p.Minimum == nil || *p.Minimum >= 0) {
+		if x < 0 && (p.Minimum == nil || *p.Minimum >= 0) {
 			return "", fmt.Errorf("%s may not be negative", p.Name)
 		}
-	case "boolean":
-		b, ok := v.(bool)
-		if !ok {
-			return "", fmt.Errorf("%s must be true or false", p.Name)
+		return strconv.FormatInt(x, 10), nil
+	case float64:
+		if x < 0 && (p.Minimum == nil || *p.Minimum >= 0) {
+			return "", fmt.Errorf("%s may not be negative", p.Name)
 		}
-		w = strconv.FormatBool(b)
-	default:
-		return "", fmt.Errorf("%s has an unknown type", p.Name)
+		return strconv.FormatFloat(x, 'f', -1, 64), nil
+	case bool:
+		return strconv.FormatBool(x), nil
 	}
-	return w, nil
+	return "", fmt.Errorf("%s has an unknown type", p.Name)
 }
 
 // dashExplicit reports whether the (anchored) pattern explicitly asks for
