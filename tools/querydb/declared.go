@@ -29,12 +29,12 @@ func (t *Tool) DeclaredKinds() []string { return []string{config.DeclaredSQL} }
 // declared is an operator-declared SQL tool: a fixed statement whose
 // parameters are bound by the driver, classified once at load.
 type declared struct {
-	def     *config.DeclaredTool
-	target  target
-	sql     string
-	action  tools.Action
-	mcp     mcp.Tool
-	params  *tools.Params
+	def    *config.DeclaredTool
+	target target
+	sql    string
+	action tools.Action
+	mcp    mcp.Tool
+	params *tools.Params
 }
 
 var sqlitePlaceholder = regexp.MustCompile(`\$([0-9]+)`)
