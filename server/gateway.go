@@ -130,7 +130,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, error
 		mcpserver.WithRecovery(),
 		mcpserver.WithInstructions("Airlock is a guarded gateway to databases and systems. Every call is checked against policy and journaled; errors say what to do next."),
 	)
-	env := &tools.Env{Config: cfg, Policy: engine, JIT: g.jit, Logger: g.log}
+	env := &tools.Env{Config: cfg, Policy: engine, JIT: g.jit, Masker: masker, Logger: g.log}
 	for _, k := range tools.Kinds() {
 		t, err := k.New(env)
 		if err != nil {

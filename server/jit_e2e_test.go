@@ -367,7 +367,7 @@ rules:
 		t.Log("webhook not reached yet when the call finished")
 	}
 	cc := httpClient(t, "streamable-http", base, e.token(t, "carol", "contractors"))
-	r := callTool(t, cc, "request_access", map[string]any{"connection": "demo", "access": "read", "reason": "look at orders"})
+	r := callTool(t, cc, "request_access", map[string]any{"connection": "demo", "access": "read", "reason": "look at orders of jane.doe@example.com"})
 	id := r.StructuredContent.(map[string]any)["request_id"].(string)
 	if code, _ := adminCall(t, base, e.token(t, "dave", "dba"), http.MethodPost, "requests/"+id+"/deny", map[string]string{"reason": "not now"}); code != http.StatusOK {
 		t.Fatal("deny")
@@ -391,6 +391,14 @@ rules:
 		if !seen {
 			t.Errorf("webhook never received %s", ev)
 		}
+	}
+	// The agent's reason is masked for approvers, the webhook and the journal.
+	mu.Lock()
+	hooked, _ := json.Marshal(events)
+	mu.Unlock()
+	recs, _ := json.Marshal(journal(t, e))
+	if strings.Contains(string(hooked), "jane.doe") || strings.Contains(string(recs), "jane.doe") {
+		t.Errorf("unmasked reason reached the webhook or the journal")
 	}
 }
 

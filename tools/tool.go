@@ -18,6 +18,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/airlockhq/airlock/config"
+	"github.com/airlockhq/airlock/masking"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/policy/jit"
 )
@@ -82,6 +83,9 @@ type Env struct {
 	Config *config.Config
 	Policy *policy.Engine
 	JIT    *jit.Service
+	// Masker masks agent text a kind stores outside the journal (a grant
+	// request's reason); nil means no masking is configured.
+	Masker *masking.Engine
 	Logger *slog.Logger
 }
 

@@ -192,7 +192,13 @@ func (t *tool) Execute(ctx context.Context, c *tools.Call) (*tools.Result, error
 		return t.list(ctx, p)
 	case RequestAccess:
 		ra := c.Args.(*requestArgs)
-		r, err := svc.RequestGrant(ctx, p, ra.connection, ra.access, ra.duration, ra.reason)
+		// The reason is agent text that approvers, the webhook and the
+		// journal's grant records show: mask it like everything else.
+		reason := ra.reason
+		if t.env.Masker != nil {
+			reason = t.env.Masker.MaskString(reason)
+		}
+		r, err := svc.RequestGrant(ctx, p, ra.connection, ra.access, ra.duration, reason)
 		if err != nil {
 			return nil, agentErr(err)
 		}
