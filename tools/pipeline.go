@@ -219,6 +219,10 @@ func (p *Pipeline) journal(next Handler) Handler {
 		rec.DurationMS = float64(time.Since(start).Microseconds()) / 1000
 		fillFinished(rec, inv, err)
 		rec.Error = p.masker.MaskString(rec.Error)
+		// Resources echo the agent's input (argv, paths): mask them too.
+		for i, r := range rec.Resources {
+			rec.Resources[i] = p.masker.MaskString(r)
+		}
 		if ferr := p.rec.Finish(ctx, rec); ferr != nil {
 			// The agent must not see what the journal does not hold.
 			p.log.Error("journal write failed; result withheld", "call_id", inv.CallID, "tool", inv.Name, "err", ferr)

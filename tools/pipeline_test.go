@@ -34,7 +34,11 @@ func (f *fakeTool) Parse(args map[string]any) (*Call, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Call{Action: Action{Connection: "db", Access: acc}}, nil
+	c := &Call{Action: Action{Connection: "db", Access: acc}}
+	if note, ok := args["note"].(string); ok {
+		c.Resources = []string{note} // echoes agent input, as argv and paths do
+	}
+	return c, nil
 }
 
 func (f *fakeTool) Execute(ctx context.Context, c *Call) (*Result, error) {
@@ -239,5 +243,19 @@ func TestRefusalsAreMasked(t *testing.T) {
 	recs := j.records(t)
 	if strings.Contains(string(b), "jane.doe") || strings.Contains(recs[1].Error, "jane.doe") || strings.Contains(string(recs[0].Arguments), "jane.doe") {
 		t.Errorf("unmasked: %s / %q / %s", b, recs[1].Error, recs[0].Arguments)
+	}
+}
+
+func TestResourcesAreMaskedInTheJournal(t *testing.T) {
+	j := &memJournal{}
+	_, err := call(newTestPipeline(t, j), &fakeTool{}, identity.NewContext(context.Background(), analyst),
+		map[string]any{"access": "read", "note": "grep jane.doe@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range j.records(t) {
+		if b, _ := json.Marshal(r); strings.Contains(string(b), "jane.doe") {
+			t.Errorf("journal record holds agent input unmasked: %s", b)
+		}
 	}
 }
