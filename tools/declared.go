@@ -1,6 +1,7 @@
 package tools
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -12,7 +13,9 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/airlockhq/airlock/config"
+	"github.com/airlockhq/airlock/identity"
 	"github.com/airlockhq/airlock/policy"
+	"github.com/airlockhq/airlock/recorder"
 )
 
 // maxSafeInt is the largest integer a JSON number carries exactly.
@@ -21,13 +24,14 @@ const maxSafeInt = 1 << 53
 // Params checks the typed parameters of a declared tool, the same way for
 // every kind. Patterns must match the whole value.
 type Params struct {
+	tool    string
 	defs    []config.DeclaredParam
 	regexes map[string]*regexp.Regexp
 }
 
 // NewParams compiles the declared parameters' patterns.
 func NewParams(tool string, defs []config.DeclaredParam) (*Params, error) {
-	ps := &Params{defs: defs, regexes: map[string]*regexp.Regexp{}}
+	ps := &Params{tool: tool, defs: defs, regexes: map[string]*regexp.Regexp{}}
 	for i, p := range defs {
 		if p.Pattern == "" {
 			continue
@@ -161,8 +165,40 @@ func DeclaredDefinition(d *config.DeclaredTool, access policy.Access, needsAppro
 		desc += "; each call needs a human approval"
 	}
 	def := mcp.NewToolWithRawSchema(d.Name, desc+")", schema)
-	readOnly := access == policy.Read
-	def.Annotations = mcp.ToolAnnotation{Title: d.Name, ReadOnlyHint: mcp.ToBoolPtr(readOnly),
-		DestructiveHint: mcp.ToBoolPtr(!readOnly), IdempotentHint: mcp.ToBoolPtr(readOnly), OpenWorldHint: mcp.ToBoolPtr(false)}
+	def.Annotations = Annotations(d.Name, access == policy.Read)
 	return def
+}
+
+// Annotations are the hints of a tool that either only reads or may
+// change its target: mcp-go defaults every tool to destructive, so each
+// hint is set explicitly. Airlock's tools never reach an open world.
+func Annotations(title string, readOnly bool) mcp.ToolAnnotation {
+	return mcp.ToolAnnotation{Title: title, ReadOnlyHint: mcp.ToBoolPtr(readOnly), DestructiveHint: mcp.ToBoolPtr(!readOnly),
+		IdempotentHint: mcp.ToBoolPtr(readOnly), OpenWorldHint: mcp.ToBoolPtr(false)}
+}
+
+// ClaimValues returns, by parameter name, the values of the parameters
+// bound from the verified caller's token claims. A missing, empty or
+// non-string claim refuses the call.
+func (ps *Params) ClaimValues(ctx context.Context) (map[string]string, error) {
+	var out map[string]string
+	p := identity.FromContext(ctx)
+	for _, dp := range ps.defs {
+		if dp.FromClaim == "" {
+			continue
+		}
+		v, ok := any(nil), false
+		if p != nil {
+			v, ok = p.Claim(dp.FromClaim)
+		}
+		s, isString := v.(string)
+		if !ok || !isString || s == "" {
+			return nil, Refuse(recorder.OutcomeDenied, "your token has no usable %q claim, which %s needs", dp.FromClaim, ps.tool)
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[dp.Name] = s
+	}
+	return out, nil
 }

@@ -426,15 +426,12 @@ func (p *Pipeline) capTokens(next Handler) Handler {
 	}
 }
 
-// mask rewrites sensitive values in the result and in error text before
-// the agent or the journal sees them.
+// mask rewrites sensitive values in the result before the agent or the
+// journal sees it.
 func (p *Pipeline) mask(next Handler) Handler {
 	return func(ctx context.Context, inv *Invocation) error {
+		// Refusal text is masked once, for every stage, by the journal stage.
 		if err := next(ctx, inv); err != nil {
-			var ae *AgentError
-			if errors.As(err, &ae) {
-				ae.Msg = p.masker.MaskString(ae.Msg)
-			}
 			return err
 		}
 		inv.Masked = masking.Counts{}

@@ -65,8 +65,7 @@ var (
 func (s *stockLevel) Definition() mcp.Tool {
 	schema := json.RawMessage(`{"type":"object","properties":{"sku":{"type":"string","pattern":"^SKU-[0-9]{4}$","description":"Stock-keeping unit, e.g. SKU-1001"}},"required":["sku"],"additionalProperties":false}`)
 	def := mcp.NewToolWithRawSchema("stock_level", "How many units of a SKU are on hand, and the supplier to contact.", schema)
-	def.Annotations = mcp.ToolAnnotation{Title: "Stock level", ReadOnlyHint: mcp.ToBoolPtr(true),
-		DestructiveHint: mcp.ToBoolPtr(false), IdempotentHint: mcp.ToBoolPtr(true), OpenWorldHint: mcp.ToBoolPtr(false)}
+	def.Annotations = tools.Annotations("Stock level", true)
 	return def
 }
 

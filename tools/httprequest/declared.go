@@ -15,7 +15,6 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/airlockhq/airlock/config"
-	"github.com/airlockhq/airlock/identity"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/policy/httpguard"
 	"github.com/airlockhq/airlock/recorder"
@@ -395,25 +394,14 @@ func (d *declared) Execute(ctx context.Context, c *tools.Call) (*tools.Result, e
 		for k, v := range pd.values {
 			values[k] = v
 		}
-		p := identity.FromContext(ctx)
-		for _, dp := range d.def.Params {
-			if dp.FromClaim == "" {
-				continue
-			}
-			v, ok := any(nil), false
-			if p != nil {
-				v, ok = p.Claim(dp.FromClaim)
-			}
-			s, isString := v.(string)
-			if !ok || !isString || s == "" {
-				return nil, tools.Refuse(recorder.OutcomeDenied, "your token has no usable %q claim, which %s needs", dp.FromClaim, d.def.Name)
-			}
-			values[dp.Name] = s
+		claims, err := d.paramChecks.ClaimValues(ctx)
+		if err != nil {
+			return nil, err
 		}
-		var (
-			dec httpguard.Decision
-			err error
-		)
+		for k, v := range claims {
+			values[k] = v
+		}
+		var dec httpguard.Decision
 		if req, dec, _, err = d.build(values); err != nil {
 			return nil, err
 		}

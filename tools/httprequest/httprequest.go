@@ -148,13 +148,7 @@ func definition(env *tools.Env, t *Tool) mcp.Tool {
 	}
 	raw, _ := json.Marshal(schema)
 	def := mcp.NewToolWithRawSchema(Name, desc.String(), raw)
-	def.Annotations = mcp.ToolAnnotation{
-		Title:           "Call an internal HTTP API",
-		ReadOnlyHint:    mcp.ToBoolPtr(readOnly),
-		DestructiveHint: mcp.ToBoolPtr(!readOnly),
-		IdempotentHint:  mcp.ToBoolPtr(readOnly),
-		OpenWorldHint:   mcp.ToBoolPtr(false),
-	}
+	def.Annotations = tools.Annotations("Call an internal HTTP API", readOnly)
 	return def
 }
 

@@ -9,8 +9,6 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/airlockhq/airlock/config"
-	"github.com/airlockhq/airlock/identity"
-	"github.com/airlockhq/airlock/recorder"
 	"github.com/airlockhq/airlock/tools"
 )
 
@@ -114,20 +112,14 @@ func (d *declared) Parse(args map[string]any) (*tools.Call, error) {
 func (d *declared) Execute(ctx context.Context, c *tools.Call) (*tools.Result, error) {
 	q := *c.Args.(*query)
 	q.Params = slices.Clone(q.Params)
-	p := identity.FromContext(ctx)
+	claims, err := d.params.ClaimValues(ctx)
+	if err != nil {
+		return nil, err
+	}
 	for i, dp := range d.def.Params {
-		if dp.FromClaim == "" {
-			continue
+		if dp.FromClaim != "" {
+			q.Params[i] = claims[dp.Name]
 		}
-		v, ok := any(nil), false
-		if p != nil {
-			v, ok = p.Claim(dp.FromClaim)
-		}
-		s, isString := v.(string)
-		if !ok || !isString || s == "" {
-			return nil, tools.Refuse(recorder.OutcomeDenied, "your token has no usable %q claim, which %s needs", dp.FromClaim, d.def.Name)
-		}
-		q.Params[i] = s
 	}
 	rs, err := d.target.query(ctx, &q, c.Access)
 	if err != nil {

@@ -145,13 +145,7 @@ func definition(env *tools.Env, names []string) mcp.Tool {
 	}
 	raw, _ := json.Marshal(schema)
 	def := mcp.NewToolWithRawSchema(Name, desc.String(), raw)
-	def.Annotations = mcp.ToolAnnotation{
-		Title:           "Query a database",
-		ReadOnlyHint:    mcp.ToBoolPtr(readOnly),
-		DestructiveHint: mcp.ToBoolPtr(!readOnly),
-		IdempotentHint:  mcp.ToBoolPtr(readOnly),
-		OpenWorldHint:   mcp.ToBoolPtr(false),
-	}
+	def.Annotations = tools.Annotations("Query a database", readOnly)
 	return def
 }
 

@@ -14,7 +14,6 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/airlockhq/airlock/config"
-	"github.com/airlockhq/airlock/identity"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/policy/shell"
 	"github.com/airlockhq/airlock/recorder"
@@ -265,21 +264,16 @@ func (d *declared) Execute(ctx context.Context, c *tools.Call) (*tools.Result, e
 		return nil, errors.New(d.def.Name + ": call was not parsed by " + d.def.Name)
 	}
 	argv := slices.Clone(cmd.argv)
-	pr := identity.FromContext(ctx)
+	claims, err := d.params.ClaimValues(ctx)
+	if err != nil {
+		return nil, err
+	}
 	for ai, pi := range d.holes {
 		p := &d.def.Params[pi]
 		if p.FromClaim == "" {
 			continue
 		}
-		v, ok := any(nil), false
-		if pr != nil {
-			v, ok = pr.Claim(p.FromClaim)
-		}
-		s, isString := v.(string)
-		if !ok || !isString || s == "" {
-			return nil, tools.Refuse(recorder.OutcomeDenied, "your token has no usable %q claim, which %s needs", p.FromClaim, d.def.Name)
-		}
-		w, err := d.fill(p, s)
+		w, err := d.fill(p, claims[p.Name])
 		if err != nil {
 			return nil, tools.Refuse(recorder.OutcomeDenied, "your token's %q claim cannot be used by %s: %s. Nothing was run.", p.FromClaim, d.def.Name, err.Error())
 		}

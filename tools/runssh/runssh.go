@@ -144,13 +144,7 @@ func (t *Tool) definition(env *tools.Env) mcp.Tool {
 	}
 	raw, _ := json.Marshal(schema)
 	def := mcp.NewToolWithRawSchema(Name, desc.String(), raw)
-	def.Annotations = mcp.ToolAnnotation{
-		Title:           "Run a command on a host",
-		ReadOnlyHint:    mcp.ToBoolPtr(readOnly),
-		DestructiveHint: mcp.ToBoolPtr(!readOnly),
-		IdempotentHint:  mcp.ToBoolPtr(readOnly),
-		OpenWorldHint:   mcp.ToBoolPtr(false),
-	}
+	def.Annotations = tools.Annotations("Run a command on a host", readOnly)
 	return def
 }
 
