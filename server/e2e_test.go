@@ -544,3 +544,19 @@ func TestOriginAndMetadata(t *testing.T) {
 		t.Errorf("dev issuer discovery: %v %v", err, resp)
 	}
 }
+
+// A refused stdio token is reported by reason only, never echoed.
+func TestStdioBadTokenNotEchoed(t *testing.T) {
+	e := newEnv(t)
+	bad := "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXBheWxvYWQtbWFya2Vy.sig-marker-xyz"
+	cmd := exec.Command(airlockBin, "serve", "--stdio", "--config", e.cfgPath)
+	cmd.Env = append(os.Environ(), "AIRLOCK_TOKEN="+bad)
+	cmd.Stdin = strings.NewReader("")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("served with a bad token:\n%s", out)
+	}
+	if strings.Contains(string(out), "c2VjcmV0") || strings.Contains(string(out), "sig-marker") || !strings.Contains(string(out), "stdio identity") {
+		t.Errorf("output: %s", out)
+	}
+}

@@ -280,6 +280,8 @@ func (g *Gateway) Close() error {
 	return errors.Join(errs...)
 }
 
+var errNoStdioIdentity = errors.New("no identity: set AIRLOCK_TOKEN, or configure identity.stdio_principal")
+
 // stdioPrincipal resolves the identity for stdio calls: AIRLOCK_TOKEN,
 // verified on every call so expiry holds, else the configured local
 // principal, else none.
@@ -290,14 +292,14 @@ func (g *Gateway) stdioPrincipal(ctx context.Context) (*identity.Principal, erro
 	if sp := g.cfg.Identity.StdioPrincipal; sp != nil {
 		return &identity.Principal{Subject: sp.Subject, Groups: sp.Groups, Issuer: "local"}, nil
 	}
-	return nil, errors.New("no identity: set AIRLOCK_TOKEN, or configure identity.stdio_principal")
+	return nil, errNoStdioIdentity
 }
 
 // ServeStdio serves MCP over in/out until ctx is done or in closes. Logs
 // go to the gateway's logger (stderr), never to out.
 func (g *Gateway) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
 	if _, err := g.stdioPrincipal(ctx); err != nil {
-		return err
+		return errors.New("stdio identity: " + authReason(err))
 	}
 	s := mcpserver.NewStdioServer(g.mcp)
 	s.SetErrorLogger(slog.NewLogLogger(g.log.Handler(), slog.LevelError))
@@ -306,7 +308,7 @@ func (g *Gateway) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) e
 		ctx = tools.WithTransport(context.WithoutCancel(ctx), "stdio")
 		p, err := g.stdioPrincipal(ctx)
 		if err != nil {
-			g.log.Warn("stdio identity rejected", "err", err)
+			g.log.Warn("stdio identity rejected", "reason", authReason(err))
 			return ctx
 		}
 		return identity.NewContext(ctx, p)

@@ -103,11 +103,7 @@ func (g *Gateway) authenticate(next http.Handler) http.Handler {
 		}
 		p, err := g.verifier.Verify(r.Context(), strings.TrimSpace(token))
 		if err != nil {
-			var ae *identity.AuthError
-			reason := "token verification failed"
-			if errors.As(err, &ae) {
-				reason = ae.Reason
-			}
+			reason := authReason(err)
 			g.log.Info("token refused", "reason", reason, "remote", r.RemoteAddr)
 			g.unauthorized(w, "invalid_token", reason)
 			return
@@ -115,6 +111,19 @@ func (g *Gateway) authenticate(next http.Handler) http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, maxRequestBodySize)
 		next.ServeHTTP(w, r.WithContext(identity.NewContext(r.Context(), p)))
 	})
+}
+
+// authReason is what may be said of a refused credential: the verifier's
+// short reason, never its cause (a parser's error can quote the token).
+func authReason(err error) string {
+	var ae *identity.AuthError
+	if errors.As(err, &ae) {
+		return ae.Reason
+	}
+	if errors.Is(err, errNoStdioIdentity) {
+		return err.Error()
+	}
+	return "token verification failed"
 }
 
 func (g *Gateway) unauthorized(w http.ResponseWriter, code, desc string) {
