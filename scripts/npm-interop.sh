@@ -1,33 +1,42 @@
 #!/usr/bin/env bash
-# scripts/npm-interop.sh — install the MCP TypeScript SDK interop client's
-# dependencies (server/testdata/interop) with `npm ci`, when node_modules is
-# missing or older than package-lock.json. Fails loudly if node/npm is missing
-# or npm fails. All output goes to stderr.
+# scripts/npm-interop.sh — install the npm packages the tests use, with
+# `npm ci`, when a folder's node_modules is missing or older than its
+# package-lock.json:
+#   server/testdata/interop  the official MCP TypeScript SDK (interop client)
+#   evals/bench/reference    @modelcontextprotocol/server-postgres, pinned
+#                            (the reference server airlock bench measures)
+# Fails loudly if node/npm is missing or npm fails. All output goes to stderr.
 set -euo pipefail
 
 log() { printf 'npm-interop: %s\n' "$*" >&2; }
 die() { printf 'npm-interop: ERROR: %s\n' "$*" >&2; exit 1; }
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
-DIR="$REPO/server/testdata/interop"
-LOCK="$DIR/package-lock.json"
-MODS="$DIR/node_modules"
-# npm ci writes this file last, so it is a good "install finished" stamp.
-STAMP="$MODS/.package-lock.json"
 
-[[ -f "$LOCK" ]] || die "$LOCK not found"
-command -v node >/dev/null 2>&1 || die "node is not installed (needed for the MCP SDK interop tests)"
-command -v npm >/dev/null 2>&1 || die "npm is not installed (needed for the MCP SDK interop tests)"
+command -v node >/dev/null 2>&1 || die "node is not installed (needed for the MCP SDK interop tests and the bench)"
+command -v npm >/dev/null 2>&1 || die "npm is not installed (needed for the MCP SDK interop tests and the bench)"
 
-if [[ -d "$MODS" && -f "$STAMP" && ! "$LOCK" -nt "$STAMP" && ! "$DIR/package.json" -nt "$STAMP" ]]; then
-	log "node_modules is up to date ($DIR)"
-	exit 0
-fi
+# install DIR CHECK: npm ci in DIR unless up to date, then run the node
+# snippet CHECK there to prove the packages load.
+install() {
+	local dir="$1" check="$2"
+	local lock="$dir/package-lock.json" mods="$dir/node_modules"
+	# npm ci writes this file last, so it is a good "install finished" stamp.
+	local stamp="$mods/.package-lock.json"
+	[[ -f "$lock" ]] || die "$lock not found"
+	if [[ -d "$mods" && -f "$stamp" && ! "$lock" -nt "$stamp" && ! "$dir/package.json" -nt "$stamp" ]]; then
+		log "node_modules is up to date ($dir)"
+		return 0
+	fi
+	log "npm ci in $dir (node $(node --version), npm $(npm --version))"
+	(cd "$dir" && npm ci --no-audit --no-fund </dev/null >&2) || die "npm ci failed in $dir"
+	[[ -f "$stamp" ]] || die "npm ci did not produce $stamp"
+	touch "$stamp"
+	(cd "$dir" && node -e "$check") || die "the packages in $dir do not load after npm ci"
+}
 
-log "npm ci in $DIR (node $(node --version), npm $(npm --version))"
-(cd "$DIR" && npm ci --no-audit --no-fund </dev/null >&2) || die "npm ci failed in $DIR"
-[[ -f "$STAMP" ]] || die "npm ci did not produce $STAMP"
-touch "$STAMP"
-(cd "$DIR" && node -e 'import("@modelcontextprotocol/sdk/client/index.js").then(()=>{},e=>{console.error(e);process.exit(1)})') \
-	|| die "the MCP SDK does not load after npm ci"
+install "$REPO/server/testdata/interop" \
+	'import("@modelcontextprotocol/sdk/client/index.js").then(()=>{},e=>{console.error(e);process.exit(1)})'
+install "$REPO/evals/bench/reference" \
+	'require("fs").accessSync("node_modules/@modelcontextprotocol/server-postgres/dist/index.js")'
 log "done"

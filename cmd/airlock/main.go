@@ -27,6 +27,9 @@ Usage:
                                                            (airlock journal help)
   airlock approvals list|approve ID|deny ID [--reason R]   decide pending requests (admin API)
   airlock grants list|revoke ID [--reason R]               list and revoke grants (admin API)
+  airlock bench   [--smoke] [--json] [--agents 1,8,32] [--targets …] [--scenarios …]
+                                                           measure guarded calls next to direct pgx and
+                                                           the reference MCP server (docs/performance.md)
   airlock version
 
 Every command reads ./airlock.yaml unless --config says otherwise.
@@ -76,6 +79,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdApprovals(ctx, rest, stdout)
 	case "grants":
 		return cmdGrants(ctx, rest, stdout)
+	case "bench":
+		return cmdBench(ctx, rest, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "airlock", version())
 		return nil
