@@ -85,7 +85,7 @@ func FuzzTokens(f *testing.F) {
 			limit = -limit
 		}
 		limit %= 1 << 16
-		whole := len(tc.enc.EncodeOrdinary(s))
+		whole := len(tc.ent.enc.EncodeOrdinary(s))
 		if got := tc.Count(s, -1); got != whole && len(s) <= chunkSize {
 			t.Fatalf("Count(%q) = %d, whole %d", s, got, whole)
 		}

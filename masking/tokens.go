@@ -17,7 +17,7 @@ const DefaultEncoding = "o200k_base"
 // TokenCounter counts tokens with one BPE encoding. It is safe for
 // concurrent use.
 type TokenCounter struct {
-	enc *tiktoken.Tiktoken
+	ent *encEntry
 }
 
 var (
@@ -30,14 +30,26 @@ var (
 )
 
 type encEntry struct {
+	name string
 	once sync.Once
 	enc  *tiktoken.Tiktoken
 	err  error
 }
 
+func (e *encEntry) load() {
+	e.once.Do(func() {
+		e.enc, e.err = tiktoken.GetEncoding(e.name)
+		if e.err != nil {
+			e.err = fmt.Errorf("masking: load token encoding %s: %w", e.name, e.err)
+		}
+	})
+}
+
 // NewTokenCounter returns a counter for encoding ("" means
-// DefaultEncoding). The encoder is built once per process and encoding:
-// building one parses the embedded vocabulary, which takes a while.
+// DefaultEncoding). The encoder is built once per process and encoding, in
+// the background: building one parses the embedded vocabulary, which takes
+// most of a gateway's start-up CPU, so it must not hold up serving. The
+// first count waits for it; Wait reports a failed build.
 func NewTokenCounter(encoding string) (*TokenCounter, error) {
 	if encoding == "" {
 		encoding = DefaultEncoding
@@ -51,15 +63,20 @@ func NewTokenCounter(encoding string) (*TokenCounter, error) {
 	encMu.Lock()
 	ent := encCache[encoding]
 	if ent == nil {
-		ent = &encEntry{}
+		ent = &encEntry{name: encoding}
 		encCache[encoding] = ent
+		go ent.load()
 	}
 	encMu.Unlock()
-	ent.once.Do(func() { ent.enc, ent.err = tiktoken.GetEncoding(encoding) })
-	if ent.err != nil {
-		return nil, fmt.Errorf("masking: load token encoding %s: %w", encoding, ent.err)
-	}
-	return &TokenCounter{enc: ent.enc}, nil
+	return &TokenCounter{ent: ent}, nil
+}
+
+// Wait blocks until the encoder is built and reports whether that failed.
+// A counter whose encoder failed counts every text as over any budget
+// (fail closed: results are cut, never passed uncounted).
+func (t *TokenCounter) Wait() error {
+	t.ent.load()
+	return t.ent.err
 }
 
 // chunkSize is how much text is encoded at a time. Counting stops after
@@ -81,10 +98,18 @@ func (t *TokenCounter) Count(s string, limit int) int {
 }
 
 func (t *TokenCounter) count(s string, limit, chunk int) int {
+	if t.Wait() != nil {
+		if limit >= 0 {
+			return limit + 1
+		}
+		// No encoder: a byte-level BPE never has more tokens than bytes.
+		return len(s)
+	}
+	enc := t.ent.enc
 	total := 0
 	for len(s) > 0 {
 		n, _ := cutPoint(s, chunk)
-		total += len(t.enc.EncodeOrdinary(s[:n]))
+		total += len(enc.EncodeOrdinary(s[:n]))
 		s = s[n:]
 		if limit >= 0 && total > limit {
 			return limit + 1
@@ -97,12 +122,15 @@ func (t *TokenCounter) count(s string, limit, chunk int) int {
 // whether every cut fell on a space, where the count is exact.
 func (t *TokenCounter) countDetail(s string, chunk int) (total int, exact bool) {
 	exact = true
+	if t.Wait() != nil {
+		return len(s), false
+	}
 	for len(s) > 0 {
 		n, atSpace := cutPoint(s, chunk)
 		if n < len(s) && !atSpace {
 			exact = false
 		}
-		total += len(t.enc.EncodeOrdinary(s[:n]))
+		total += len(t.ent.enc.EncodeOrdinary(s[:n]))
 		s = s[n:]
 	}
 	return total, exact

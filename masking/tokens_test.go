@@ -13,10 +13,31 @@ import (
 func testCounter(t testing.TB) *TokenCounter {
 	t.Helper()
 	tc, err := NewTokenCounter("")
+	if err == nil {
+		err = tc.Wait()
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	return tc
+}
+
+// An encoder that failed to build counts every text as over the budget:
+// results are cut, never passed uncounted.
+func TestTokenCounterFailsClosed(t *testing.T) {
+	tc := &TokenCounter{ent: &encEntry{name: "no-such-encoding"}}
+	if err := tc.Wait(); err == nil || !strings.Contains(err.Error(), "no-such-encoding") {
+		t.Fatalf("Wait = %v", err)
+	}
+	if got := tc.Count("hello", 100); got != 101 {
+		t.Errorf("Count with a budget = %d, want 101 (over the budget)", got)
+	}
+	if got := tc.Count("hello", -1); got != 5 {
+		t.Errorf("Count without a budget = %d, want the byte bound 5", got)
+	}
+	if n, _ := tc.Fit([]string{"a", "b"}, 10); n != 0 {
+		t.Errorf("Fit = %d units, want 0", n)
+	}
 }
 
 func TestTokenCount(t *testing.T) {
@@ -56,7 +77,7 @@ func TestTokenEncodings(t *testing.T) {
 	}
 	a, _ := NewTokenCounter("")
 	b, _ := NewTokenCounter(DefaultEncoding)
-	if a.enc != b.enc {
+	if a.ent != b.ent || a.Wait() != nil || a.ent.enc == nil {
 		t.Error("the encoder is built more than once")
 	}
 }
@@ -70,7 +91,7 @@ func TestTokenChunksMatchWhole(t *testing.T) {
 		strings.Repeat("it's they're we'll I'd ", 400),
 	}
 	for i, s := range texts {
-		whole := len(tc.enc.EncodeOrdinary(s))
+		whole := len(tc.ent.enc.EncodeOrdinary(s))
 		for _, chunk := range []int{32, 256, chunkSize} {
 			n, exact := tc.countDetail(s, chunk)
 			if exact && n != whole {
