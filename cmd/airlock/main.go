@@ -30,6 +30,8 @@ Usage:
   airlock bench   [--smoke] [--json] [--agents 1,8,32] [--targets …] [--scenarios …]
                                                            measure guarded calls next to direct pgx and
                                                            the reference MCP server (docs/performance.md)
+  airlock eval    [--category C] [--case ID] [--json]     run the adversarial and benign suite, print
+                                                           the scorecard; non-zero on any escape
   airlock version
 
 Every command reads ./airlock.yaml unless --config says otherwise.
@@ -79,6 +81,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdApprovals(ctx, rest, stdout)
 	case "grants":
 		return cmdGrants(ctx, rest, stdout)
+	case "eval":
+		return cmdEval(ctx, rest, stdout, stderr)
 	case "bench":
 		return cmdBench(ctx, rest, stdout, stderr)
 	case "version", "--version":

@@ -1,0 +1,465 @@
+package suite
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/airlockhq/airlock/config"
+	"github.com/airlockhq/airlock/identity"
+)
+
+// env is everything one run drives: targets, the gateway and its clients.
+type env struct {
+	o      Options
+	schema string
+	admin  *pgxpool.Pool
+	dsn    string
+
+	api       *http.Server
+	apiURL    string
+	apiWrites atomic.Int64
+	honey     net.Listener
+	honeyHits atomic.Int64
+
+	cfgPath string
+	token   string
+	gw      *exec.Cmd
+	base    string
+	gwLog   *tail
+
+	mu      sync.Mutex
+	clients map[string]*client.Client
+	granted map[string]bool
+
+	// pii is every seeded sensitive value, in the forms a leak would take.
+	pii []string
+}
+
+// apiSecret is the credential the gateway injects into API calls; it must
+// never reach the agent or the journal.
+const apiSecret = "eval-api-secret-7Qx9/Zp+Lw=="
+
+func newEnv(ctx context.Context, o Options) (_ *env, err error) {
+	e := &env{o: o, clients: map[string]*client.Client{}, granted: map[string]bool{}}
+	defer func() {
+		if err != nil {
+			e.close()
+		}
+	}()
+	if err := e.startDB(ctx); err != nil {
+		return nil, err
+	}
+	if err := e.startHTTP(); err != nil {
+		return nil, err
+	}
+	if err := e.writeConfig(); err != nil {
+		return nil, err
+	}
+	if err := e.startGateway(ctx); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *env) close() {
+	e.mu.Lock()
+	for _, c := range e.clients {
+		c.Close()
+	}
+	e.mu.Unlock()
+	if e.gw != nil && e.gw.Process != nil {
+		e.gw.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { e.gw.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			e.gw.Process.Kill()
+			<-done
+		}
+	}
+	if e.api != nil {
+		e.api.Close()
+	}
+	if e.honey != nil {
+		e.honey.Close()
+	}
+	if e.admin != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		e.admin.Exec(ctx, "DROP SCHEMA IF EXISTS "+e.schema+" CASCADE")
+		e.admin.Exec(ctx, "SELECT pg_advisory_unlock_all()")
+		e.admin.Close()
+	}
+}
+
+// startDB creates a throwaway schema with the seeded tables.
+func (e *env) startDB(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	b := make([]byte, 5)
+	rand.Read(b)
+	e.schema = "airlock_eval_" + hex.EncodeToString(b)
+	admin, err := pgxpool.New(ctx, e.o.DSN)
+	if err == nil {
+		err = admin.Ping(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("eval: PostgreSQL at the DSN did not answer (give one with --dsn or AIRLOCK_EVAL_PG_DSN): %w", err)
+	}
+	e.admin = admin
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+e.schema); err != nil {
+		return fmt.Errorf("eval: create schema: %w", err)
+	}
+	u, err := url.Parse(e.o.DSN)
+	if err != nil {
+		return err
+	}
+	q := u.Query()
+	q.Set("search_path", e.schema)
+	u.RawQuery = q.Encode()
+	e.dsn = u.String()
+	seed, pii := seedSQL()
+	e.pii = pii
+	_, err = admin.Exec(ctx, "SET search_path TO "+e.schema+";\n"+seed)
+	if err != nil {
+		return fmt.Errorf("eval: seed: %w", err)
+	}
+	return nil
+}
+
+// startHTTP runs the API target (loopback) and the honeypot, a listener
+// that no case may ever reach.
+func (e *env) startHTTP() error {
+	honey, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	e.honey = honey
+	go func() {
+		for {
+			c, err := honey.Accept()
+			if err != nil {
+				return
+			}
+			e.honeyHits.Add(1)
+			c.Close()
+		}
+	}()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	e.apiURL = "http://" + ln.Addr().String()
+	e.api = &http.Server{Handler: e.apiHandler(), ReadHeaderTimeout: 5 * time.Second}
+	go e.api.Serve(ln)
+	return nil
+}
+
+func (e *env) honeyURL() string { return "http://" + e.honey.Addr().String() }
+
+func (e *env) apiHandler() http.Handler {
+	mux := http.NewServeMux()
+	writeJSON := func(w http.ResponseWriter, v any) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(v)
+	}
+	mux.HandleFunc("GET /v1/customers/{id}", func(w http.ResponseWriter, r *http.Request) {
+		var id int
+		fmt.Sscanf(r.PathValue("id"), "%d", &id)
+		if id < 1 || id > numCustomers {
+			http.NotFound(w, r)
+			return
+		}
+		writeJSON(w, customerJSON(id))
+	})
+	mux.HandleFunc("GET /v1/customers", func(w http.ResponseWriter, r *http.Request) {
+		page := 1
+		fmt.Sscanf(r.URL.Query().Get("page"), "%d", &page)
+		var items []map[string]any
+		for id := (page-1)*10 + 1; id <= min(page*10, numCustomers); id++ {
+			items = append(items, customerJSON(id))
+		}
+		writeJSON(w, map[string]any{"page": page, "items": items, "next": page*10 < numCustomers})
+	})
+	mux.HandleFunc("GET /v1/echo", func(w http.ResponseWriter, r *http.Request) {
+		// Echoes the request headers, as debugging endpoints do: the
+		// injected credential must not come back to the agent.
+		writeJSON(w, map[string]any{"headers": r.Header})
+	})
+	mux.HandleFunc("GET /v1/redirect", func(w http.ResponseWriter, r *http.Request) {
+		to := r.URL.Query().Get("to")
+		if to == "honeypot" {
+			to = e.honeyURL() + "/steal"
+		}
+		http.Redirect(w, r, to, http.StatusFound)
+	})
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, map[string]any{"status": "ok", "version": "2.14.1", "uptime_s": 86400})
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			e.apiWrites.Add(1)
+		}
+		if strings.HasPrefix(r.URL.Path, "/admin") {
+			e.apiWrites.Add(1) // reaching admin at all is an effect
+		}
+		writeJSON(w, map[string]any{"path": r.URL.Path, "method": r.Method})
+	})
+	return mux
+}
+
+func (e *env) writeConfig() error {
+	dir := e.o.WorkDir
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	yaml := fmt.Sprintf(`# written by airlock eval
+server:
+  listen: 127.0.0.1:18997
+identity:
+  audience: airlock-eval
+  dev_issuer: {enabled: true}
+store: sqlite:eval.db
+connections:
+  pg: {kind: postgres, dsn: %q, description: eval database}
+  api:
+    kind: http
+    description: eval API
+    base_url: %s
+    allow_private_network: true
+    headers:
+      Authorization: Bearer ${AIRLOCK_EVAL_API_SECRET}
+    routes:
+      - {methods: ["*"], path: /admin/**, effect: deny}
+      - {methods: [GET], path: /v1/**}
+      - {methods: [POST, PUT, DELETE], path: /v1/orders/**, effect: approve}
+rules:
+  - name: agents-read
+    groups: [agents]
+    connections: [pg, api]
+    access: [read]
+    effect: allow
+    grant: {mode: auto, max_duration: 2h}
+  - name: agents-write-approve
+    groups: [agents]
+    connections: [pg, api]
+    access: [write]
+    effect: approve
+    grant: {mode: auto, max_duration: 2h, approvers: [dba]}
+masking:
+  columns:
+    "*.ssn": redact
+    "*.card_number": partial
+approvals:
+  wait: 10ms
+limits:
+  call_timeout: 20s
+  statement_timeout: 5s
+  max_rows: 100
+  max_result_tokens: 8000
+`, e.dsn, e.apiURL)
+	e.cfgPath = filepath.Join(dir, "airlock.yaml")
+	if err := os.WriteFile(e.cfgPath, []byte(yaml), 0o600); err != nil {
+		return err
+	}
+	os.Setenv("AIRLOCK_EVAL_API_SECRET", apiSecret)
+	cfg, err := config.Load(e.cfgPath)
+	if err != nil {
+		return fmt.Errorf("eval: config: %w", err)
+	}
+	dev, err := identity.LoadOrCreateDevIssuer(cfg.DevIssuerURL(), cfg.Identity.DevIssuer.KeyFile)
+	if err != nil {
+		return err
+	}
+	e.token, err = dev.Mint(identity.MintOptions{Subject: "eval-agent", Groups: []string{"agents"},
+		Audience: cfg.Identity.Audience, TTL: 2 * time.Hour, Agent: "airlock-eval"})
+	return err
+}
+
+var listening = regexp.MustCompile(`airlock listening on (\S+)`)
+
+// tail keeps the last lines a process wrote.
+type tail struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (t *tail) add(s string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.lines = append(t.lines, s)
+	if len(t.lines) > 30 {
+		t.lines = t.lines[1:]
+	}
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.Join(t.lines, "\n")
+}
+
+func (e *env) startGateway(ctx context.Context) error {
+	cmd := exec.Command(e.o.Binary, "serve", "--config", e.cfgPath, "--listen", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "AIRLOCK_EVAL_API_SECRET="+apiSecret)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	e.gw, e.gwLog = cmd, &tail{}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			e.gwLog.add(sc.Text())
+			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case addr <- m[1]:
+				default:
+				}
+			}
+		}
+		close(addr)
+	}()
+	select {
+	case a, ok := <-addr:
+		if !ok {
+			return fmt.Errorf("eval: the gateway exited before listening:\n%s", e.gwLog)
+		}
+		e.base = "http://" + a
+		return nil
+	case <-time.After(60 * time.Second):
+		return fmt.Errorf("eval: the gateway did not listen within 60s:\n%s", e.gwLog)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// client returns the MCP client of a transport, started on first use.
+func (e *env) client(ctx context.Context, tr string) (*client.Client, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if c := e.clients[tr]; c != nil {
+		return c, nil
+	}
+	var (
+		c   *client.Client
+		err error
+	)
+	switch tr {
+	case TransportHTTP:
+		c, err = client.NewStreamableHttpClient(e.base+"/mcp",
+			transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + e.token}))
+	case TransportStdio:
+		c, err = client.NewStdioMCPClient(e.o.Binary,
+			[]string{"AIRLOCK_TOKEN=" + e.token, "AIRLOCK_EVAL_API_SECRET=" + apiSecret},
+			"serve", "--stdio", "--config", e.cfgPath)
+	default:
+		return nil, fmt.Errorf("unknown transport %q", tr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Start(context.Background()); err != nil {
+		c.Close()
+		return nil, err
+	}
+	req := mcp.InitializeRequest{}
+	req.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+	req.Params.ClientInfo = mcp.Implementation{Name: "airlock-eval", Version: "1"}
+	ictx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if _, err := c.Initialize(ictx, req); err != nil {
+		c.Close()
+		return nil, err
+	}
+	e.clients[tr] = c
+	return c, nil
+}
+
+// grant makes sure the eval agent holds conn:access (grants are per
+// subject, so one request serves every transport).
+func (e *env) grant(ctx context.Context, c *client.Client, spec string) error {
+	e.mu.Lock()
+	done := e.granted[spec]
+	e.mu.Unlock()
+	if done {
+		return nil
+	}
+	conn, access, _ := strings.Cut(spec, ":")
+	req := mcp.CallToolRequest{}
+	req.Params.Name = "request_access"
+	req.Params.Arguments = map[string]any{"connection": conn, "access": access, "duration": "2h", "reason": "airlock eval"}
+	res, err := c.CallTool(ctx, req)
+	if err != nil {
+		return err
+	}
+	if res.IsError {
+		return fmt.Errorf("request_access %s: %s", spec, answerText(res))
+	}
+	e.mu.Lock()
+	e.granted[spec] = true
+	e.mu.Unlock()
+	return nil
+}
+
+// journalExport is the whole journal as `airlock journal export` prints it.
+func (e *env) journalExport(ctx context.Context) (string, error) {
+	cmd := exec.CommandContext(ctx, e.o.Binary, "journal", "export", "--config", e.cfgPath, "--format", "jsonl")
+	cmd.Env = append(os.Environ(), "AIRLOCK_EVAL_API_SECRET="+apiSecret)
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("eval: journal export: %w", err)
+	}
+	return string(out), nil
+}
+
+// answerText is everything the agent got: text content and structured
+// content.
+func answerText(res *mcp.CallToolResult) string {
+	var b strings.Builder
+	for _, c := range res.Content {
+		switch v := c.(type) {
+		case mcp.TextContent:
+			b.WriteString(v.Text)
+			b.WriteByte('\n')
+		case mcp.EmbeddedResource:
+			if tr, ok := v.Resource.(mcp.TextResourceContents); ok {
+				b.WriteString(tr.Text)
+				b.WriteByte('\n')
+			}
+		}
+	}
+	if res.StructuredContent != nil {
+		if j, err := json.Marshal(res.StructuredContent); err == nil {
+			b.Write(j)
+		}
+	}
+	return b.String()
+}

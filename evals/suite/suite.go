@@ -1,0 +1,177 @@
+// Package suite is Airlock's adversarial and benign eval suite: a corpus of
+// tool calls (cases/*.yaml, embedded), a runner that drives each one
+// through a real gateway process over MCP against real targets (a
+// PostgreSQL schema, local HTTP APIs, a honeypot), and a scorecard.
+//
+// A blocked case passes only when the gateway refused it *and* the target
+// shows no effect: the sentinel table, the database's roles, settings and
+// advisory locks, the API's write counter and the honeypot are compared
+// before and after every call. A masked case passes only when no seeded
+// sensitive value appears in the agent's answer or anywhere in the journal
+// export. `airlock eval` is the command; `make test` runs it as a gate.
+package suite
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+//go:embed cases/*.yaml
+var corpus embed.FS
+
+// Expectations a case can have.
+const (
+	// Blocked: refused (an isError result or a JSON-RPC error), with no
+	// effect on any target.
+	Blocked = "blocked"
+	// Allowed: answered without error; Contains must appear in the answer.
+	Allowed = "allowed"
+	// Masked: answered without error, and every value of Absent (and every
+	// seeded sensitive value) is missing from the answer.
+	Masked = "masked"
+	// Held: refused as pending a human approval, with no effect.
+	Held = "held"
+)
+
+// Case is one call and what must happen.
+type Case struct {
+	ID       string `yaml:"id"`
+	Category string `yaml:"category"`
+	// Note says what the case tries, in a few words.
+	Note string         `yaml:"note"`
+	Tool string         `yaml:"tool"`
+	Args map[string]any `yaml:"args"`
+	// Grants are asked for (connection:access) before the call; the
+	// default is a read grant on the case's connection.
+	Grants []string `yaml:"grants"`
+	Expect string   `yaml:"expect"`
+	// Contains are substrings the answer must hold (allowed, masked);
+	// Absent are values that must appear neither in the answer nor in the
+	// journal (masked, and any case).
+	Contains []string `yaml:"contains"`
+	Absent   []string `yaml:"absent"`
+	// Transports the case runs over (default: streamable-http).
+	Transports []string `yaml:"transports"`
+	// Benign marks ordinary work: a block is a false block.
+	Benign bool `yaml:"benign"`
+
+	file string
+}
+
+// Transports a case can run over.
+const (
+	TransportHTTP  = "streamable-http"
+	TransportStdio = "stdio"
+)
+
+// Load reads the embedded corpus.
+func Load() ([]Case, error) { return LoadFS(corpus, "cases") }
+
+// LoadFS reads every *.yaml under dir of fsys, strictly.
+func LoadFS(fsys fs.FS, dir string) ([]Case, error) {
+	names, err := fs.Glob(fsys, path.Join(dir, "*.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	var all []Case
+	seen := map[string]string{}
+	for _, name := range names {
+		b, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, err
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		var cs []Case
+		if err := dec.Decode(&cs); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		for i := range cs {
+			c := &cs[i]
+			c.file = name
+			if err := c.validate(); err != nil {
+				return nil, fmt.Errorf("%s: case %d (%s): %w", name, i+1, c.ID, err)
+			}
+			if prev, dup := seen[c.ID]; dup {
+				return nil, fmt.Errorf("%s: case id %s is also in %s", name, c.ID, prev)
+			}
+			seen[c.ID] = name
+		}
+		all = append(all, cs...)
+	}
+	if len(all) == 0 {
+		return nil, fmt.Errorf("no cases under %s", dir)
+	}
+	return all, nil
+}
+
+func (c *Case) validate() error {
+	switch {
+	case c.ID == "":
+		return fmt.Errorf("id is required")
+	case c.Category == "":
+		return fmt.Errorf("category is required")
+	case c.Tool == "":
+		return fmt.Errorf("tool is required")
+	}
+	switch c.Expect {
+	case Blocked, Allowed, Masked, Held:
+	default:
+		return fmt.Errorf("expect must be %s, %s, %s or %s, not %q", Blocked, Allowed, Masked, Held, c.Expect)
+	}
+	if c.Benign && c.Expect != Allowed && c.Expect != Masked {
+		return fmt.Errorf("a benign case must expect %s or %s", Allowed, Masked)
+	}
+	for _, t := range c.Transports {
+		if t != TransportHTTP && t != TransportStdio {
+			return fmt.Errorf("unknown transport %q", t)
+		}
+	}
+	if len(c.Transports) == 0 {
+		c.Transports = []string{TransportHTTP}
+	}
+	for _, g := range c.Grants {
+		if _, _, ok := strings.Cut(g, ":"); !ok {
+			return fmt.Errorf("grant %q must be connection:access", g)
+		}
+	}
+	return nil
+}
+
+// connection is the connection a case's call names, if any.
+func (c *Case) connection() string {
+	s, _ := c.Args["connection"].(string)
+	return s
+}
+
+// grants are the grants to ask for before the call.
+func (c *Case) grants() []string {
+	if c.Grants != nil {
+		return c.Grants
+	}
+	if conn := c.connection(); conn != "" {
+		return []string{conn + ":read"}
+	}
+	return nil
+}
+
+// Categories lists the categories of cs, sorted.
+func Categories(cs []Case) []string {
+	var out []string
+	for _, c := range cs {
+		if !slices.Contains(out, c.Category) {
+			out = append(out, c.Category)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
