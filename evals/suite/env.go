@@ -27,6 +27,7 @@ import (
 
 	"github.com/airlockhq/airlock/config"
 	"github.com/airlockhq/airlock/identity"
+	"github.com/airlockhq/airlock/tools/runssh/sshdtest"
 )
 
 // env is everything one run drives: targets, the gateway and its clients.
@@ -41,6 +42,10 @@ type env struct {
 	apiWrites atomic.Int64
 	honey     net.Listener
 	honeyHits atomic.Int64
+
+	sshd     *sshdtest.Server
+	sshDir   string
+	sshStops []func()
 
 	cfgPath string
 	token   string
@@ -73,6 +78,9 @@ func newEnv(ctx context.Context, o Options) (_ *env, err error) {
 	if err := e.startHTTP(); err != nil {
 		return nil, err
 	}
+	if err := e.startSSH(); err != nil {
+		return nil, err
+	}
 	if err := e.writeConfig(); err != nil {
 		return nil, err
 	}
@@ -98,6 +106,9 @@ func (e *env) close() {
 			e.gw.Process.Kill()
 			<-done
 		}
+	}
+	for i := len(e.sshStops) - 1; i >= 0; i-- {
+		e.sshStops[i]()
 	}
 	if e.api != nil {
 		e.api.Close()
@@ -175,6 +186,46 @@ func (e *env) startHTTP() error {
 	e.api = &http.Server{Handler: e.apiHandler(), ReadHeaderTimeout: 5 * time.Second}
 	go e.api.Serve(ln)
 	return nil
+}
+
+// startSSH runs a throwaway OpenSSH sshd with a sentinel directory the
+// login account owns: dir/log/app.log may be read, dir/keep must survive,
+// and no other file may appear.
+func (e *env) startSSH() error {
+	srv, stop, err := sshdtest.StartProgram(sshdtest.Options{})
+	if err != nil {
+		return fmt.Errorf("eval: sshd: %w", err)
+	}
+	e.sshd, e.sshStops = srv, append(e.sshStops, stop)
+	dir, stop, err := srv.SentinelDirProgram()
+	if err != nil {
+		return fmt.Errorf("eval: sshd sentinel: %w", err)
+	}
+	e.sshDir, e.sshStops = dir, append(e.sshStops, stop)
+	if err := os.Mkdir(filepath.Join(dir, "log"), 0o755); err != nil {
+		return err
+	}
+	for name, body := range map[string]string{"log/app.log": "GET /health 200\nGET /orders 200\n", "keep": "keep\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sshState is the sentinel directory's listing and the exec requests sshd
+// has seen.
+func (e *env) sshState() (files string, execs int) {
+	var names []string
+	filepath.WalkDir(e.sshDir, func(p string, d os.DirEntry, err error) error {
+		if err == nil {
+			rel, _ := filepath.Rel(e.sshDir, p)
+			names = append(names, rel)
+		}
+		return nil
+	})
+	keep, _ := os.ReadFile(filepath.Join(e.sshDir, "keep"))
+	return strings.Join(names, ",") + "|" + string(keep), strings.Count(e.sshd.Log(), "request exec")
 }
 
 func (e *env) honeyURL() string { return "http://" + e.honey.Addr().String() }
@@ -255,16 +306,30 @@ connections:
       - {methods: ["*"], path: /admin/**, effect: deny}
       - {methods: [GET], path: /v1/**}
       - {methods: [POST, PUT, DELETE], path: /v1/orders/**, effect: approve}
+  web:
+    kind: ssh
+    description: eval web host
+    address: %s
+    user: %s
+    private_key: {file: %s}
+    known_hosts: %s
+    command_timeout: 5s
+    commands:
+      - {name: disk-usage, argv: [df, {literal: -h, optional: true}]}
+      - name: app-log
+        argv: [tail, {flag: -n, value: {int: {min: 1, max: 500}}}, {path: {under: %s/log}}]
+      - {name: whoami, argv: [id, -un]}
+      - {name: touch, argv: [touch, {path: {under: %s}}], access: write, approve: true}
 rules:
   - name: agents-read
     groups: [agents]
-    connections: [pg, api]
+    connections: [pg, api, web]
     access: [read]
     effect: allow
     grant: {mode: auto, max_duration: 2h}
   - name: agents-write-approve
     groups: [agents]
-    connections: [pg, api]
+    connections: [pg, api, web]
     access: [write]
     effect: approve
     grant: {mode: auto, max_duration: 2h, approvers: [dba]}
@@ -279,7 +344,7 @@ limits:
   statement_timeout: 5s
   max_rows: 100
   max_result_tokens: 8000
-`, e.dsn, e.apiURL)
+`, e.dsn, e.apiURL, e.sshd.Addr, e.sshd.User, e.sshd.KeyFile, e.sshd.KnownHosts, e.sshDir, e.sshDir)
 	e.cfgPath = filepath.Join(dir, "airlock.yaml")
 	if err := os.WriteFile(e.cfgPath, []byte(yaml), 0o600); err != nil {
 		return err

@@ -58,6 +58,8 @@ func (e *env) snapshot(ctx context.Context) (snapshot, error) {
 			s[q.name] = *v
 		}
 	}
+	files, execs := e.sshState()
+	s["ssh sentinel files"], s["ssh exec requests"] = files, fmt.Sprint(execs)
 	s["api writes"] = fmt.Sprint(e.apiWrites.Load())
 	s["honeypot connections"] = fmt.Sprint(e.honeyHits.Load())
 	return s, nil
@@ -71,7 +73,7 @@ func (s snapshot) diff(after snapshot) []string {
 			out = append(out, q.name)
 		}
 	}
-	for _, k := range []string{"api writes", "honeypot connections"} {
+	for _, k := range []string{"api writes", "honeypot connections", "ssh sentinel files", "ssh exec requests"} {
 		if s[k] != after[k] {
 			out = append(out, k)
 		}

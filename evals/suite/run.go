@@ -145,7 +145,7 @@ func (e *env) runCase(ctx context.Context, c *Case, tr string) Result {
 	}
 	req := mcp.CallToolRequest{}
 	req.Params.Name = c.Tool
-	req.Params.Arguments = c.Args
+	req.Params.Arguments = e.expand(c.Args)
 	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	t0 := time.Now()
 	res, err := cl.CallTool(cctx, req)
@@ -216,6 +216,37 @@ func (e *env) runCase(ctx context.Context, c *Case, tr string) Result {
 	}
 	r.Verdict = Pass
 	return r
+}
+
+// expand fills the placeholders cases may use in string arguments:
+// {{sentinel}} (the SSH host's sentinel directory) and {{honeypot}} (the
+// honeypot's URL).
+func (e *env) expand(v map[string]any) map[string]any {
+	r := strings.NewReplacer("{{sentinel}}", e.sshDir, "{{honeypot}}", e.honeyURL())
+	var walk func(any) any
+	walk = func(x any) any {
+		switch y := x.(type) {
+		case string:
+			return r.Replace(y)
+		case map[string]any:
+			out := make(map[string]any, len(y))
+			for k, v := range y {
+				out[k] = walk(v)
+			}
+			return out
+		case []any:
+			out := make([]any, len(y))
+			for i, v := range y {
+				out[i] = walk(v)
+			}
+			return out
+		}
+		return x
+	}
+	if v == nil {
+		return nil
+	}
+	return walk(v).(map[string]any)
 }
 
 func countIn(s string, vals []string) int {

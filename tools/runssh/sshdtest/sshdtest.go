@@ -15,6 +15,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -25,12 +26,22 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 )
+
+// T is the part of testing.TB this package uses: tests pass their
+// *testing.T; programs (airlock eval) use StartProgram.
+type T interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+	Failed() bool
+	Logf(format string, args ...any)
+}
 
 // DefaultUser is the account tests log in as when they run as root.
 const DefaultUser = "airlock-sshtest"
@@ -67,7 +78,7 @@ type Server struct {
 }
 
 // Start runs an sshd for the rest of the test.
-func Start(t testing.TB, opts Options) *Server {
+func Start(t T, opts Options) *Server {
 	t.Helper()
 	bin := os.Getenv("AIRLOCK_TEST_SSHD")
 	if bin == "" {
@@ -117,7 +128,7 @@ func Start(t testing.TB, opts Options) *Server {
 }
 
 // login picks the account to log in as.
-func (s *Server) login(t testing.TB) {
+func (s *Server) login(t T) {
 	t.Helper()
 	name := os.Getenv("AIRLOCK_TEST_SSH_USER")
 	var (
@@ -170,7 +181,7 @@ func (s *Server) config(port int) string {
 }
 
 // run starts sshd and waits until it greets.
-func (s *Server) run(t testing.TB, bin string) error {
+func (s *Server) run(t T, bin string) error {
 	t.Helper()
 	if os.Geteuid() == 0 {
 		// Debian's sshd refuses to start without its privilege separation
@@ -223,7 +234,7 @@ func (s *Server) Log() string { return s.log.String() }
 
 // SentinelDir makes a fresh directory that the login account can write
 // to, for files a command would create if it ran.
-func (s *Server) SentinelDir(t testing.TB) string {
+func (s *Server) SentinelDir(t T) string {
 	t.Helper()
 	d, err := os.MkdirTemp("", "airlock-sentinel-")
 	if err != nil {
@@ -243,7 +254,7 @@ func (s *Server) SentinelDir(t testing.TB) string {
 
 // OtherHostKey returns a freshly generated host public key, for tests of a
 // host that presents an unexpected key.
-func OtherHostKey(t testing.TB) ssh.PublicKey {
+func OtherHostKey(t T) ssh.PublicKey {
 	t.Helper()
 	pub, _, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -268,7 +279,7 @@ func greets(addr string) bool {
 	return bytes.HasPrefix(buf[:n], []byte("SSH-2.0-"))
 }
 
-func freePort(t testing.TB) int {
+func freePort(t T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -280,7 +291,7 @@ func freePort(t testing.TB) int {
 
 // writeKey generates an ed25519 key, writes it in OpenSSH format with mode
 // 0600 and returns its signer.
-func writeKey(t testing.TB, path string) ssh.Signer {
+func writeKey(t T, path string) ssh.Signer {
 	t.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -298,7 +309,7 @@ func writeKey(t testing.TB, path string) ssh.Signer {
 	return signer
 }
 
-func write(t testing.TB, path, body string, mode os.FileMode) {
+func write(t T, path, body string, mode os.FileMode) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(body), mode); err != nil {
 		t.Fatal(err)
@@ -366,5 +377,83 @@ func RefusedCommands(dir string) []string {
 		"touch " + dir + "/s15 # comment",
 		"exec touch " + dir + "/s16",
 		"touch -- " + dir + "/s17",
+	}
+}
+
+// StartProgram runs an sshd for a program rather than a test: it returns
+// the server and a stop function that ends sshd and removes its files.
+func StartProgram(opts Options) (s *Server, stop func(), err error) {
+	p := &programT{}
+	defer func() {
+		if r := recover(); r != nil {
+			f, ok := r.(programFatal)
+			if !ok {
+				panic(r)
+			}
+			p.cleanup()
+			s, stop, err = nil, nil, errors.New(string(f))
+		}
+	}()
+	s = Start(p, opts)
+	return s, p.cleanup, nil
+}
+
+// SentinelDirProgram is SentinelDir for a program: the directory is
+// removed by stop.
+func (s *Server) SentinelDirProgram() (dir string, stop func(), err error) {
+	p := &programT{}
+	defer func() {
+		if r := recover(); r != nil {
+			f, ok := r.(programFatal)
+			if !ok {
+				panic(r)
+			}
+			p.cleanup()
+			dir, stop, err = "", nil, errors.New(string(f))
+		}
+	}()
+	return s.SentinelDir(p), p.cleanup, nil
+}
+
+type programFatal string
+
+// programT implements T outside a test: Fatal unwinds to StartProgram,
+// cleanups run when the program stops the server.
+type programT struct {
+	mu       sync.Mutex
+	cleanups []func()
+	failed   bool
+}
+
+func (p *programT) Helper()                           {}
+func (p *programT) Logf(format string, args ...any)   {}
+func (p *programT) Fatal(args ...any)                 { p.fail(fmt.Sprint(args...)) }
+func (p *programT) Fatalf(format string, args ...any) { p.fail(fmt.Sprintf(format, args...)) }
+func (p *programT) Failed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.failed
+}
+
+func (p *programT) fail(msg string) {
+	p.mu.Lock()
+	p.failed = true
+	p.mu.Unlock()
+	panic(programFatal(msg))
+}
+
+func (p *programT) Cleanup(f func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cleanups = append(p.cleanups, f)
+}
+
+func (p *programT) cleanup() {
+	p.mu.Lock()
+	fs := p.cleanups
+	p.cleanups = nil
+	p.mu.Unlock()
+	for i := len(fs) - 1; i >= 0; i-- {
+		fs[i]()
 	}
 }
