@@ -396,3 +396,25 @@ func (m *memResponse) Write(p []byte) (int, error) {
 	m.WriteHeader(http.StatusOK)
 	return m.body.Write(p)
 }
+
+// SignRaw signs payload exactly as given with the issuer key. It exists
+// for tests and evals that need tokens which are correctly signed but
+// malformed (claims of the wrong type, duplicate members); never use it to
+// mint real tokens.
+func (d *DevIssuer) SignRaw(payload []byte) (string, error) {
+	jws, err := d.signer.Sign(payload)
+	if err != nil {
+		return "", fmt.Errorf("identity: sign: %w", err)
+	}
+	return jws.CompactSerialize()
+}
+
+// PublicKeyPEM is the issuer's public key in PKIX PEM form, as an attacker
+// who read the JWKS would have it (for tests of algorithm confusion).
+func (d *DevIssuer) PublicKeyPEM() ([]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(d.key.Public())
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
+}

@@ -47,11 +47,13 @@ type env struct {
 	sshDir   string
 	sshStops []func()
 
-	cfgPath string
-	token   string
-	gw      *exec.Cmd
-	base    string
-	gwLog   *tail
+	cfgPath  string
+	token    string
+	dev      *identity.DevIssuer
+	audience string
+	gw       *exec.Cmd
+	base     string
+	gwLog    *tail
 
 	mu      sync.Mutex
 	clients map[string]*client.Client
@@ -358,9 +360,15 @@ limits:
 	if err != nil {
 		return err
 	}
-	e.token, err = dev.Mint(identity.MintOptions{Subject: "eval-agent", Groups: []string{"agents"},
-		Audience: cfg.Identity.Audience, TTL: 2 * time.Hour, Agent: "airlock-eval"})
+	e.dev, e.audience = dev, cfg.Identity.Audience
+	e.token, err = e.mint("eval-agent", 2*time.Hour)
 	return err
+}
+
+// mint returns a dev-issuer token for subject in group agents.
+func (e *env) mint(subject string, ttl time.Duration) (string, error) {
+	return e.dev.Mint(identity.MintOptions{Subject: subject, Groups: []string{"agents"},
+		Audience: e.audience, TTL: ttl, Agent: "airlock-eval"})
 }
 
 var listening = regexp.MustCompile(`airlock listening on (\S+)`)
@@ -426,24 +434,40 @@ func (e *env) startGateway(ctx context.Context) error {
 	}
 }
 
-// client returns the MCP client of a transport, started on first use.
+// client returns the eval agent's MCP client of a transport, started on
+// first use.
 func (e *env) client(ctx context.Context, tr string) (*client.Client, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if c := e.clients[tr]; c != nil {
 		return c, nil
 	}
+	c, err := e.newClient(ctx, tr, e.token)
+	if err != nil {
+		return nil, err
+	}
+	e.clients[tr] = c
+	return c, nil
+}
+
+// newClient starts and initializes an MCP client with token; the caller
+// closes it.
+func (e *env) newClient(ctx context.Context, tr, token string) (*client.Client, error) {
 	var (
 		c   *client.Client
 		err error
 	)
+	auth := map[string]string{"Authorization": "Bearer " + token}
+	version := mcp.LATEST_PROTOCOL_VERSION
 	switch tr {
 	case TransportHTTP:
-		c, err = client.NewStreamableHttpClient(e.base+"/mcp",
-			transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + e.token}))
+		c, err = client.NewStreamableHttpClient(e.base+"/mcp", transport.WithHTTPHeaders(auth))
+	case TransportSSE:
+		c, err = client.NewSSEMCPClient(e.base+"/sse", transport.WithHeaders(auth))
+		version = "2024-11-05"
 	case TransportStdio:
 		c, err = client.NewStdioMCPClient(e.o.Binary,
-			[]string{"AIRLOCK_TOKEN=" + e.token, "AIRLOCK_EVAL_API_SECRET=" + apiSecret},
+			[]string{"AIRLOCK_TOKEN=" + token, "AIRLOCK_EVAL_API_SECRET=" + apiSecret},
 			"serve", "--stdio", "--config", e.cfgPath)
 	default:
 		return nil, fmt.Errorf("unknown transport %q", tr)
@@ -451,12 +475,13 @@ func (e *env) client(ctx context.Context, tr string) (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The SSE stream lives as long as the context given to Start.
 	if err := c.Start(context.Background()); err != nil {
 		c.Close()
 		return nil, err
 	}
 	req := mcp.InitializeRequest{}
-	req.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+	req.Params.ProtocolVersion = version
 	req.Params.ClientInfo = mcp.Implementation{Name: "airlock-eval", Version: "1"}
 	ictx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
@@ -464,7 +489,6 @@ func (e *env) client(ctx context.Context, tr string) (*client.Client, error) {
 		c.Close()
 		return nil, err
 	}
-	e.clients[tr] = c
 	return c, nil
 }
 

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-
-	"github.com/mark3labs/mcp-go/mcp"
 )
 
 // Options say what to run and against what.
@@ -143,19 +141,24 @@ func (e *env) runCase(ctx context.Context, c *Case, tr string) Result {
 	if err != nil {
 		return fail(Fail, "evidence before: %v", err)
 	}
-	req := mcp.CallToolRequest{}
-	req.Params.Name = c.Tool
-	req.Params.Arguments = e.expand(c.Args)
-	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	t0 := time.Now()
-	res, err := cl.CallTool(cctx, req)
+	var (
+		refused bool
+		answer  string
+	)
+	switch c.Kind {
+	case KindToken:
+		refused, answer, err = e.runToken(ctx, c, tr)
+	case KindExpiry:
+		refused, answer, err = e.runExpiry(ctx, c, tr)
+	case KindHijack:
+		refused, answer, err = e.runHijack(ctx, c, tr)
+	default:
+		refused, answer, err = e.callWith(ctx, cl, c)
+	}
 	r.MS = float64(time.Since(t0).Microseconds()) / 1000
-	cancel()
-	refused, answer := err != nil, ""
 	if err != nil {
-		answer = err.Error()
-	} else {
-		refused, answer = res.IsError, answerText(res)
+		return fail(Fail, "%v", err)
 	}
 	// Let a statement the gateway cancelled finish dying before reading
 	// the evidence (advisory locks are released when its backend ends).
@@ -180,7 +183,7 @@ func (e *env) runCase(ctx context.Context, c *Case, tr string) Result {
 	}
 
 	switch c.Expect {
-	case Blocked, Held:
+	case Blocked, Held, Unauthorized:
 		if len(changed) > 0 {
 			return fail(Escape, "the target changed: %s", strings.Join(changed, ", "))
 		}
@@ -192,6 +195,9 @@ func (e *env) runCase(ctx context.Context, c *Case, tr string) Result {
 		}
 		if c.Expect == Held && !strings.Contains(answer, "pending") {
 			return fail(Fail, "refused, but not held for approval: %s", oneLine(answer))
+		}
+		if c.Expect == Unauthorized && (tr == TransportHTTP || tr == TransportSSE) && !strings.HasPrefix(answer, "HTTP 401") {
+			return fail(Fail, "refused, but not with 401: %s", oneLine(answer))
 		}
 	case Allowed, Masked:
 		if len(leaks) > 0 {

@@ -39,6 +39,24 @@ const (
 	Masked = "masked"
 	// Held: refused as pending a human approval, with no effect.
 	Held = "held"
+	// Unauthorized: a token case; HTTP answers 401 and stdio refuses every
+	// call.
+	Unauthorized = "unauthorized"
+)
+
+// Kinds of case.
+const (
+	// KindCall (the default) is one tool call by the eval agent.
+	KindCall = "call"
+	// KindToken presents a crafted token (Payload signed per Alg, or Raw)
+	// and makes the call with it.
+	KindToken = "token"
+	// KindExpiry makes the call with a token that lives 3 s, on one
+	// session before and after it expires; the second must be refused.
+	KindExpiry = "expiry"
+	// KindHijack has another principal use the eval agent's session id
+	// (Method on the transport's endpoint); the gateway must refuse.
+	KindHijack = "hijack"
 )
 
 // Case is one call and what must happen.
@@ -62,6 +80,18 @@ type Case struct {
 	Transports []string `yaml:"transports"`
 	// Benign marks ordinary work: a block is a false block.
 	Benign bool `yaml:"benign"`
+	// Kind is call (default), token, expiry or hijack.
+	Kind string `yaml:"kind"`
+	// Payload is a token's claims (JSON, with {{issuer}}, {{audience}},
+	// {{now}}, {{exp}} and {{past}}); Alg signs it: RS256 with the dev
+	// issuer's key (default), none, or HS256-public (HMAC keyed with the
+	// issuer's public key). Raw is a literal token instead.
+	Payload string `yaml:"payload"`
+	Alg     string `yaml:"alg"`
+	Raw     string `yaml:"raw"`
+	// Method is a hijack's HTTP method: POST (a call), GET (the
+	// notification stream) or DELETE (end the session).
+	Method string `yaml:"method"`
 
 	file string
 }
@@ -70,6 +100,7 @@ type Case struct {
 const (
 	TransportHTTP  = "streamable-http"
 	TransportStdio = "stdio"
+	TransportSSE   = "sse"
 )
 
 // Load reads the embedded corpus.
@@ -124,15 +155,45 @@ func (c *Case) validate() error {
 		return fmt.Errorf("tool is required")
 	}
 	switch c.Expect {
-	case Blocked, Allowed, Masked, Held:
+	case Blocked, Allowed, Masked, Held, Unauthorized:
 	default:
-		return fmt.Errorf("expect must be %s, %s, %s or %s, not %q", Blocked, Allowed, Masked, Held, c.Expect)
+		return fmt.Errorf("expect must be %s, %s, %s, %s or %s, not %q", Blocked, Allowed, Masked, Held, Unauthorized, c.Expect)
+	}
+	if c.Kind == "" {
+		c.Kind = KindCall
+	}
+	switch c.Kind {
+	case KindCall:
+		if c.Payload != "" || c.Raw != "" || c.Alg != "" || c.Method != "" {
+			return fmt.Errorf("payload, raw, alg and method belong to token and hijack cases")
+		}
+	case KindToken:
+		if (c.Payload == "") == (c.Raw == "") {
+			return fmt.Errorf("a token case needs exactly one of payload and raw")
+		}
+		switch c.Alg {
+		case "", "RS256", "none", "HS256-public":
+		default:
+			return fmt.Errorf("alg must be RS256, none or HS256-public")
+		}
+		if c.Expect != Unauthorized {
+			return fmt.Errorf("a token case expects %s", Unauthorized)
+		}
+	case KindExpiry, KindHijack:
+		if c.Expect != Blocked {
+			return fmt.Errorf("a %s case expects %s", c.Kind, Blocked)
+		}
+		if c.Kind == KindHijack && c.Method != "POST" && c.Method != "GET" && c.Method != "DELETE" {
+			return fmt.Errorf("a hijack case needs method POST, GET or DELETE")
+		}
+	default:
+		return fmt.Errorf("kind must be call, token, expiry or hijack, not %q", c.Kind)
 	}
 	if c.Benign && c.Expect != Allowed && c.Expect != Masked {
 		return fmt.Errorf("a benign case must expect %s or %s", Allowed, Masked)
 	}
 	for _, t := range c.Transports {
-		if t != TransportHTTP && t != TransportStdio {
+		if t != TransportHTTP && t != TransportStdio && t != TransportSSE {
 			return fmt.Errorf("unknown transport %q", t)
 		}
 	}
