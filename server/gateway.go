@@ -182,7 +182,10 @@ func (g *Gateway) declareTools() error {
 // whose connections some rule lets its groups use. Calls are checked again
 // by policy in the pipeline (and journaled), so hiding is not the guard.
 func (g *Gateway) filterToolList(ctx context.Context, _ any, _ *mcp.ListToolsRequest, res *mcp.ListToolsResult) {
-	p := identity.FromContext(ctx)
+	p, err := identity.Current(ctx)
+	if err != nil {
+		p = nil // an expired or refused credential sees no tools
+	}
 	byName := map[string]tools.Tool{}
 	for _, t := range g.tools {
 		byName[t.Definition().Name] = t
@@ -299,6 +302,7 @@ func (g *Gateway) stdioPrincipal(ctx context.Context) (*identity.Principal, erro
 // go to the gateway's logger (stderr), never to out.
 func (g *Gateway) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
 	if _, err := g.stdioPrincipal(ctx); err != nil {
+		g.logAuthRefusal("stdio identity rejected", err, "")
 		return errors.New("stdio identity: " + authReason(err))
 	}
 	s := mcpserver.NewStdioServer(g.mcp)
@@ -306,9 +310,14 @@ func (g *Gateway) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) e
 	s.SetContextFunc(func(ctx context.Context) context.Context {
 		// Calls outlive a shutdown signal so they finish and are journaled.
 		ctx = tools.WithTransport(context.WithoutCancel(ctx), "stdio")
+		// mcp-go calls this once per process, so the context carries a
+		// resolver that re-verifies AIRLOCK_TOKEN at every call (the
+		// pipeline's identify stage), and the principal it named at start,
+		// under which a refused call is journaled.
+		ctx = identity.NewResolverContext(ctx, g.stdioPrincipal)
 		p, err := g.stdioPrincipal(ctx)
 		if err != nil {
-			g.log.Warn("stdio identity rejected", "reason", authReason(err))
+			g.logAuthRefusal("stdio identity rejected", err, "")
 			return ctx
 		}
 		return identity.NewContext(ctx, p)

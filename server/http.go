@@ -103,9 +103,8 @@ func (g *Gateway) authenticate(next http.Handler) http.Handler {
 		}
 		p, err := g.verifier.Verify(r.Context(), strings.TrimSpace(token))
 		if err != nil {
-			reason := authReason(err)
-			g.log.Info("token refused", "reason", reason, "remote", r.RemoteAddr)
-			g.unauthorized(w, "invalid_token", reason)
+			g.logAuthRefusal("token refused", err, r.RemoteAddr)
+			g.unauthorized(w, "invalid_token", authReason(err))
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxRequestBodySize)
@@ -124,6 +123,21 @@ func authReason(err error) string {
 		return err.Error()
 	}
 	return "token verification failed"
+}
+
+// logAuthRefusal logs a refused credential for operators: the reason and,
+// where the verifier has one, the detail (expected vs received audience or
+// issuer). Never the token, nor the verifier's wrapped cause.
+func (g *Gateway) logAuthRefusal(msg string, err error, remote string) {
+	attrs := []any{"reason", authReason(err)}
+	var ae *identity.AuthError
+	if errors.As(err, &ae) && ae.Detail != "" {
+		attrs = append(attrs, "detail", ae.Detail)
+	}
+	if remote != "" {
+		attrs = append(attrs, "remote", remote)
+	}
+	g.log.Warn(msg, attrs...)
 }
 
 func (g *Gateway) unauthorized(w http.ResponseWriter, code, desc string) {
