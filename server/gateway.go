@@ -14,7 +14,6 @@ import (
 	"os"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
@@ -57,6 +56,10 @@ type Gateway struct {
 	handler     http.Handler
 	sse         *mcpserver.SSEServer
 	streamable  *mcpserver.StreamableHTTPServer
+
+	sessions   *sessionTable
+	registered registeredSessions
+	limits     *httpLimits
 }
 
 // Options tune New.
@@ -122,12 +125,18 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, error
 		Recorder: rec, Policy: engine, JIT: g.jit, Logger: g.log, CallTimeout: cfg.Limits.CallTimeout,
 		Masker: masker, Tokens: tc, Budget: cfg.ResultTokens,
 	})
+	g.sessions = newSessionTable(cfg.Server.SessionIdleTimeout, cfg.Server.MaxSessionsPerPrincipal, maxSessions, g.endSession)
+	g.bg.Add(1)
+	go func() { defer g.bg.Done(); g.sessions.run(bgCtx) }()
+	g.limits = newHTTPLimits(cfg.Server)
 	hooks := &mcpserver.Hooks{}
 	hooks.AddAfterListTools(g.filterToolList)
+	g.registered.hook(hooks)
 	g.mcp = mcpserver.NewMCPServer("airlock", Version,
 		mcpserver.WithToolCapabilities(false),
 		mcpserver.WithHooks(hooks),
 		mcpserver.WithRecovery(),
+		mcpserver.WithToolHandlerMiddleware(g.limitCalls),
 		mcpserver.WithInstructions("Airlock is a guarded gateway to databases and systems. Every call is checked against policy and journaled; errors say what to do next."),
 	)
 	env := &tools.Env{Config: cfg, Policy: engine, JIT: g.jit, Masker: masker, Logger: g.log}
@@ -328,5 +337,3 @@ func (g *Gateway) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) e
 	}
 	return errors.Join(err, g.Drain())
 }
-
-const readHeaderTimeout = 10 * time.Second

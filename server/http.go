@@ -24,6 +24,9 @@ const (
 	PathHealth         = "/healthz"
 	PathResourceMeta   = "/.well-known/oauth-protected-resource"
 	maxRequestBodySize = 4 << 20
+	// maxHeaderBytes bounds request headers; a bearer token is at most
+	// 64 KiB (identity.maxTokenBytes).
+	maxHeaderBytes = 128 << 10
 )
 
 // Handler returns the gateway's HTTP handler: streamable HTTP at /mcp, SSE
@@ -49,17 +52,19 @@ func (g *Gateway) buildHandler() http.Handler {
 		mcpserver.WithEndpointPath(PathMCP),
 		mcpserver.WithHTTPContextFunc(withTransport("streamable-http")),
 		mcpserver.WithStreamableHTTPLogger(g.log),
+		mcpserver.WithSessionIdManagerResolver(sessionManagers{g.sessions}),
 	)
 	sse := mcpserver.NewSSEServer(g.mcp,
 		mcpserver.WithSSEEndpoint(PathSSE),
 		mcpserver.WithMessageEndpoint(PathMessage),
 		mcpserver.WithUseFullURLForMessageEndpoint(false),
 		mcpserver.WithSSEContextFunc(withTransport("sse")),
+		mcpserver.WithSessionIDGenerator(g.sseSessionID),
 	)
 	g.sse, g.streamable = sse, streamable
-	mux.Handle(PathMCP, g.authenticate(streamable))
-	mux.Handle(PathSSE, g.authenticate(sse.SSEHandler()))
-	mux.Handle(PathMessage, g.authenticate(sse.MessageHandler()))
+	mux.Handle(PathMCP, g.authenticate(g.admitBody(g.guardStreamable(streamable))))
+	mux.Handle(PathSSE, g.authenticate(g.guardSSE(sse.SSEHandler())))
+	mux.Handle(PathMessage, g.authenticate(g.admitBody(g.guardSSEMessage(sse.MessageHandler()))))
 	mux.Handle(PathAdminAPI, g.authenticate(g.adminHandler()))
 	mux.HandleFunc("GET "+PathHealth, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -149,6 +154,9 @@ func (g *Gateway) unauthorized(w http.ResponseWriter, code, desc string) {
 		v += `, error_description="` + strings.ReplaceAll(desc, `"`, `'`) + `"`
 	}
 	w.Header().Set("WWW-Authenticate", v)
+	// The body of a refused request is never read: close the connection
+	// rather than drain it (a body that never arrives would hold it).
+	w.Header().Set("Connection", "close")
 	body := map[string]string{"error": "unauthorized"}
 	if code != "" {
 		body["error"], body["error_description"] = code, desc
@@ -185,7 +193,9 @@ func (g *Gateway) ServeHTTP(ctx context.Context, addr string, ready func(net.Add
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: g.Handler(), ReadHeaderTimeout: readHeaderTimeout}
+	ln = limitListener{Listener: ln, l: g.limits}
+	srv := &http.Server{Handler: g.Handler(), ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout,
+		MaxHeaderBytes: maxHeaderBytes}
 	if ready != nil {
 		ready(ln.Addr())
 	}
