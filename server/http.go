@@ -65,7 +65,7 @@ func (g *Gateway) buildHandler() http.Handler {
 	mux.Handle(PathMCP, g.authenticate(g.admitBody(g.guardStreamable(streamable))))
 	mux.Handle(PathSSE, g.authenticate(g.guardSSE(sse.SSEHandler())))
 	mux.Handle(PathMessage, g.authenticate(g.admitBody(g.guardSSEMessage(sse.MessageHandler()))))
-	mux.Handle(PathAdminAPI, g.authenticate(g.adminHandler()))
+	mux.Handle(PathAdminAPI, g.authenticate(g.admitBody(g.adminHandler())))
 	mux.HandleFunc("GET "+PathHealth, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -2,12 +2,15 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/airlockhq/airlock/identity"
 	"github.com/airlockhq/airlock/recorder"
@@ -108,4 +111,43 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Over SSE and streamable HTTP every request carries its token: after
+// expiry a call on the same session is refused, and an SSE stream opened
+// with the token ends with it.
+func TestHTTPTokenExpiresMidSession(t *testing.T) {
+	e := newEnv(t)
+	g, base := e.start(t, server.Options{})
+	for _, kind := range []string{"sse", "streamable-http"} {
+		t.Run(kind, func(t *testing.T) {
+			tok, err := e.dev.Mint(identity.MintOptions{Subject: "alice", Groups: []string{"analysts"}, Audience: e.cfg.Identity.Audience, TTL: 3 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			minted := time.Now()
+			c := httpClient(t, kind, base, tok)
+			if res := callTool(t, c, "list_connections", map[string]any{}); res.IsError {
+				t.Fatalf("before expiry: %s", text(res))
+			}
+			time.Sleep(time.Until(minted.Add(4200 * time.Millisecond)))
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			req := mcp.CallToolRequest{}
+			req.Params.Name = "list_connections"
+			if res, err := c.CallTool(ctx, req); err == nil && !res.IsError {
+				t.Fatalf("call after expiry answered: %s", text(res))
+			}
+		})
+	}
+	// The SSE stream ended with its token: no session is left.
+	for range 100 {
+		if tracked, _ := g.SessionCounts(); tracked <= 1 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if tracked, _ := g.SessionCounts(); tracked > 1 {
+		t.Errorf("%d sessions left after their tokens expired; want at most the streamable one", tracked)
+	}
 }

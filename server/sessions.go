@@ -322,13 +322,23 @@ func (g *Gateway) guardStreamable(next http.Handler) http.Handler {
 			return
 		}
 		if r.Method == http.MethodGet {
-			ctx, cancel := context.WithCancel(r.Context())
+			ctx, cancel := streamContext(r)
 			defer cancel()
 			defer g.sessions.openStream(s, cancel)()
 			r = r.WithContext(ctx)
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// streamContext is the context of a long-lived stream (SSE, streamable
+// HTTP GET): it ends when the session ends or when the token that opened
+// the stream expires, so no stream outlives its credential.
+func streamContext(r *http.Request) (context.Context, context.CancelFunc) {
+	if p := identity.FromContext(r.Context()); p != nil && !p.Expiry.IsZero() {
+		return context.WithDeadline(r.Context(), p.Expiry)
+	}
+	return context.WithCancel(r.Context())
 }
 
 type sseStreamKey struct{}
@@ -354,7 +364,7 @@ func (g *Gateway) guardSSE(next http.Handler) http.Handler {
 			retryLater(w, http.StatusServiceUnavailable, err.Error())
 			return
 		}
-		ctx, cancel := context.WithCancel(r.Context())
+		ctx, cancel := streamContext(r)
 		defer cancel()
 		st := &sseStream{owner: o, cancel: cancel}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, sseStreamKey{}, st)))
