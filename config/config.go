@@ -42,6 +42,19 @@ type Server struct {
 	PublicURL      string        `yaml:"public_url"`
 	AllowedOrigins []string      `yaml:"allowed_origins"`
 	ShutdownGrace  time.Duration `yaml:"shutdown_grace"`
+	// SessionIdleTimeout ends an MCP session (streamable HTTP or SSE) with
+	// no request for this long; MaxSessionsPerPrincipal bounds one
+	// principal's open sessions (the least recently used one is closed to
+	// admit a new one).
+	SessionIdleTimeout      time.Duration `yaml:"session_idle_timeout"`
+	MaxSessionsPerPrincipal int           `yaml:"max_sessions_per_principal"`
+	// MaxConnsPerClient bounds open HTTP connections per client address;
+	// MaxCallsPerPrincipal the requests one principal has in flight;
+	// MaxInflightBytes the request bodies being read or handled at once,
+	// across all callers.
+	MaxConnsPerClient    int   `yaml:"max_conns_per_client"`
+	MaxCallsPerPrincipal int   `yaml:"max_calls_per_principal"`
+	MaxInflightBytes     int64 `yaml:"max_inflight_bytes"`
 }
 
 // Identity configures how callers prove who they are.
@@ -178,7 +191,13 @@ const (
 	DefaultStatementTimeout = 15 * time.Second
 	DefaultMaxRows          = 1000
 	DefaultShutdownGrace    = 30 * time.Second
-	DevIssuerPath           = "/oidc"
+	// Sessions and HTTP load bounds (server.*).
+	DefaultSessionIdleTimeout      = 30 * time.Minute
+	DefaultMaxSessionsPerPrincipal = 16
+	DefaultMaxConnsPerClient       = 64
+	DefaultMaxCallsPerPrincipal    = 16
+	DefaultMaxInflightBytes        = 64 << 20
+	DevIssuerPath                  = "/oidc"
 )
 
 // ValidationError is a problem with one field of the config.
@@ -227,6 +246,21 @@ func (c *Config) setDefaults() {
 	c.Server.PublicURL = strings.TrimSuffix(c.Server.PublicURL, "/")
 	if c.Server.ShutdownGrace == 0 {
 		c.Server.ShutdownGrace = DefaultShutdownGrace
+	}
+	if c.Server.SessionIdleTimeout == 0 {
+		c.Server.SessionIdleTimeout = DefaultSessionIdleTimeout
+	}
+	if c.Server.MaxSessionsPerPrincipal == 0 {
+		c.Server.MaxSessionsPerPrincipal = DefaultMaxSessionsPerPrincipal
+	}
+	if c.Server.MaxConnsPerClient == 0 {
+		c.Server.MaxConnsPerClient = DefaultMaxConnsPerClient
+	}
+	if c.Server.MaxCallsPerPrincipal == 0 {
+		c.Server.MaxCallsPerPrincipal = DefaultMaxCallsPerPrincipal
+	}
+	if c.Server.MaxInflightBytes == 0 {
+		c.Server.MaxInflightBytes = DefaultMaxInflightBytes
 	}
 	if c.Identity.Audience == "" {
 		c.Identity.Audience = DefaultAudience
@@ -323,6 +357,23 @@ func (c *Config) DevIssuerURL() string { return c.Server.PublicURL + DevIssuerPa
 func (c *Config) Validate() error {
 	if _, err := url.Parse(c.Server.PublicURL); err != nil || !strings.HasPrefix(c.Server.PublicURL, "http") {
 		return invalid("server.public_url", "must be an http(s) URL")
+	}
+	for _, f := range []struct {
+		field string
+		v     int64
+	}{
+		{"server.session_idle_timeout", int64(c.Server.SessionIdleTimeout)},
+		{"server.max_sessions_per_principal", int64(c.Server.MaxSessionsPerPrincipal)},
+		{"server.max_conns_per_client", int64(c.Server.MaxConnsPerClient)},
+		{"server.max_calls_per_principal", int64(c.Server.MaxCallsPerPrincipal)},
+		{"server.max_inflight_bytes", c.Server.MaxInflightBytes},
+	} {
+		if f.v < 0 {
+			return invalid(f.field, "must be positive")
+		}
+	}
+	if c.Server.MaxInflightBytes < 4<<20 {
+		return invalid("server.max_inflight_bytes", "must be at least 4194304 (one request of the largest size)")
 	}
 	if c.Limits.CallTimeout < 0 {
 		return invalid("limits.call_timeout", "must be positive")

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -65,6 +66,8 @@ type VerifierConfig struct {
 type Verifier struct {
 	v           *oidc.IDTokenVerifier
 	groupsClaim string
+	issuer      string
+	audience    string
 }
 
 // AuthError reports a rejected credential. Reason is short and never
@@ -72,6 +75,10 @@ type Verifier struct {
 // as an RFC 6750 error_description); Err keeps the cause for logs.
 type AuthError struct {
 	Reason string
+	// Detail is for operators' logs: what was expected and what the token
+	// said (audience, issuer), built from single claims, never the token.
+	// It is not for the caller: it names the gateway's configuration.
+	Detail string
 	Err    error
 }
 
@@ -151,6 +158,8 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 	return &Verifier{
 		v:           provider.VerifierContext(ctx, oc),
 		groupsClaim: groupsClaim,
+		issuer:      cfg.Issuer,
+		audience:    cfg.Audience,
 	}, nil
 }
 
@@ -173,12 +182,27 @@ func (v *Verifier) Verify(ctx context.Context, rawToken string) (*Principal, err
 			return nil, authErr("token has no exp claim", err)
 		case errors.As(err, &exp):
 			return nil, authErr("token expired", err)
+		case strings.HasPrefix(err.Error(), "oidc: expected audience"):
+			ae := authErr("token audience is not this gateway", err)
+			ae.Detail = fmt.Sprintf("expected audience %q, token has aud %s", v.audience, unverifiedClaim(rawToken, "aud"))
+			return nil, ae
+		case strings.HasPrefix(err.Error(), "oidc: id token issued by a different provider"):
+			ae := authErr("token issuer is not trusted here", err)
+			ae.Detail = fmt.Sprintf("expected issuer %q, token has iss %s", v.issuer, unverifiedClaim(rawToken, "iss"))
+			return nil, ae
 		}
 		return nil, authErr("invalid token", err)
 	}
 
+	var payload json.RawMessage
+	if err := tok.Claims(&payload); err != nil {
+		return nil, authErr("invalid token claims", err)
+	}
+	if err := checkClaims(payload); err != nil {
+		return nil, authErr("invalid token claims", err)
+	}
 	var claims map[string]json.RawMessage
-	if err := tok.Claims(&claims); err != nil {
+	if err := json.Unmarshal(payload, &claims); err != nil {
 		return nil, authErr("invalid token claims", err)
 	}
 	// Defence in depth: do not rely on go-oidc's zero-time behaviour alone
@@ -206,7 +230,36 @@ func (v *Verifier) Verify(ctx context.Context, rawToken string) (*Principal, err
 		Agent:   agent,
 		Issuer:  tok.Issuer,
 		Claims:  claims,
+		Expiry:  tok.Expiry,
 	}, nil
+}
+
+// unverifiedClaim reads one claim from a token whose signature or claims
+// failed, for an operator's log line: quoted, shortened, and only that
+// claim, never the token. "(unreadable)" when the payload does not parse.
+func unverifiedClaim(rawToken, name string) string {
+	parts := strings.Split(rawToken, ".")
+	if len(parts) != 3 {
+		return "(unreadable)"
+	}
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return "(unreadable)"
+	}
+	var claims map[string]json.RawMessage
+	if json.Unmarshal(b, &claims) != nil {
+		return "(unreadable)"
+	}
+	raw, ok := claims[name]
+	if !ok {
+		return "(absent)"
+	}
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return "(unreadable)"
+	}
+	out, _ := json.Marshal(v)
+	return truncate(string(out), 200)
 }
 
 func isAbsent(raw json.RawMessage) bool {

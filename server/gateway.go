@@ -14,7 +14,6 @@ import (
 	"os"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
@@ -57,6 +56,10 @@ type Gateway struct {
 	handler     http.Handler
 	sse         *mcpserver.SSEServer
 	streamable  *mcpserver.StreamableHTTPServer
+
+	sessions   *sessionTable
+	registered registeredSessions
+	limits     *httpLimits
 }
 
 // Options tune New.
@@ -122,12 +125,18 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, error
 		Recorder: rec, Policy: engine, JIT: g.jit, Logger: g.log, CallTimeout: cfg.Limits.CallTimeout,
 		Masker: masker, Tokens: tc, Budget: cfg.ResultTokens,
 	})
+	g.sessions = newSessionTable(cfg.Server.SessionIdleTimeout, cfg.Server.MaxSessionsPerPrincipal, maxSessions, g.endSession)
+	g.bg.Add(1)
+	go func() { defer g.bg.Done(); g.sessions.run(bgCtx) }()
+	g.limits = newHTTPLimits(cfg.Server)
 	hooks := &mcpserver.Hooks{}
 	hooks.AddAfterListTools(g.filterToolList)
+	g.registered.hook(hooks)
 	g.mcp = mcpserver.NewMCPServer("airlock", Version,
 		mcpserver.WithToolCapabilities(false),
 		mcpserver.WithHooks(hooks),
 		mcpserver.WithRecovery(),
+		mcpserver.WithToolHandlerMiddleware(g.limitCalls),
 		mcpserver.WithInstructions("Airlock is a guarded gateway to databases and systems. Every call is checked against policy and journaled; errors say what to do next."),
 	)
 	env := &tools.Env{Config: cfg, Policy: engine, JIT: g.jit, Masker: masker, Logger: g.log}
@@ -182,7 +191,10 @@ func (g *Gateway) declareTools() error {
 // whose connections some rule lets its groups use. Calls are checked again
 // by policy in the pipeline (and journaled), so hiding is not the guard.
 func (g *Gateway) filterToolList(ctx context.Context, _ any, _ *mcp.ListToolsRequest, res *mcp.ListToolsResult) {
-	p := identity.FromContext(ctx)
+	p, err := identity.Current(ctx)
+	if err != nil {
+		p = nil // an expired or refused credential sees no tools
+	}
 	byName := map[string]tools.Tool{}
 	for _, t := range g.tools {
 		byName[t.Definition().Name] = t
@@ -299,6 +311,7 @@ func (g *Gateway) stdioPrincipal(ctx context.Context) (*identity.Principal, erro
 // go to the gateway's logger (stderr), never to out.
 func (g *Gateway) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
 	if _, err := g.stdioPrincipal(ctx); err != nil {
+		g.logAuthRefusal("stdio identity rejected", err, "")
 		return errors.New("stdio identity: " + authReason(err))
 	}
 	s := mcpserver.NewStdioServer(g.mcp)
@@ -306,9 +319,14 @@ func (g *Gateway) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) e
 	s.SetContextFunc(func(ctx context.Context) context.Context {
 		// Calls outlive a shutdown signal so they finish and are journaled.
 		ctx = tools.WithTransport(context.WithoutCancel(ctx), "stdio")
+		// mcp-go calls this once per process, so the context carries a
+		// resolver that re-verifies AIRLOCK_TOKEN at every call (the
+		// pipeline's identify stage), and the principal it named at start,
+		// under which a refused call is journaled.
+		ctx = identity.NewResolverContext(ctx, g.stdioPrincipal)
 		p, err := g.stdioPrincipal(ctx)
 		if err != nil {
-			g.log.Warn("stdio identity rejected", "reason", authReason(err))
+			g.logAuthRefusal("stdio identity rejected", err, "")
 			return ctx
 		}
 		return identity.NewContext(ctx, p)
@@ -319,5 +337,3 @@ func (g *Gateway) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) e
 	}
 	return errors.Join(err, g.Drain())
 }
-
-const readHeaderTimeout = 10 * time.Second

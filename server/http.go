@@ -24,6 +24,9 @@ const (
 	PathHealth         = "/healthz"
 	PathResourceMeta   = "/.well-known/oauth-protected-resource"
 	maxRequestBodySize = 4 << 20
+	// maxHeaderBytes bounds request headers; a bearer token is at most
+	// 64 KiB (identity.maxTokenBytes).
+	maxHeaderBytes = 128 << 10
 )
 
 // Handler returns the gateway's HTTP handler: streamable HTTP at /mcp, SSE
@@ -49,18 +52,20 @@ func (g *Gateway) buildHandler() http.Handler {
 		mcpserver.WithEndpointPath(PathMCP),
 		mcpserver.WithHTTPContextFunc(withTransport("streamable-http")),
 		mcpserver.WithStreamableHTTPLogger(g.log),
+		mcpserver.WithSessionIdManagerResolver(sessionManagers{g.sessions}),
 	)
 	sse := mcpserver.NewSSEServer(g.mcp,
 		mcpserver.WithSSEEndpoint(PathSSE),
 		mcpserver.WithMessageEndpoint(PathMessage),
 		mcpserver.WithUseFullURLForMessageEndpoint(false),
 		mcpserver.WithSSEContextFunc(withTransport("sse")),
+		mcpserver.WithSessionIDGenerator(g.sseSessionID),
 	)
 	g.sse, g.streamable = sse, streamable
-	mux.Handle(PathMCP, g.authenticate(streamable))
-	mux.Handle(PathSSE, g.authenticate(sse.SSEHandler()))
-	mux.Handle(PathMessage, g.authenticate(sse.MessageHandler()))
-	mux.Handle(PathAdminAPI, g.authenticate(g.adminHandler()))
+	mux.Handle(PathMCP, g.authenticate(g.admitBody(g.guardStreamable(streamable))))
+	mux.Handle(PathSSE, g.authenticate(g.guardSSE(sse.SSEHandler())))
+	mux.Handle(PathMessage, g.authenticate(g.admitBody(g.guardSSEMessage(sse.MessageHandler()))))
+	mux.Handle(PathAdminAPI, g.authenticate(g.admitBody(g.adminHandler())))
 	mux.HandleFunc("GET "+PathHealth, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -103,9 +108,8 @@ func (g *Gateway) authenticate(next http.Handler) http.Handler {
 		}
 		p, err := g.verifier.Verify(r.Context(), strings.TrimSpace(token))
 		if err != nil {
-			reason := authReason(err)
-			g.log.Info("token refused", "reason", reason, "remote", r.RemoteAddr)
-			g.unauthorized(w, "invalid_token", reason)
+			g.logAuthRefusal("token refused", err, r.RemoteAddr)
+			g.unauthorized(w, "invalid_token", authReason(err))
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxRequestBodySize)
@@ -126,6 +130,21 @@ func authReason(err error) string {
 	return "token verification failed"
 }
 
+// logAuthRefusal logs a refused credential for operators: the reason and,
+// where the verifier has one, the detail (expected vs received audience or
+// issuer). Never the token, nor the verifier's wrapped cause.
+func (g *Gateway) logAuthRefusal(msg string, err error, remote string) {
+	attrs := []any{"reason", authReason(err)}
+	var ae *identity.AuthError
+	if errors.As(err, &ae) && ae.Detail != "" {
+		attrs = append(attrs, "detail", ae.Detail)
+	}
+	if remote != "" {
+		attrs = append(attrs, "remote", remote)
+	}
+	g.log.Warn(msg, attrs...)
+}
+
 func (g *Gateway) unauthorized(w http.ResponseWriter, code, desc string) {
 	v := `Bearer resource_metadata="` + g.cfg.Server.PublicURL + PathResourceMeta + `"`
 	if code != "" {
@@ -135,6 +154,9 @@ func (g *Gateway) unauthorized(w http.ResponseWriter, code, desc string) {
 		v += `, error_description="` + strings.ReplaceAll(desc, `"`, `'`) + `"`
 	}
 	w.Header().Set("WWW-Authenticate", v)
+	// The body of a refused request is never read: close the connection
+	// rather than drain it (a body that never arrives would hold it).
+	w.Header().Set("Connection", "close")
 	body := map[string]string{"error": "unauthorized"}
 	if code != "" {
 		body["error"], body["error_description"] = code, desc
@@ -171,7 +193,9 @@ func (g *Gateway) ServeHTTP(ctx context.Context, addr string, ready func(net.Add
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: g.Handler(), ReadHeaderTimeout: readHeaderTimeout}
+	ln = limitListener{Listener: ln, l: g.limits}
+	srv := &http.Server{Handler: g.Handler(), ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout,
+		MaxHeaderBytes: maxHeaderBytes}
 	if ready != nil {
 		ready(ln.Addr())
 	}

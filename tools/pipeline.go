@@ -181,13 +181,34 @@ func (p *Pipeline) Handle(t Tool) server.ToolHandlerFunc {
 }
 
 // identify refuses a call without a verified principal.
+// The credential is checked again for every call (expiry always; a stdio
+// token is re-verified), because a transport may have resolved it long
+// before: stdio once per process, an SSE or HTTP stream once per
+// connection. A refused credential that still names someone is journaled
+// as a denied call under that name.
 func (p *Pipeline) identify(next Handler) Handler {
 	return func(ctx context.Context, inv *Invocation) error {
-		inv.Principal = identity.FromContext(ctx)
-		if inv.Principal == nil || inv.Principal.Subject == "" {
-			return Refuse(recorder.OutcomeDenied, "unauthenticated: this gateway needs a verified identity for every call")
+		who, err := identity.Current(ctx)
+		if err == nil && who.Subject == "" {
+			err = errors.New("no subject")
 		}
-		return next(ctx, inv)
+		if err != nil {
+			reason := "no verified identity"
+			var ae *identity.AuthError
+			if errors.As(err, &ae) {
+				reason = ae.Reason
+			}
+			refusal := Refuse(recorder.OutcomeDenied, "unauthenticated (%s): this gateway needs a valid token for every call. "+
+				"Get a fresh token: over HTTP send it as Authorization: Bearer; over stdio restart the gateway with a new AIRLOCK_TOKEN.", reason)
+			if who == nil || who.Subject == "" {
+				return refusal
+			}
+			inv.Principal = who
+			inv.Decision = policy.Decision{Effect: policy.Deny, Reason: "credential refused: " + reason}
+			return p.journal(func(context.Context, *Invocation) error { return refusal })(ctx, inv)
+		}
+		inv.Principal = who
+		return next(identity.NewContext(ctx, who), inv)
 	}
 }
 
