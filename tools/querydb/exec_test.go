@@ -212,3 +212,36 @@ func TestPostgresConnectionErrors(t *testing.T) {
 		})
 	}
 }
+
+// A function that is not PostgreSQL's own needs admin access unless the
+// connection's functions list names it.
+func TestPostgresUserFunctionsNeedAdmin(t *testing.T) {
+	dsn, _ := pgtest.Schema(t)
+	tl := newTool(t, map[string]*config.Connection{"pg": {Kind: config.KindPostgres, DSN: dsn,
+		Functions: []string{"fmt_money", "reports.*", "st_*"}}}, 10)
+	for sql, want := range map[string]policy.Access{
+		"SELECT grab()":                           policy.Admin,
+		"SELECT lower('a'), count(*) FROM t":      policy.Read,
+		"SELECT fmt_money(1), reports.daily(2)":   policy.Read,
+		"SELECT public.fmt_money(1)":              policy.Read,
+		"SELECT st_area(g), st_x(g) FROM t":       policy.Read,
+		"SELECT other.daily(1)":                   policy.Admin,
+		"SELECT public.lower('a')":                policy.Admin,
+		"SELECT fmt_money(1), grab()":             policy.Admin,
+		"SELECT * FROM t WHERE id = sneaky(1)":    policy.Admin,
+		"UPDATE t SET v = grab()":                 policy.Admin,
+		"SELECT brin_summarize_new_values('b_i')": policy.Admin,
+	} {
+		c, err := tl.Parse(map[string]any{"connection": "pg", "sql": sql})
+		if err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+		if c.Access != want {
+			t.Errorf("%s: %s, want %s", sql, c.Access, want)
+		}
+	}
+	if _, err := New(&tools.Env{Config: &config.Config{Connections: map[string]*config.Connection{
+		"pg": {Kind: config.KindPostgres, DSN: dsn, Functions: []string{"[bad"}}}}}); err == nil {
+		t.Error("a bad functions pattern was accepted")
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,6 +32,8 @@ type postgres struct {
 	maxRows     int
 	allowBinary bool
 	log         *slog.Logger
+	// functions are the operator's allow-list of non-catalog functions.
+	functions []string
 
 	once sync.Once
 	pool *pgxpool.Pool
@@ -90,7 +93,13 @@ func newPostgres(name string, c *config.Connection, limits config.Limits, log *s
 		_, err := c.Exec(ctx, "DISCARD ALL")
 		return err == nil
 	}
-	return &postgres{name: name, cfg: cfg, limits: limits, maxRows: c.MaxRows, allowBinary: c.AllowBinary, log: log}, nil
+	for _, f := range c.Functions {
+		if _, err := path.Match(strings.ToLower(f), ""); err != nil || strings.TrimSpace(f) == "" {
+			return nil, fmt.Errorf("functions: %q is not a function name or pattern ('*' matches any run of characters)", f)
+		}
+	}
+	return &postgres{name: name, cfg: cfg, limits: limits, maxRows: c.MaxRows, allowBinary: c.AllowBinary, log: log,
+		functions: c.Functions}, nil
 }
 
 func (p *postgres) getPool(ctx context.Context) (*pgxpool.Pool, error) {
@@ -110,8 +119,40 @@ func (p *postgres) classify(sql string) (tools.Action, error) {
 		return tools.Action{}, err
 	}
 	a := tools.Action{Access: st.Access, Command: st.Command, Resources: st.Tables}
+	// A function that is not PostgreSQL's own can do anything (take
+	// advisory locks, sleep, write through SECURITY DEFINER) whatever the
+	// statement around it looks like: it needs admin access unless the
+	// operator listed it for this connection.
+	for _, f := range st.UserFunctions {
+		if !p.functionAllowed(f) {
+			a.Access = policy.Admin
+			break
+		}
+	}
 	p.classified.put(sql, a)
 	return a, nil
+}
+
+// functionAllowed reports whether the operator's `functions:` list names
+// f (as written: "f" or "schema.f"). A pattern without a dot matches the
+// function's unqualified name in any schema; one with a dot matches the
+// qualified name as written.
+func (p *postgres) functionAllowed(f string) bool {
+	short := f
+	if i := strings.LastIndexByte(f, '.'); i >= 0 {
+		short = f[i+1:]
+	}
+	for _, pat := range p.functions {
+		pat = strings.ToLower(pat)
+		target := short
+		if strings.Contains(pat, ".") {
+			target = f
+		}
+		if ok, _ := path.Match(pat, target); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // classCache remembers the classification of recent statements: agents
@@ -383,8 +424,25 @@ func misconfigured(code string) bool {
 // the cause attached for the journal.
 func (p *postgres) fail(cause error, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
-	p.log.Warn("database call failed", "connection", p.name, "err", cause.Error())
-	return &tools.AgentError{Outcome: recorder.OutcomeError, Msg: msg, Detail: cause.Error()}
+	c := causeOf(cause)
+	p.log.Warn("database call failed", "connection", p.name, "err", c)
+	return &tools.AgentError{Outcome: recorder.OutcomeError, Msg: msg, Detail: c}
+}
+
+// causeOf is the operator's one-line account of a failure: PostgreSQL's
+// own message and SQLSTATE, or the network error, without the DSN's user
+// and database that pgx prefixes (the config names them already). A
+// PostgreSQL message's Detail is left out: it can quote row values.
+func causeOf(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return fmt.Sprintf("PostgreSQL said: %s: %s (SQLSTATE %s)", pe.Severity, pe.Message, pe.Code)
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) && ce.Unwrap() != nil {
+		err = ce.Unwrap()
+	}
+	return strings.Join(strings.Fields(err.Error()), " ")
 }
 
 // cancelHandler stops a query whose context ends. A PostgreSQL cancel
