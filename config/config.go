@@ -101,6 +101,14 @@ type Connection struct {
 	MaxRows int `yaml:"max_rows"`
 	// MaxResultTokens overrides limits.max_result_tokens.
 	MaxResultTokens int `yaml:"max_result_tokens"`
+	// AllowBinary lets query_db return binary values that are not text
+	// (bytea, BLOB) as base64; by default they are replaced by a size
+	// marker, since masking cannot read them.
+	AllowBinary bool `yaml:"allow_binary"`
+	// Functions are the non-catalog functions (user-defined, extensions)
+	// a read may call on this connection; '*' in a name matches any run
+	// of characters. Any other non-catalog function needs admin access.
+	Functions []string `yaml:"functions"`
 
 	// Options configure a custom connection (kind custom); values may use
 	// ${ENV} like everything else, but secrets belong in SecretRefs.

@@ -10,6 +10,9 @@ import (
 type AgentError struct {
 	Outcome string // recorder outcome: denied, invalid or error
 	Msg     string
+	// Detail is the cause for operators (a database's own message): the
+	// journal keeps it, masked, after Msg; the agent never sees it.
+	Detail string
 }
 
 func (e *AgentError) Error() string { return e.Msg }

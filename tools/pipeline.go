@@ -284,6 +284,9 @@ func fillFinished(rec *recorder.Record, inv *Invocation, err error) {
 		}
 	case errors.As(err, &ae):
 		rec.Outcome, rec.Error = ae.Outcome, ae.Msg
+		if ae.Detail != "" {
+			rec.Error += " [cause: " + ae.Detail + "]"
+		}
 	default:
 		rec.Outcome, rec.Error = recorder.OutcomeError, err.Error()
 	}

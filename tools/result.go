@@ -19,6 +19,8 @@ type Table struct {
 	// for computed columns (then the column name is what rules see).
 	Sources []string
 	Rows    [][]any
+	// Command is a write's command tag, e.g. "UPDATE 3".
+	Command string
 }
 
 // tableView is how a Table reaches the agent.
@@ -27,6 +29,7 @@ type tableView struct {
 	Rows      [][]any  `json:"rows"`
 	RowCount  int      `json:"row_count"`
 	Truncated bool     `json:"truncated"`
+	Command   string   `json:"command,omitempty"`
 	Note      string   `json:"note,omitempty"`
 }
 
@@ -90,8 +93,8 @@ func capResult(tc *masking.TokenCounter, r *Result, budget int) (tokens int) {
 			r.TokenNote = fmt.Sprintf("%d of %d rows shown: the rest exceeded the token budget (%d tokens); select fewer columns or add a narrower WHERE or a LIMIT", n, len(t.Rows), budget)
 			t.Rows = t.Rows[:n]
 			r.Truncated = true
+			r.Rows = n
 		}
-		r.Rows = len(t.Rows)
 		return header + used
 	}
 	if r.Structured != nil {
@@ -172,7 +175,7 @@ func render(r *Result, meta map[string]any) *mcp.CallToolResult {
 	var res *mcp.CallToolResult
 	switch {
 	case r.Table != nil:
-		v := tableView{Columns: r.Table.Columns, Rows: r.Table.Rows, RowCount: len(r.Table.Rows), Truncated: r.Truncated, Note: r.TokenNote}
+		v := tableView{Columns: r.Table.Columns, Rows: r.Table.Rows, RowCount: len(r.Table.Rows), Truncated: r.Truncated, Command: r.Table.Command, Note: notes(r)}
 		if v.Rows == nil {
 			v.Rows = [][]any{}
 		}
@@ -209,9 +212,16 @@ func renderTable(v *tableView) string {
 		b.Write(line)
 		b.WriteByte('\n')
 	}
-	fmt.Fprintf(&b, "(%d rows", v.RowCount)
+	if v.Command != "" {
+		fmt.Fprintf(&b, "(%s", v.Command)
+	} else {
+		fmt.Fprintf(&b, "(%d rows", v.RowCount)
+	}
 	if v.Truncated {
-		b.WriteString("; truncated: more rows exist — add a LIMIT or a narrower WHERE clause")
+		b.WriteString("; truncated")
+		if v.Note == "" {
+			b.WriteString(": more rows exist — add a LIMIT or a narrower WHERE clause")
+		}
 	}
 	b.WriteString(")")
 	if v.Note != "" {
@@ -220,10 +230,22 @@ func renderTable(v *tableView) string {
 	return b.String()
 }
 
+// notes joins what the tool and the token cap left out, so the agent reads
+// why the result is short rather than a guess.
+func notes(r *Result) string {
+	switch {
+	case r.Note == "":
+		return r.TokenNote
+	case r.TokenNote == "":
+		return r.Note
+	}
+	return r.Note + "; " + r.TokenNote
+}
+
 // structuredOf is what the journal keeps of a result: what the agent saw.
 func structuredOf(r *Result) any {
 	if r.Table != nil {
-		return tableView{Columns: r.Table.Columns, Rows: r.Table.Rows, RowCount: len(r.Table.Rows), Truncated: r.Truncated, Note: r.TokenNote}
+		return tableView{Columns: r.Table.Columns, Rows: r.Table.Rows, RowCount: len(r.Table.Rows), Truncated: r.Truncated, Command: r.Table.Command, Note: notes(r)}
 	}
 	if r.Structured != nil {
 		return r.Structured

@@ -57,7 +57,9 @@ type Result struct {
 	Table     *Table
 	Rows      int
 	Truncated bool
-	// TokenNote says what the token cap left out.
+	// Note says what the tool itself left out and why (a row or size
+	// bound); TokenNote what the token cap left out.
+	Note      string
 	TokenNote string
 }
 

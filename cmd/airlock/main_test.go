@@ -72,6 +72,10 @@ connections:
 	if strings.Contains(out, "nobody") {
 		t.Errorf("output leaks the DSN user: %s", out)
 	}
+	// The operator reads the cause, not only the advice an agent gets.
+	if !strings.Contains(lines[0], "connection refused") {
+		t.Errorf("check does not say why: %s", lines[0])
+	}
 }
 
 func TestCheckInvalidConfigNamesField(t *testing.T) {

@@ -33,7 +33,12 @@ type Statement struct {
 	Command   string        // e.g. "SELECT", "INSERT", "CREATE TABLE", "EXPLAIN", "SHOW", "DO", "COPY", "SET"
 	Tables    []string      // relations referenced, as written, schema-qualified when written so ("public.t"), deduplicated, sorted
 	Functions []string      // functions called anywhere, lower-case, as written (pg_catalog.pg_sleep), dedup, sorted
-	Reason    string        // why it is not read, when Access != Read, in plain words an agent can act on
+	// UserFunctions are the called functions that are not pg_catalog's
+	// (user-defined, from extensions, or qualified with another schema),
+	// as in Functions. What they do cannot be seen from the statement:
+	// the caller decides whether to allow them.
+	UserFunctions []string
+	Reason        string // why it is not read, when Access != Read, in plain words an agent can act on
 }
 
 // Error is a statement the gateway refuses to classify: it does not parse,
@@ -84,6 +89,8 @@ func Classify(sql string) (*Statement, error) {
 		Command:   command(root),
 		Tables:    sortedSet(w.tables),
 		Functions: sortedSet(w.funcs),
+
+		UserFunctions: sortedSet(w.userFuncs),
 	}
 	if w.class != classRead {
 		st.Reason = w.reason

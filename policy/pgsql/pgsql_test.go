@@ -96,6 +96,9 @@ var (
 		{sql: "SELECT extract(year FROM now()), pg_catalog.lower('A'), upper('b')", access: policy.Read,
 			funcs: []string{"extract", "now", "pg_catalog.lower", "upper"}},
 		{sql: "SELECT currval('s'), lastval()", access: policy.Read},
+		{sql: "SELECT random(), clock_timestamp(), gen_random_uuid(), pg_relation_size('t'), pg_total_relation_size('t')", access: policy.Read},
+		{sql: "SELECT my_func(1), s.f(), pg_catalog.lower('a'), public.lower('b')", access: policy.Read,
+			funcs: []string{"my_func", "pg_catalog.lower", "public.lower", "s.f"}},
 		{sql: "SELECT * FROM generate_series(1, 10) g", access: policy.Read, funcs: []string{"generate_series"}},
 		{sql: "SELECT jsonb_build_object('a', 1) ->> 'a'", access: policy.Read},
 		{sql: "EXPLAIN SELECT * FROM t", access: policy.Read, command: "EXPLAIN", tables: []string{"t"}},
@@ -194,6 +197,15 @@ var (
 		{sql: "SELECT pg_terminate_backend(123)", access: policy.Admin},
 		{sql: "SELECT txid_current()", access: policy.Admin},
 		{sql: "SELECT pg_stat_reset()", access: policy.Admin},
+		// Volatile system functions off the reviewed list, wherever called.
+		{sql: "SELECT brin_summarize_new_values('t_brin')", access: policy.Admin, reason: "brin_summarize_new_values() is a volatile system function"},
+		{sql: "SELECT brin_desummarize_range('t_brin', 0)", access: policy.Admin},
+		{sql: "SELECT pg_catalog.gin_clean_pending_list('t_gin')", access: policy.Admin},
+		{sql: "SELECT * FROM t WHERE brin_summarize_range('i', 1) > 0", access: policy.Admin},
+		{sql: "SELECT pg_export_snapshot()", access: policy.Admin},
+		{sql: "SELECT pg_current_logfile()", access: policy.Admin},
+		{sql: "SELECT * FROM pg_hba_file_rules()", access: policy.Admin},
+		{sql: "SELECT pg_log_standby_snapshot()", access: policy.Admin},
 		{sql: "SELECT ts_stat('SELECT to_tsvector(body) FROM secret')", access: policy.Admin},
 		{sql: "INSERT INTO t VALUES (nextval('s'))", access: policy.Admin},
 		{sql: "CREATE TABLE x (id int DEFAULT nextval('s'))", access: policy.Admin}, // deny-listed anywhere
@@ -303,6 +315,10 @@ func TestClassify(t *testing.T) {
 			}
 			if tc.tables != nil && !slices.Equal(st.Tables, tc.tables) {
 				t.Errorf("Tables = %q, want %q", st.Tables, tc.tables)
+			}
+			if tc.sql == "SELECT my_func(1), s.f(), pg_catalog.lower('a'), public.lower('b')" &&
+				!slices.Equal(st.UserFunctions, []string{"my_func", "public.lower", "s.f"}) {
+				t.Errorf("UserFunctions = %q", st.UserFunctions)
 			}
 			if tc.funcs != nil && !slices.Equal(st.Functions, tc.funcs) {
 				t.Errorf("Functions = %q, want %q", st.Functions, tc.funcs)

@@ -81,11 +81,12 @@ func newPlan(t reflect.Type) *plan {
 // walker visits every message of a parse tree and keeps the strongest class
 // seen, the reason for it, and the relations and functions named.
 type walker struct {
-	class  class
-	reason string
-	tables []string
-	funcs  []string
-	err    *Error
+	class     class
+	reason    string
+	tables    []string
+	funcs     []string
+	userFuncs []string
+	err       *Error
 }
 
 // raise records class c unless something at least as strong was already
@@ -450,6 +451,16 @@ func (w *walker) funcCall(n *pg_query.FuncCall) {
 	w.funcs = append(w.funcs, name)
 	if why, ok := deniedFunction(last); ok {
 		w.raise(classAdmin, fmt.Sprintf("%s() %s, so it needs admin access", name, why))
+		return
+	}
+	// Unqualified names resolve in pg_catalog first (PostgreSQL searches
+	// it before the search_path unless the path names it later).
+	inCatalog := (len(parts) == 1 || len(parts) == 2 && parts[0].GetString_().GetSval() == "pg_catalog") && IsCatalogFunction(last)
+	switch {
+	case !inCatalog:
+		w.userFuncs = append(w.userFuncs, name)
+	case volatileEffect(last):
+		w.raise(classAdmin, fmt.Sprintf("%s() is a volatile system function that can change the database or server state (it is not on the gateway's list of harmless ones), so it needs admin access", name))
 	}
 }
 

@@ -2,20 +2,20 @@ package querydb
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"math"
+	"log/slog"
 	"net/url"
+	"path"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/airlockhq/airlock/config"
@@ -26,10 +26,14 @@ import (
 )
 
 type postgres struct {
-	name    string
-	cfg     *pgxpool.Config
-	limits  config.Limits
-	maxRows int
+	name        string
+	cfg         *pgxpool.Config
+	limits      config.Limits
+	maxRows     int
+	allowBinary bool
+	log         *slog.Logger
+	// functions are the operator's allow-list of non-catalog functions.
+	functions []string
 
 	once sync.Once
 	pool *pgxpool.Pool
@@ -39,7 +43,7 @@ type postgres struct {
 	classified classCache
 }
 
-func newPostgres(name string, c *config.Connection, limits config.Limits) (*postgres, error) {
+func newPostgres(name string, c *config.Connection, limits config.Limits, log *slog.Logger) (*postgres, error) {
 	u, err := url.Parse(c.DSN)
 	if err != nil {
 		return nil, errors.New("dsn is not a valid URL")
@@ -75,7 +79,27 @@ func newPostgres(name string, c *config.Connection, limits config.Limits) (*post
 	// The classifier parses strings the standard way; a server reading
 	// backslash escapes could see two statements where it saw one.
 	cfg.ConnConfig.RuntimeParams["standard_conforming_strings"] = "on"
-	return &postgres{name: name, cfg: cfg, limits: limits, maxRows: c.MaxRows}, nil
+	// bytea nested in arrays, rows or ranges is printed as text: with the
+	// escape format, text stored as bytes stays readable to masking
+	// (the hex format would hand it to the agent encoded, unmasked).
+	cfg.ConnConfig.RuntimeParams["bytea_output"] = "escape"
+	// Whatever a call left in its session (advisory locks a function took,
+	// settings, prepared statements, temporary tables, LISTEN) ends with
+	// the call: the next call on this connection starts clean. A
+	// connection that cannot be reset is closed.
+	cfg.AfterRelease = func(c *pgx.Conn) bool {
+		ctx, cancel := context.WithTimeout(context.Background(), resetTimeout)
+		defer cancel()
+		_, err := c.Exec(ctx, "DISCARD ALL")
+		return err == nil
+	}
+	for _, f := range c.Functions {
+		if _, err := path.Match(strings.ToLower(f), ""); err != nil || strings.TrimSpace(f) == "" {
+			return nil, fmt.Errorf("functions: %q is not a function name or pattern ('*' matches any run of characters)", f)
+		}
+	}
+	return &postgres{name: name, cfg: cfg, limits: limits, maxRows: c.MaxRows, allowBinary: c.AllowBinary, log: log,
+		functions: c.Functions}, nil
 }
 
 func (p *postgres) getPool(ctx context.Context) (*pgxpool.Pool, error) {
@@ -95,14 +119,49 @@ func (p *postgres) classify(sql string) (tools.Action, error) {
 		return tools.Action{}, err
 	}
 	a := tools.Action{Access: st.Access, Command: st.Command, Resources: st.Tables}
+	// A function that is not PostgreSQL's own can do anything (take
+	// advisory locks, sleep, write through SECURITY DEFINER) whatever the
+	// statement around it looks like: it needs admin access unless the
+	// operator listed it for this connection.
+	for _, f := range st.UserFunctions {
+		if !p.functionAllowed(f) {
+			a.Access = policy.Admin
+			break
+		}
+	}
 	p.classified.put(sql, a)
 	return a, nil
+}
+
+// functionAllowed reports whether the operator's `functions:` list names
+// f (as written: "f" or "schema.f"). A pattern without a dot matches the
+// function's unqualified name in any schema; one with a dot matches the
+// qualified name as written.
+func (p *postgres) functionAllowed(f string) bool {
+	short := f
+	if i := strings.LastIndexByte(f, '.'); i >= 0 {
+		short = f[i+1:]
+	}
+	for _, pat := range p.functions {
+		pat = strings.ToLower(pat)
+		target := short
+		if strings.Contains(pat, ".") {
+			target = f
+		}
+		if ok, _ := path.Match(pat, target); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // classCache remembers the classification of recent statements: agents
 // repeat themselves, and parsing is most of a call's CPU. Classification is
 // a pure function of the text, so a hit is exactly a fresh parse. Bounded:
 // when full it starts over.
+// resetTimeout bounds the reset of a connection returned to the pool.
+const resetTimeout = 5 * time.Second
+
 type classCache struct {
 	mu sync.Mutex
 	m  map[string]tools.Action
@@ -135,7 +194,12 @@ func (p *postgres) ping(ctx context.Context) error {
 	}
 	var one int
 	if err := pool.QueryRow(ctx, "SELECT $1::int", 1).Scan(&one); err != nil {
-		return connError(err)
+		// airlock check is for operators: the cause, not just the advice.
+		var ae *tools.AgentError
+		if errors.As(p.connError(err), &ae) {
+			return fmt.Errorf("%s: %s", ae.Msg, ae.Detail)
+		}
+		return err
 	}
 	return nil
 }
@@ -151,51 +215,80 @@ func (p *postgres) query(ctx context.Context, q *query, access policy.Access) (r
 	if err != nil {
 		return nil, err
 	}
-	opts := pgx.TxOptions{}
+	// One connection for the whole call: the statement, and the lookup of
+	// its columns' sources after it. Taking a second one while holding the
+	// first deadlocks a pool of one, and a busy pool of any size.
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, p.connError(err)
+	}
+	defer conn.Release()
+	// Say the access mode explicitly both ways: a database whose default is
+	// default_transaction_read_only=on still runs an allowed write.
+	opts := pgx.TxOptions{AccessMode: pgx.ReadWrite}
 	if access == policy.Read {
 		opts.AccessMode = pgx.ReadOnly
 	}
-	tx, err := pool.BeginTx(ctx, opts)
+	tx, err := conn.BeginTx(ctx, opts)
 	if err != nil {
-		return nil, connError(err)
+		return nil, p.connError(err)
 	}
+	rollback := func() error {
+		// A cancelled stream leaves the connection busy; roll back on a
+		// fresh context so it returns to the pool clean or is closed.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		return tx.Rollback(rctx)
+	}
+	done := false
 	defer func() {
-		if err != nil || access == policy.Read {
-			// A cancelled stream leaves the connection busy; rollback on
-			// a fresh context so it returns to the pool clean or is closed.
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			_ = tx.Rollback(rctx)
+		if !done {
+			_ = rollback()
 		}
 	}()
 	ms := strconv.FormatInt(statementTimeout(ctx, p.limits).Milliseconds(), 10)
 	var set string
 	if err := tx.QueryRow(ctx, "SELECT set_config('statement_timeout', $1, true)", ms).Scan(&set); err != nil {
-		return nil, connError(err)
+		return nil, p.connError(err)
 	}
-	rs, err = p.stream(ctx, tx, q)
+	rs, err = p.stream(ctx, tx, q, access)
 	if err != nil {
 		return nil, err
 	}
-	if rs.Sources, err = p.sources(ctx, pool, rs.fields); err != nil {
+	if access == policy.Read {
+		// Reads end before the lookup: a capped stream was cancelled, and
+		// its transaction can run nothing more.
+		done = true
+		if err := rollback(); err != nil {
+			return nil, p.connError(err)
+		}
+		if rs.Sources, err = p.sources(ctx, conn, rs.fields); err != nil {
+			return nil, err
+		}
+		return rs, nil
+	}
+	if rs.Sources, err = p.sources(ctx, tx, rs.fields); err != nil {
 		return nil, err
 	}
-	if access != policy.Read {
-		if err := tx.Commit(ctx); err != nil {
-			return nil, pgError(err)
-		}
+	done = true
+	if err := tx.Commit(ctx); err != nil {
+		return nil, p.pgError(err)
 	}
 	return rs, nil
 }
 
-// stream reads at most maxRows rows; if more exist it cancels the query
-// rather than reading the rest.
-func (p *postgres) stream(ctx context.Context, tx pgx.Tx, q *query) (*resultSet, error) {
+// stream reads at most maxRows rows and MaxResultBytes of values. A read
+// that has more is cancelled rather than read to the end; a write is read
+// to the end (rows past the bounds are dropped), since cancelling it would
+// undo it.
+func (p *postgres) stream(ctx context.Context, tx pgx.Tx, q *query, access policy.Access) (*resultSet, error) {
 	qctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	rows, err := tx.Query(qctx, q.SQL, q.Params...)
+	args := make([]any, 0, len(q.Params)+1)
+	args = append(append(args, pgx.QueryResultFormatsByOID(binaryOIDs)), q.Params...)
+	rows, err := tx.Query(qctx, q.SQL, args...)
 	if err != nil {
-		return nil, pgError(err)
+		return nil, p.pgError(err)
 	}
 	defer rows.Close()
 	fds := rows.FieldDescriptions()
@@ -203,35 +296,74 @@ func (p *postgres) stream(ctx context.Context, tx pgx.Tx, q *query) (*resultSet,
 	for i, fd := range fds {
 		rs.Columns[i] = fd.Name
 	}
+	cv := converter{allowBinary: p.allowBinary}
+	tm := rows.Conn().TypeMap()
+	size, dropped := 0, 0
 	for rows.Next() {
-		if len(rs.Rows) == p.maxRows {
+		if rs.Truncated {
+			dropped++
+			continue
+		}
+		if len(rs.Rows) == p.maxRows || size >= MaxResultBytes {
 			rs.Truncated = true
-			cancel()
-			break
+			rs.more = true
+			if size >= MaxResultBytes {
+				rs.Note = fmt.Sprintf("only the first %d rows were read: they reached the gateway's limit of %d bytes per result; select fewer or shorter columns, or add a narrower WHERE or a LIMIT",
+					len(rs.Rows), MaxResultBytes)
+			}
+			if access == policy.Read {
+				cancel()
+				break
+			}
+			dropped++
+			continue
 		}
-		vals, err := rows.Values()
-		if err != nil {
-			return nil, pgError(err)
-		}
-		for i, v := range vals {
-			vals[i] = jsonSafe(v, fds[i].DataTypeOID)
+		raw := rows.RawValues()
+		vals := make([]any, len(raw))
+		for i, b := range raw {
+			fd := &fds[i]
+			vals[i] = cv.pgValue(b, fd.DataTypeOID, fd.Format, func(b []byte) (any, error) {
+				t, ok := tm.TypeForOID(fd.DataTypeOID)
+				if !ok {
+					return string(b), nil
+				}
+				return t.Codec.DecodeValue(tm, fd.DataTypeOID, fd.Format, b)
+			})
+			size += valueSize(vals[i])
 		}
 		rs.Rows = append(rs.Rows, vals)
 	}
-	if !rs.Truncated {
+	if !rs.Truncated || access != policy.Read {
 		if err := rows.Err(); err != nil {
-			return nil, pgError(err)
+			return nil, p.pgError(err)
 		}
 	}
+	if cv.cut > 0 {
+		rs.Note = joinNotes(rs.Note, fmt.Sprintf("%d values were longer than the gateway's limit of %d bytes per value and were cut (marked …[cut]); select a part of them, e.g. left(column, 1000)",
+			cv.cut, MaxValueBytes))
+	}
 	rs.RowCount = len(rs.Rows)
+	if tag := rows.CommandTag(); access != policy.Read && (tag.Insert() || tag.Update() || tag.Delete() || tag.String() != "" && strings.HasPrefix(tag.String(), "MERGE")) {
+		rs.Command = tag.String()
+		rs.RowCount = int(tag.RowsAffected())
+	}
 	return rs, nil
 }
 
+func joinNotes(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
 // pgError keeps what the agent can act on (the server's message, code and
-// position) and drops the rest; Detail can quote row values.
-func pgError(err error) error {
+// position) and drops the rest; Detail can quote row values. A failure
+// that is not the statement's own goes to connError.
+func (p *postgres) pgError(err error) error {
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
+	var ce *pgconn.ConnectError
+	if errors.As(err, &pe) && !errors.As(err, &ce) && !fatalConnCode(pe.Code) {
 		msg := fmt.Sprintf("database error %s: %s", pe.Code, pe.Message)
 		if pe.Code == "57014" {
 			msg = "the statement was cancelled (time limit reached); narrow the query"
@@ -241,75 +373,76 @@ func pgError(err error) error {
 		}
 		return tools.Refuse(recorder.OutcomeError, "%s", msg)
 	}
-	return sqlError(connError(err))
+	if errors.Is(err, context.DeadlineExceeded) {
+		return sqlError(err)
+	}
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	// The connection failed while the statement ran.
+	return p.fail(err, "the connection to database %q was lost while the statement ran, so it may or may not have taken effect; check before repeating a write, and retry later", p.name)
 }
 
-// connError hides host, user and driver internals.
-func connError(err error) error {
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+// fatalConnCode reports SQLSTATEs that end the session rather than the
+// statement: the server shutting down, the connection being killed.
+func fatalConnCode(code string) bool {
+	switch code {
+	case "57P01", "57P02", "57P03", "57P04", "08000", "08003", "08006":
+		return true
+	}
+	return false
+}
+
+// connError explains a failure to get a working connection. The agent
+// learns what to do about it (retry later, or tell an operator), never the
+// host, user or driver internals; the operator gets PostgreSQL's own
+// message in the log and, masked, in the journal.
+func (p *postgres) connError(err error) error {
+	if errors.Is(err, context.Canceled) {
 		return err
 	}
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		return fmt.Errorf("database refused: %s", pe.Code)
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return p.fail(err, "database %q did not answer in time (it is unreachable, or all of the gateway's connections to it are busy); nothing was run; retry later", p.name)
+	case errors.As(err, &pe) && misconfigured(pe.Code):
+		return p.fail(err, "database %q refused the gateway's connection (SQLSTATE %s): the connection is misconfigured; nothing was run; tell an operator, retrying will not help", p.name, pe.Code)
+	case errors.As(err, &pe) && pe.Code == "53300":
+		return p.fail(err, "database %q has no free connection slots; nothing was run; retry later", p.name)
 	}
-	return errors.New("database unavailable")
+	return p.fail(err, "database %q is unreachable right now; nothing was run; retry later", p.name)
 }
 
-const maxSafeInt = 1 << 53
+// misconfigured SQLSTATEs say the gateway's connection settings are wrong:
+// authentication (class 28), a database that does not exist, a role that
+// may not log in or connect.
+func misconfigured(code string) bool {
+	return strings.HasPrefix(code, "28") || code == "3D000" || code == "42501" || code == "08004" || code == "08P01"
+}
 
-// jsonSafe converts a decoded PostgreSQL value into something encoding/json
-// renders faithfully: numerics and out-of-range integers as strings,
-// timestamps as RFC 3339, bytea as base64, json as json.
-func jsonSafe(v any, oid uint32) any {
-	switch x := v.(type) {
-	case nil, bool, string, int16, int32, int8, uint8, uint16, uint32:
-		return x
-	case int64:
-		if x > maxSafeInt || x < -maxSafeInt {
-			return strconv.FormatInt(x, 10)
-		}
-		return x
-	case float32:
-		return jsonSafe(float64(x), oid)
-	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return strconv.FormatFloat(x, 'g', -1, 64)
-		}
-		return x
-	case time.Time:
-		if oid == pgtype.DateOID {
-			return x.Format(time.DateOnly)
-		}
-		return x.Format(time.RFC3339Nano)
-	case []byte:
-		return base64.StdEncoding.EncodeToString(x)
-	case [16]byte:
-		return fmt.Sprintf("%x-%x-%x-%x-%x", x[0:4], x[4:6], x[6:8], x[8:10], x[10:16])
-	case pgtype.Numeric:
-		if !x.Valid {
-			return nil
-		}
-		b, err := x.MarshalJSON()
-		if err != nil {
-			return nil
-		}
-		return string(b)
-	case map[string]any:
-		for k, e := range x {
-			x[k] = jsonSafe(e, 0)
-		}
-		return x
-	case []any:
-		for i, e := range x {
-			x[i] = jsonSafe(e, 0)
-		}
-		return x
-	case fmt.Stringer:
-		return x.String()
-	default:
-		return fmt.Sprint(x)
+// fail logs the real cause for operators and returns the agent's text with
+// the cause attached for the journal.
+func (p *postgres) fail(cause error, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	c := causeOf(cause)
+	p.log.Warn("database call failed", "connection", p.name, "err", c)
+	return &tools.AgentError{Outcome: recorder.OutcomeError, Msg: msg, Detail: c}
+}
+
+// causeOf is the operator's one-line account of a failure: PostgreSQL's
+// own message and SQLSTATE, or the network error, without the DSN's user
+// and database that pgx prefixes (the config names them already). A
+// PostgreSQL message's Detail is left out: it can quote row values.
+func causeOf(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return fmt.Sprintf("PostgreSQL said: %s: %s (SQLSTATE %s)", pe.Severity, pe.Message, pe.Code)
 	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) && ce.Unwrap() != nil {
+		err = ce.Unwrap()
+	}
+	return strings.Join(strings.Fields(err.Error()), " ")
 }
 
 // cancelHandler stops a query whose context ends. A PostgreSQL cancel
@@ -358,6 +491,11 @@ func (h *cancelHandler) HandleUnwatchAfterCancel() {
 	_ = h.conn.Conn().SetDeadline(time.Time{})
 }
 
+// querier is a connection or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
 // columnNames caches, per table OID, attribute number → "table.column".
 type columnNames struct {
 	mu     sync.Mutex
@@ -367,9 +505,9 @@ type columnNames struct {
 // sources resolves each result column to the table column it comes from,
 // through the field's table OID and attribute number (cached per OID), so
 // `SELECT ssn AS x FROM customers` is still known to be customers.ssn.
-// It uses a pool connection: after a capped stream was cancelled, the
-// call's own transaction can no longer run statements.
-func (p *postgres) sources(ctx context.Context, pool *pgxpool.Pool, fds []pgconn.FieldDescription) ([]string, error) {
+// It runs on the call's own connection (q), never a second one from the
+// pool, which a pool of one, or a busy pool, would never hand out.
+func (p *postgres) sources(ctx context.Context, q querier, fds []pgconn.FieldDescription) ([]string, error) {
 	out := make([]string, len(fds))
 	for i, fd := range fds {
 		if fd.TableOID == 0 {
@@ -379,10 +517,10 @@ func (p *postgres) sources(ctx context.Context, pool *pgxpool.Pool, fds []pgconn
 		cols, ok := p.names.tables[fd.TableOID]
 		p.names.mu.Unlock()
 		if !ok {
-			rows, err := pool.Query(ctx, `SELECT c.relname, a.attnum, a.attname FROM pg_catalog.pg_attribute a
+			rows, err := q.Query(ctx, `SELECT c.relname, a.attnum, a.attname FROM pg_catalog.pg_attribute a
 				JOIN pg_catalog.pg_class c ON c.oid = a.attrelid WHERE a.attrelid = $1 AND a.attnum > 0`, fd.TableOID)
 			if err != nil {
-				return nil, pgError(err)
+				return nil, p.pgError(err)
 			}
 			cols = map[uint16]string{}
 			for rows.Next() {
@@ -390,13 +528,13 @@ func (p *postgres) sources(ctx context.Context, pool *pgxpool.Pool, fds []pgconn
 				var num int16
 				if err := rows.Scan(&table, &num, &col); err != nil {
 					rows.Close()
-					return nil, pgError(err)
+					return nil, p.pgError(err)
 				}
 				cols[uint16(num)] = table + "." + col
 			}
 			rows.Close()
 			if err := rows.Err(); err != nil {
-				return nil, pgError(err)
+				return nil, p.pgError(err)
 			}
 			p.names.mu.Lock()
 			if p.names.tables == nil {

@@ -9,8 +9,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -64,6 +66,13 @@ type resultSet struct {
 	// database says (PostgreSQL), so masking rules survive aliases; ""
 	// for computed columns.
 	Sources []string `json:"-"`
+	// Command is a write's command tag ("UPDATE 3"); RowCount is then
+	// the rows it affected.
+	Command string `json:"-"`
+	// Note says what was left out and why (row, value or result bounds).
+	Note string `json:"-"`
+	// more is set when rows exist past the ones read.
+	more bool
 
 	fields []pgconn.FieldDescription
 }
@@ -85,6 +94,10 @@ var (
 // config; nil when there are none. Connections open lazily.
 func New(env *tools.Env) (tools.Tool, error) {
 	t := &Tool{targets: map[string]target{}, limits: env.Config.Limits}
+	log := env.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	for _, name := range slices.Sorted(maps.Keys(env.Config.Connections)) {
 		c := env.Config.Connections[name]
 		var (
@@ -93,7 +106,7 @@ func New(env *tools.Env) (tools.Tool, error) {
 		)
 		switch c.Kind {
 		case config.KindPostgres:
-			tg, err = newPostgres(name, c, env.Config.Limits)
+			tg, err = newPostgres(name, c, env.Config.Limits, log)
 		case config.KindSQLite:
 			tg, err = newSQLite(name, c, env.Config.Limits)
 		default:
@@ -210,8 +223,12 @@ func (t *Tool) Execute(ctx context.Context, c *tools.Call) (*tools.Result, error
 // result hands the rows to the pipeline, which masks them by column,
 // caps them by tokens and renders them.
 func (rs *resultSet) result() *tools.Result {
-	return &tools.Result{Table: &tools.Table{Columns: rs.Columns, Sources: rs.Sources, Rows: rs.Rows},
-		Rows: rs.RowCount, Truncated: rs.Truncated}
+	note := rs.Note
+	if rs.more && note == "" {
+		note = "more rows exist: only the first " + strconv.Itoa(len(rs.Rows)) + " were read (the connection's max_rows); add a LIMIT or a narrower WHERE clause"
+	}
+	return &tools.Result{Table: &tools.Table{Columns: rs.Columns, Sources: rs.Sources, Rows: rs.Rows, Command: rs.Command},
+		Rows: rs.RowCount, Truncated: rs.Truncated, Note: note}
 }
 
 // CheckConnection implements tools.ConnectionChecker.

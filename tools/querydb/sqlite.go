@@ -3,17 +3,14 @@ package querydb
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"math"
 	"net/url"
 	"os"
-	"strconv"
 	"sync"
-	"time"
 
 	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/airlockhq/airlock/config"
 	"github.com/airlockhq/airlock/policy"
@@ -27,11 +24,12 @@ import (
 // statement might smuggle in, and a read-write one, opened only when a
 // non-read call was allowed.
 type sqliteTarget struct {
-	name    string
-	path    string
-	seed    string
-	limits  config.Limits
-	maxRows int
+	name        string
+	path        string
+	seed        string
+	limits      config.Limits
+	maxRows     int
+	allowBinary bool
 
 	seedOnce sync.Once
 	seedErr  error
@@ -40,7 +38,7 @@ type sqliteTarget struct {
 }
 
 func newSQLite(name string, c *config.Connection, limits config.Limits) (*sqliteTarget, error) {
-	return &sqliteTarget{name: name, path: c.Path, seed: c.Seed, limits: limits, maxRows: c.MaxRows}, nil
+	return &sqliteTarget{name: name, path: c.Path, seed: c.Seed, limits: limits, maxRows: c.MaxRows, allowBinary: c.AllowBinary}, nil
 }
 
 func (s *sqliteTarget) dsn(readOnly bool) string {
@@ -113,9 +111,20 @@ func (s *sqliteTarget) query(ctx context.Context, q *query, access policy.Access
 	if err != nil {
 		return nil, err
 	}
+	// The driver interrupts the statement when ctx ends; the length limit
+	// stops what an interrupt cannot, one giant value built in a single
+	// step (randomblob(900000000)).
 	ctx, cancel := context.WithTimeout(ctx, statementTimeout(ctx, s.limits))
 	defer cancel()
-	rows, err := db.QueryContext(ctx, q.SQL, q.Params...)
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, sqliteError(err)
+	}
+	defer conn.Close()
+	if _, err := sqlite.Limit(conn, sqlite3.SQLITE_LIMIT_LENGTH, sqliteMaxLength); err != nil {
+		return nil, fmt.Errorf("connection %s: set length limit: %w", s.name, err)
+	}
+	rows, err := conn.QueryContext(ctx, q.SQL, q.Params...)
 	if err != nil {
 		return nil, sqliteError(err)
 	}
@@ -125,9 +134,15 @@ func (s *sqliteTarget) query(ctx context.Context, q *query, access policy.Access
 		return nil, sqliteError(err)
 	}
 	rs := &resultSet{Columns: cols, Rows: [][]any{}}
+	cv := converter{allowBinary: s.allowBinary}
+	size := 0
 	for rows.Next() {
-		if len(rs.Rows) == s.maxRows {
-			rs.Truncated = true
+		if len(rs.Rows) == s.maxRows || size >= MaxResultBytes {
+			rs.Truncated, rs.more = true, true
+			if size >= MaxResultBytes {
+				rs.Note = fmt.Sprintf("only the first %d rows were read: they reached the gateway's limit of %d bytes per result; select fewer or shorter columns, or add a narrower WHERE or a LIMIT",
+					len(rs.Rows), MaxResultBytes)
+			}
 			break
 		}
 		vals := make([]any, len(cols))
@@ -139,43 +154,38 @@ func (s *sqliteTarget) query(ctx context.Context, q *query, access policy.Access
 			return nil, sqliteError(err)
 		}
 		for i, v := range vals {
-			vals[i] = sqliteJSONSafe(v)
+			vals[i] = cv.sqliteValue(v)
+			size += valueSize(vals[i])
 		}
 		rs.Rows = append(rs.Rows, vals)
 	}
 	if err := rows.Err(); err != nil && !rs.Truncated {
 		return nil, sqliteError(err)
 	}
+	if cv.cut > 0 {
+		rs.Note = joinNotes(rs.Note, fmt.Sprintf("%d values were longer than the gateway's limit of %d bytes per value and were cut (marked …[cut]); select a part of them, e.g. substr(column, 1, 1000)",
+			cv.cut, MaxValueBytes))
+	}
 	rs.RowCount = len(rs.Rows)
 	return rs, nil
 }
 
-func sqliteJSONSafe(v any) any {
-	switch x := v.(type) {
-	case []byte:
-		return base64.StdEncoding.EncodeToString(x)
-	case time.Time:
-		return x.Format(time.RFC3339Nano)
-	case int64:
-		if x > maxSafeInt || x < -maxSafeInt {
-			return strconv.FormatInt(x, 10)
-		}
-		return x
-	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return strconv.FormatFloat(x, 'g', -1, 64)
-		}
-		return x
-	default:
-		return x
-	}
-}
+// sqliteMaxLength bounds any string or BLOB a SQLite statement builds
+// (SQLITE_LIMIT_LENGTH): past it SQLite stops with "string or blob too
+// big" instead of allocating.
+const sqliteMaxLength = 16 << 20
 
 // sqliteError reports SQLite's message (which names no file or host) and
 // strips the driver's prefix.
 func sqliteError(err error) error {
 	var se *sqlite.Error
-	if errors.As(err, &se) {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return sqlError(err)
+	case errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_INTERRUPT:
+		// The driver interrupted the statement when its time was up.
+		return sqlError(context.DeadlineExceeded)
+	case errors.As(err, &se):
 		return tools.Refuse(recorder.OutcomeError, "database error: %s", se.Error())
 	}
 	return sqlError(err)
