@@ -180,6 +180,9 @@ func (p *postgres) query(ctx context.Context, q *query, access policy.Access) (r
 	if rs.Sources, err = p.sources(ctx, pool, rs.fields); err != nil {
 		return nil, err
 	}
+	if rs.Lineage, err = pgLineage(ctx, pool, q.SQL, rs.Columns); err != nil {
+		return nil, err
+	}
 	if access != policy.Read {
 		if err := tx.Commit(ctx); err != nil {
 			return nil, pgError(err)

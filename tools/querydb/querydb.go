@@ -18,6 +18,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/airlockhq/airlock/config"
+	"github.com/airlockhq/airlock/masking"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/recorder"
 	"github.com/airlockhq/airlock/tools"
@@ -64,6 +65,9 @@ type resultSet struct {
 	// database says (PostgreSQL), so masking rules survive aliases; ""
 	// for computed columns.
 	Sources []string `json:"-"`
+	// Lineage traces each column to the stored columns it reads or is
+	// computed from, for column rules (see lineage.go).
+	Lineage []masking.Lineage `json:"-"`
 
 	fields []pgconn.FieldDescription
 }
@@ -210,7 +214,7 @@ func (t *Tool) Execute(ctx context.Context, c *tools.Call) (*tools.Result, error
 // result hands the rows to the pipeline, which masks them by column,
 // caps them by tokens and renders them.
 func (rs *resultSet) result() *tools.Result {
-	return &tools.Result{Table: &tools.Table{Columns: rs.Columns, Sources: rs.Sources, Rows: rs.Rows},
+	return &tools.Result{Table: &tools.Table{Columns: rs.Columns, Sources: rs.Sources, Lineage: rs.Lineage, Rows: rs.Rows},
 		Rows: rs.RowCount, Truncated: rs.Truncated}
 }
 
