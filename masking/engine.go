@@ -40,7 +40,9 @@ func New(cfg Config) (*Engine, error) {
 		e.anyNull = e.anyNull || op == Null
 	}
 	for _, p := range sortedKeys(cfg.Columns) {
-		e.columns = append(e.columns, columnRule{pattern: strings.ToLower(p), op: cfg.Columns[p]})
+		lp := strings.ToLower(p)
+		tp, cp := splitColumnPattern(lp)
+		e.columns = append(e.columns, columnRule{pattern: lp, tablePat: tp, columnPat: cp, op: cfg.Columns[p]})
 	}
 	for _, p := range sortedKeys(cfg.JSONKeys) {
 		segs, _ := compileKeyPattern(p)

@@ -32,8 +32,10 @@ func stricter(a, b Operator) Operator {
 }
 
 type columnRule struct {
-	pattern string // lower-case "table.column" glob
-	op      Operator
+	pattern   string // lower-case "table.column" glob
+	tablePat  string // pattern before its last dot
+	columnPat string // pattern after its last dot
+	op        Operator
 }
 
 type keyRule struct {

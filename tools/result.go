@@ -18,6 +18,10 @@ type Table struct {
 	// Sources name each column's source "table.column" where known; ""
 	// for computed columns (then the column name is what rules see).
 	Sources []string
+	// Lineage, where known, names the stored columns each column's value
+	// is read or computed from (reverse(ssn) reads customers.ssn), so
+	// column rules cover expressions too; the strictest rule applies.
+	Lineage []masking.Lineage
 	Rows    [][]any
 	// Command is a write's command tag, e.g. "UPDATE 3".
 	Command string
@@ -43,7 +47,11 @@ func maskResult(m *masking.Engine, r *Result, counts masking.Counts) {
 				if i < len(t.Sources) && t.Sources[i] != "" {
 					table, column, _ = strings.Cut(t.Sources[i], ".")
 				}
-				row[i] = m.MaskCell(table, column, v, counts)
+				var lin masking.Lineage
+				if i < len(t.Lineage) {
+					lin = t.Lineage[i]
+				}
+				row[i] = m.MaskCellFrom(table, column, lin, v, counts)
 			}
 		}
 		return

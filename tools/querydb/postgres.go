@@ -265,9 +265,16 @@ func (p *postgres) query(ctx context.Context, q *query, access policy.Access) (r
 		if rs.Sources, err = p.sources(ctx, conn, rs.fields); err != nil {
 			return nil, err
 		}
+		// Views are resolved on the call's own connection too.
+		if rs.Lineage, err = pgLineage(ctx, conn, q.SQL, rs.Columns); err != nil {
+			return nil, err
+		}
 		return rs, nil
 	}
 	if rs.Sources, err = p.sources(ctx, tx, rs.fields); err != nil {
+		return nil, err
+	}
+	if rs.Lineage, err = pgLineage(ctx, tx, q.SQL, rs.Columns); err != nil {
 		return nil, err
 	}
 	done = true

@@ -20,6 +20,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/airlockhq/airlock/config"
+	"github.com/airlockhq/airlock/masking"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/recorder"
 	"github.com/airlockhq/airlock/tools"
@@ -73,6 +74,9 @@ type resultSet struct {
 	Note string `json:"-"`
 	// more is set when rows exist past the ones read.
 	more bool
+	// Lineage traces each column to the stored columns it reads or is
+	// computed from, for column rules (see lineage.go).
+	Lineage []masking.Lineage `json:"-"`
 
 	fields []pgconn.FieldDescription
 }
@@ -227,7 +231,7 @@ func (rs *resultSet) result() *tools.Result {
 	if rs.more && note == "" {
 		note = "more rows exist: only the first " + strconv.Itoa(len(rs.Rows)) + " were read (the connection's max_rows); add a LIMIT or a narrower WHERE clause"
 	}
-	return &tools.Result{Table: &tools.Table{Columns: rs.Columns, Sources: rs.Sources, Rows: rs.Rows, Command: rs.Command},
+	return &tools.Result{Table: &tools.Table{Columns: rs.Columns, Sources: rs.Sources, Lineage: rs.Lineage, Rows: rs.Rows, Command: rs.Command},
 		Rows: rs.RowCount, Truncated: rs.Truncated, Note: note}
 }
 

@@ -1,0 +1,125 @@
+package masking
+
+import (
+	"path"
+	"strings"
+)
+
+// ColumnRef names a stored column that a result column reads. Column "*"
+// is every column of Table (a whole-row reference); Table "*" is any
+// relation (an input that could not be traced).
+type ColumnRef struct {
+	Table  string
+	Column string
+}
+
+// Lineage says which stored columns a result column's value comes from,
+// beyond the one source a database reports for a plain column. Query
+// analysis fills it (policy/pgsql, policy/sqlitesql), so that column rules
+// also cover expressions: reverse(ssn), row_to_json(c), a CTE's columns.
+type Lineage struct {
+	// From lists the stored columns the value reads.
+	From []ColumnRef
+	// Computed is true when the value is computed from From (through a
+	// function, an operator, a cast, a whole row, or one of several
+	// candidate columns) rather than being one of them as stored.
+	Computed bool
+}
+
+// LineageOperator returns the strictest operator of the column rules that
+// match any column in l.From, and whether any does. A whole-row reference
+// matches every rule for its table, an untraced input every rule. For a
+// computed value partial and hash act as redact: which part of a computed
+// value is safe to keep is unknown (partial of reverse(card) would show
+// the first digits), and pseudonyms of chosen computed values would let
+// anyone confirm guesses of the stored ones.
+func (e *Engine) LineageOperator(l Lineage) (Operator, bool) {
+	var op Operator
+	for _, ref := range l.From {
+		if x, ok := e.refOperator(ref); ok {
+			op = stricter(op, x)
+		}
+	}
+	if op == "" {
+		return "", false
+	}
+	if l.Computed && opRank(op) < opRank(Redact) {
+		op = Redact
+	}
+	return op, true
+}
+
+func (e *Engine) refOperator(ref ColumnRef) (Operator, bool) {
+	table, column := strings.ToLower(ref.Table), strings.ToLower(ref.Column)
+	if table != "*" && column != "*" {
+		return e.ColumnOperator(table, column)
+	}
+	tables := []string{table}
+	if i := strings.LastIndexByte(table, '.'); i >= 0 {
+		tables = append(tables, table[i+1:])
+	}
+	var op Operator
+	for _, r := range e.columns {
+		if column != "*" {
+			if ok, _ := path.Match(r.columnPat, column); !ok {
+				continue
+			}
+		}
+		if table != "*" && !matchAny(r.tablePat, tables) {
+			continue
+		}
+		op = stricter(op, r.op)
+	}
+	return op, op != ""
+}
+
+func matchAny(pattern string, names []string) bool {
+	for _, n := range names {
+		if ok, _ := path.Match(pattern, n); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// splitColumnPattern cuts a "table.column" pattern at its last dot.
+func splitColumnPattern(p string) (table, column string) {
+	i := strings.LastIndexByte(p, '.')
+	if i < 0 {
+		return "*", p
+	}
+	return p[:i], p[i+1:]
+}
+
+// MaskCellFrom masks one result cell as MaskCell does, with the column
+// rules of the stored columns the value was read or computed from (l) as
+// well: the strictest operator of the cell's own source and its lineage
+// applies to the whole value.
+func (e *Engine) MaskCellFrom(table, column string, l Lineage, v any, c Counts) any {
+	lop, ok := e.LineageOperator(l)
+	if !ok {
+		return e.MaskCell(table, column, v, c)
+	}
+	if op, own := e.ColumnOperator(table, column); own && opRank(op) >= opRank(lop) {
+		return e.maskWhole(op, v, "", keyHints(strings.ToLower(column)), c)
+	}
+	if !l.Computed {
+		return e.maskWhole(lop, v, "", keyHints(strings.ToLower(column)), c)
+	}
+	// A computed value is masked even when it looks masked already: an
+	// agent can make it look so ('***' || ssn).
+	if v == nil {
+		return nil
+	}
+	ent := Field
+	if str, scalar := scalarString(v); scalar {
+		if x, ok := e.classify(str, keyHints(strings.ToLower(column))); ok {
+			ent = x
+		}
+	}
+	c.add(ent)
+	if lop == Null {
+		return nil
+	}
+	return label(ent)
+}
