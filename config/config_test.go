@@ -236,6 +236,7 @@ tools:
 		"  - {name: unit_status, kind: ssh, connection: web1, description: d, argv: [systemctl, status, '{unit}'], params: [{name: unit, type: string, enum: [nginx]}]}\n",
 		"  - {name: get_customer, kind: http, connection: api, description: d, method: GET, path: '/customers/{id}', params: [{name: id, type: integer}]}\n",
 		"  - {name: note, kind: http, connection: api, description: d, method: POST, path: /notes, body: {text: '{text}', tags: ['{tag}']}, params: [{name: text, type: string}, {name: tag, type: string}]}\n",
+		"  - {name: read_log, kind: ssh, connection: web1, description: d, argv: [cat, '{f}'], params: [{name: f, type: string, path: {under: /var/log/app}}]}\n",
 	}
 	for _, y := range ok {
 		if _, err := load(t, minimal+conns+y, map[string]string{"X": "pw"}); err != nil {
@@ -248,6 +249,10 @@ tools:
 		{"  - {name: t1, kind: ssh, connection: api, description: d, argv: [ls]}\n", "tools.t1.connection"},
 		{"  - {name: t1, kind: http, connection: api, description: d, method: GET, path: '/x/{nope}'}\n", "tools.t1.path"},
 		{"  - {name: t1, kind: http, connection: api, description: d, method: GET, path: /x, params: [{name: p, type: string}]}\n", "tools.t1.path"},
+		{"  - {name: t1, kind: ssh, connection: web1, description: d, argv: [cat, '{f}'], params: [{name: f, type: string, path: {under: var/log}}]}\n", "tools.t1.params[0].path"},
+		{"  - {name: t1, kind: ssh, connection: web1, description: d, argv: [cat, '{f}'], params: [{name: f, type: string, path: {under: /var/log/../etc}}]}\n", "tools.t1.params[0].path"},
+		{"  - {name: t1, kind: ssh, connection: web1, description: d, argv: [cat, '{f}'], params: [{name: f, type: integer, path: {under: /var/log}}]}\n", "tools.t1.params[0].path"},
+		{"  - {name: t1, kind: http, connection: api, description: d, method: GET, path: '/x/{f}', params: [{name: f, type: string, path: {under: /x}}]}\n", "tools.t1.params[0].path"},
 	}
 	for _, b := range bad {
 		_, err := load(t, minimal+conns+b.yaml, map[string]string{"X": "pw"})

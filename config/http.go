@@ -22,6 +22,11 @@ type HTTPSettings struct {
 	// They replace any agent header of the same name, and their values are
 	// scrubbed from everything returned or recorded.
 	Headers map[string]string `yaml:"headers"`
+	// AllowHeaders extends the agent's request-header allow-list
+	// (httpguard.DefaultAllowedHeaders) on this connection, e.g.
+	// [X-Scope-OrgID]. Host, credential, hop-by-hop, framing and
+	// method/path override headers can never be allowed.
+	AllowHeaders []string `yaml:"allow_headers"`
 	// TLS configures a client certificate (mTLS) and extra CAs.
 	TLS *HTTPTLS `yaml:"tls"`
 	// Timeout bounds a whole request including reading the body.
@@ -57,7 +62,7 @@ const (
 )
 
 func (h *HTTPSettings) isZero() bool {
-	return h.BaseURL == "" && len(h.Headers) == 0 && h.TLS == nil && h.Timeout == 0 && h.MaxRequestBytes == 0 &&
+	return h.BaseURL == "" && len(h.Headers) == 0 && len(h.AllowHeaders) == 0 && h.TLS == nil && h.Timeout == 0 && h.MaxRequestBytes == 0 &&
 		h.MaxResponseBytes == 0 && !h.AllowPrivateNetwork && len(h.Routes) == 0
 }
 
@@ -138,6 +143,18 @@ func (h *HTTPSettings) validate(field string, conn *Connection) error {
 				return invalid(hf, "value contains a control character (CR, LF, NUL, …)")
 			}
 		}
+	}
+	allowed := map[string]bool{}
+	for i, name := range h.AllowHeaders {
+		af := fmt.Sprintf("%s.allow_headers[%d]", field, i)
+		if err := httpguard.CheckAllowableHeader(name); err != nil {
+			return invalid(af, "%v", err)
+		}
+		canon := http.CanonicalHeaderKey(name)
+		if allowed[canon] {
+			return invalid(af, "%s is listed more than once (header names ignore case)", canon)
+		}
+		allowed[canon] = true
 	}
 	if t := h.TLS; t != nil {
 		if (t.CertFile == "") != (t.KeyFile == "") {

@@ -34,6 +34,7 @@ func TestHTTPConnection(t *testing.T) {
     headers:
       Authorization: Bearer ${API_TOKEN}
       X-Api-Key: ${API_KEY}
+    allow_headers: [X-Scope-OrgID]
     tls: {cert_file: client.pem, key_file: client-key.pem, ca_file: ca.pem}
     routes:
       - {methods: [GET], path: /customers/**}
@@ -45,6 +46,9 @@ func TestHTTPConnection(t *testing.T) {
 	h := cfg.Connections["api"].HTTP
 	if h.Headers["Authorization"] != "Bearer tok-123" || h.Headers["X-Api-Key"] != "key-456" {
 		t.Errorf("headers = %v", h.Headers)
+	}
+	if len(h.AllowHeaders) != 1 || h.AllowHeaders[0] != "X-Scope-OrgID" {
+		t.Errorf("allow_headers = %v", h.AllowHeaders)
 	}
 	if h.Timeout != 30*time.Second || h.MaxRequestBytes != 1<<20 || h.MaxResponseBytes != 4<<20 || h.AllowPrivateNetwork {
 		t.Errorf("defaults: %+v", h)
@@ -87,6 +91,11 @@ func TestHTTPConnectionInvalid(t *testing.T) {
 		{"route read star", "    base_url: https://h/\n    routes: [{methods: ['*'], path: /x, access: read}]\n", "connections.api.routes[0]", "writes pass as reads"},
 		{"route effect", "    base_url: https://h/\n    routes: [{methods: [GET], path: /x, effect: maybe}]\n", "connections.api.routes[0]", "unknown effect"},
 		{"dsn on http", "    base_url: https://h/\n    dsn: postgres://x/y\n", "connections.api", "do not apply"},
+		{"allow authorization", "    base_url: https://h/\n    allow_headers: [X-Tenant, authorization]\n", "connections.api.allow_headers[1]", "can never be allowed"},
+		{"allow connection", "    base_url: https://h/\n    allow_headers: [Connection]\n", "connections.api.allow_headers[0]", "hop-by-hop"},
+		{"allow api key", "    base_url: https://h/\n    allow_headers: [X-Api-Key]\n", "connections.api.allow_headers[0]", "credential"},
+		{"allow bad name", "    base_url: https://h/\n    allow_headers: ['X A']\n", "connections.api.allow_headers[0]", "not a valid"},
+		{"allow twice", "    base_url: https://h/\n    allow_headers: [X-Tenant, x-tenant]\n", "connections.api.allow_headers[1]", "more than once"},
 		{"unknown key", "    base_url: https://h/\n    base_uri: https://h/\n", "connections.api.base_uri", "unknown key"},
 	}
 	for _, tc := range cases {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/airlockhq/airlock/policy"
+	"github.com/airlockhq/airlock/policy/shell"
 )
 
 // DeclaredTool is a narrow tool an operator declares in config, e.g.
@@ -59,6 +60,10 @@ type DeclaredParam struct {
 	// (e.g. "sub") instead of the agent; it is not in the schema and an
 	// agent cannot set it.
 	FromClaim string `yaml:"from_claim"`
+	// Path (kind ssh, strings) makes the value an absolute path that must
+	// stay under Path.Under once cleaned lexically; the cleaned path is
+	// what runs. Symbolic links are the host's business.
+	Path *shell.PathRule `yaml:"path"`
 }
 
 // Declared tool kinds.
@@ -149,6 +154,9 @@ func (c *Config) validateTools() error {
 		}
 		names := map[string]bool{}
 		for j := range d.Params {
+			if d.Params[j].Path != nil && d.Kind != DeclaredSSH {
+				return invalid(fmt.Sprintf("%s.params[%d].path", field, j), "applies to kind ssh only")
+			}
 			if err := d.Params[j].validate(fmt.Sprintf("%s.params[%d]", field, j), names); err != nil {
 				return err
 			}
@@ -188,6 +196,14 @@ func (p *DeclaredParam) validate(field string, names map[string]bool) error {
 		return invalid(field+".name", "duplicate parameter %q", p.Name)
 	}
 	names[p.Name] = true
+	if p.Path != nil {
+		if p.Type != "" && p.Type != "string" {
+			return invalid(field+".path", "applies to strings only")
+		}
+		if err := p.Path.Validate(); err != nil {
+			return invalid(field+".path", "%v", err)
+		}
+	}
 	if p.FromClaim != "" {
 		if p.Type != "" && p.Type != "string" {
 			return invalid(field+".type", "a parameter bound from a claim is a string")

@@ -505,10 +505,13 @@ func (sc *scanner) phone(a int, prefix string) (end, last int) {
 			ok = a == 0 && (b > a || sc.phoneContext()) && sc.intlPhone(a, b, digits, true)
 		}
 		if !ok {
-			shaped := sc.nanp(a, b, paren) || sc.trunkPhone(a, b, digits, paren)
+			nanp := sc.nanp(a, b, paren)
+			shaped := nanp || sc.trunkPhone(a, b, digits, paren)
 			if shaped || digits <= 15 {
-				positive := sc.phoneContext() && (shaped || !sc.dateShaped(a, b))
-				ok = positive || shaped && !sc.notPhoneContext(startPos)
+				positive := sc.phoneContext() && (shaped || sc.plausiblePhone(a, b, startPos))
+				// "(212) 555-0182" is written as a phone, never as an
+				// order or reference number: no identifier word vetoes it.
+				ok = positive || shaped && (paren && nanp || !sc.notPhoneContext(startPos))
 			}
 		}
 		if ok {
@@ -548,6 +551,87 @@ func (sc *scanner) notPhoneContext(start int) bool {
 		}
 	}
 	return sc.ctxNotPhone == 1
+}
+
+// plausiblePhone reports whether groups a..b, which match no phone shape,
+// may still be a phone number because the context says phone. A phone key
+// or column (hints) is trusted with any 7–15 digits that are not a date. A
+// phone word in the text ("contact", "call") is weaker evidence, so the
+// number must not read as something else: dotted groups (versions,
+// "10.0.19045.3803"), ZIP+4 ("94105-1234"), the SSN shape 3-2-4 (serials
+// such as "000-00-0000"), a valid ISBN, a valid GTIN/EAN/UPC check digit
+// on a bare 12–14 digit run (SKUs), Unix times in seconds or milliseconds
+// ("1733059200", "1733059200000"), 11 bare digits starting with 1 that
+// are no North American number, and anything after an identifier word
+// ("SKU", "order") or a '#'.
+func (sc *scanner) plausiblePhone(a, b, start int) bool {
+	if sc.dateShaped(a, b) {
+		return false
+	}
+	if sc.hints&hintPhone != 0 {
+		return true
+	}
+	if sc.notPhoneContext(start) {
+		return false // "contact: SKU 123-4567-890"
+	}
+	gs := sc.groups
+	for k := a; k < b; k++ {
+		if strings.IndexByte(sc.sep(k), '.') >= 0 {
+			return false
+		}
+	}
+	switch {
+	case b-a == 1 && gs[a].len() == 5 && gs[b].len() == 4 && sc.sep(a) == "-":
+		return false // ZIP+4
+	case b-a == 2 && gs[a].len() == 3 && gs[a+1].len() == 2 && gs[b].len() == 4:
+		return false // SSN-shaped
+	}
+	var buf [16]byte
+	d := sc.digitsOf(a, b, buf[:0])
+	if (b > a || len(d) == 13) && isbn(d) {
+		return false
+	}
+	if a == b {
+		switch {
+		case len(d) >= 12 && len(d) <= 14 && gtin(d):
+			return false
+		case d[0] == '1' && (len(d) == 10 || len(d) == 13):
+			return false // Unix time in seconds or milliseconds (2001–2033)
+		case d[0] == '1' && len(d) == 11 && (d[1] < '2' || d[4] < '2'):
+			return false
+		}
+	}
+	return true
+}
+
+// isbn reports a valid ISBN-10 (mod 11; a final X is not a digit and so
+// never reaches here) or ISBN-13 (978/979 and the EAN check digit).
+func isbn(d []byte) bool {
+	switch len(d) {
+	case 10:
+		sum := 0
+		for i, c := range d {
+			sum += (10 - i) * int(c-'0')
+		}
+		return sum%11 == 0
+	case 13:
+		return (string(d[:3]) == "978" || string(d[:3]) == "979") && gtin(d)
+	}
+	return false
+}
+
+// gtin reports a valid GS1 check digit (EAN-13, UPC-A, GTIN-14): weights 3
+// and 1 alternating from the digit before the check digit.
+func gtin(d []byte) bool {
+	sum := 0
+	for i := len(d) - 2; i >= 0; i-- {
+		w := 1
+		if (len(d)-2-i)%2 == 0 {
+			w = 3
+		}
+		sum += w * int(d[i]-'0')
+	}
+	return (10-sum%10)%10 == int(d[len(d)-1]-'0')
 }
 
 // dateShaped reports groups that read as a date or a time: 2024-05-01,

@@ -63,6 +63,9 @@ func (ps *Params) Schema() json.RawMessage {
 		if p.Description != "" {
 			s["description"] = p.Description
 		}
+		if p.Path != nil {
+			s["description"] = strings.TrimSpace(p.Description + " An absolute path under " + p.Path.Under + ".")
+		}
 		if len(p.Enum) > 0 {
 			s["enum"] = p.Enum
 		}

@@ -209,6 +209,25 @@ MIIEvgIBADANBgkqhkiG9w0BAQEFAASC
 	{"log", `GET /v2/orders/5552345678/items?page=2&per_page=50 200`, nil},
 	{"csv", `2024-05-01,2024-05-31,31,1024.00,EUR`, nil},
 	{"log", `auth: method=oidc issuer=https://login.example.com token_ttl=3600`, nil},
+	// Phones after short identifier keys, and numbers that only look like
+	// phones after a contact-like key.
+	{"log", `ref=(312) 555-0193;status=ok`, []string{"PHONE", "(312) 555-0193"}},
+	{"json", `{"ticket":"T-88","ref":"(646) 555-0127","state":"open"}`, []string{"PHONE", "(646) 555-0127"}},
+	{"prose", `Callback id (415) 555-0148 after lunch.`, []string{"PHONE", "(415) 555-0148"}},
+	{"json", `{"contact":"(718) 555-0166","zip":"11201-3344"}`, []string{"PHONE", "(718) 555-0166"}},
+	{"json", `{"name":"Ada","contact":"415 555 0139"}`, []string{"PHONE", "415 555 0139"}},
+	{"json", `{"contact":"94107-2231","kind":"postal"}`, nil},
+	{"json", `{"contact":"1733059200123","kind":"updated_ms"}`, nil},
+	{"json", `{"contact":"1733059200","kind":"updated"}`, nil},
+	{"json", `{"contact":"10.0.22631.4460"}`, nil},
+	{"json", `{"contact":"4219876543214"}`, nil},
+	{"json", `{"contact":"842135792463"}`, nil},
+	{"json", `{"contact":"978-0-306-12345-0"}`, nil},
+	{"json", `{"contact":"1-904527-81-7"}`, nil},
+	{"json", `{"contact":"000-00-0000"}`, nil},
+	{"json", `{"contact":"000-31-7754"}`, nil},
+	{"json", `{"contact":"SKU 400-1234-567"}`, nil},
+	{"log", `call scheduled build=2.14.0.1234`, nil},
 }
 
 type family struct {

@@ -14,43 +14,53 @@ const (
 	maxHeaderValueLen = 4096
 )
 
-// allowedRequestHeaders may always be sent by an agent. Everything else must
-// be an "X-" header that no rule below refuses.
-var allowedRequestHeaders = map[string]bool{
-	"Accept":              true,
-	"Accept-Language":     true,
-	"Cache-Control":       true,
-	"Content-Language":    true,
-	"Content-Type":        true,
-	"Idempotency-Key":     true,
-	"If-Match":            true,
-	"If-Modified-Since":   true,
-	"If-None-Match":       true,
-	"If-Unmodified-Since": true,
-	"Prefer":              true,
-	"Traceparent":         true,
-	"Tracestate":          true,
-	"X-Idempotency-Key":   true,
-	"X-Request-Id":        true,
+// DefaultAllowedHeaders are the agent request headers every connection
+// accepts: content negotiation, conditional requests, idempotency and
+// tracing. Everything else must be added per connection by the operator
+// (see NewHeaderPolicy); identity, tenant and role headers that back ends
+// trust (X-Scope-OrgID, X-Amzn-Oidc-*, X-User, X-Role, …) are therefore
+// refused unless an operator names them.
+var DefaultAllowedHeaders = []string{
+	"Accept", "Accept-Language", "Cache-Control", "Content-Language", "Content-Type",
+	"Idempotency-Key", "If-Match", "If-Modified-Since", "If-None-Match", "If-Unmodified-Since",
+	"Prefer", "Traceparent", "Tracestate", "X-Idempotency-Key", "X-Request-Id",
 }
 
-// deniedRequestHeaders are refused with a reason, so the agent learns why
-// rather than meeting "not on the allow-list".
-var deniedRequestHeaders = map[string]string{
-	"Host":                "the gateway sends the connection's host",
-	"Authorization":       "the gateway injects the connection's credentials",
-	"Cookie":              "the gateway injects the connection's credentials",
-	"Set-Cookie":          "it is a response header",
-	"Connection":          "hop-by-hop headers are managed by the gateway",
-	"Keep-Alive":          "hop-by-hop headers are managed by the gateway",
-	"Te":                  "hop-by-hop headers are managed by the gateway",
-	"Trailer":             "hop-by-hop headers are managed by the gateway",
-	"Transfer-Encoding":   "message framing is managed by the gateway",
-	"Upgrade":             "protocol upgrades are not allowed",
-	"Content-Length":      "message framing is managed by the gateway",
-	"Expect":              "the gateway sends the body without waiting for 100-continue",
-	"Accept-Encoding":     "the gateway negotiates compression itself so the response can be masked",
-	"Content-Encoding":    "request bodies are sent as given, uncompressed",
+// neverAllowedHeaders carry a guarantee of the gateway itself (the host, the
+// credential, the framing, masking, the routes): no agent may send them and
+// no operator may allow them.
+var neverAllowedHeaders = map[string]string{
+	"Host":              "the gateway sends the connection's host",
+	"X-Host":            "the gateway sends the connection's host",
+	"Authorization":     "the gateway injects the connection's credentials",
+	"Cookie":            "the gateway injects the connection's credentials",
+	"Set-Cookie":        "it is a response header",
+	"Connection":        "hop-by-hop headers are managed by the gateway",
+	"Keep-Alive":        "hop-by-hop headers are managed by the gateway",
+	"Te":                "hop-by-hop headers are managed by the gateway",
+	"Trailer":           "hop-by-hop headers are managed by the gateway",
+	"Transfer-Encoding": "message framing is managed by the gateway",
+	"Upgrade":           "protocol upgrades are not allowed",
+	"Content-Length":    "message framing is managed by the gateway",
+	"Expect":            "the gateway sends the body without waiting for 100-continue",
+	"Accept-Encoding":   "the gateway negotiates compression itself so the response can be masked",
+	"Content-Encoding":  "request bodies are sent as given, uncompressed",
+	"X-Rewrite-Url":     "it overrides the request path past the routes",
+	"X-Method-Override": "it overrides the request method past the routes",
+}
+
+// neverAllowedPrefixes are families of neverAllowedHeaders, in canonical
+// header form.
+var neverAllowedPrefixes = []struct{ prefix, why string }{
+	{"Proxy-", "proxy headers are managed by the gateway"},
+	{"X-Original-", "it overrides the request path past the routes"},
+	{"X-Http-Method", "it overrides the request method past the routes"},
+}
+
+// refusedHeaders are refused with a reason unless the operator allows them
+// on a connection, so the agent learns why rather than meeting "not on the
+// allow-list".
+var refusedHeaders = map[string]string{
 	"Range":               "partial responses can cut a sensitive value away from the key that masks it",
 	"If-Range":            "partial responses can cut a sensitive value away from the key that masks it",
 	"Forwarded":           "the back end must not be told a different client address or host",
@@ -65,17 +75,11 @@ var deniedRequestHeaders = map[string]string{
 	"X-Proxyuser-Ip":      "the back end must not be told a different client address",
 	"True-Client-Ip":      "the back end must not be told a different client address",
 	"Client-Ip":           "the back end must not be told a different client address",
-	"X-Host":              "the gateway sends the connection's host",
-	"X-Rewrite-Url":       "it overrides the request path past the routes",
-	"X-Method-Override":   "it overrides the request method past the routes",
 }
 
-// deniedRequestPrefixes are refused families, in canonical header form.
-var deniedRequestPrefixes = []struct{ prefix, why string }{
-	{"Proxy-", "proxy headers are managed by the gateway"},
-	{"X-Forwarded-", "the back end must not be told a different client address, host or scheme"},
-	{"X-Original-", "it overrides the request path past the routes"},
-	{"X-Http-Method", "it overrides the request method past the routes"},
+// refusedPrefixes are refused families, in canonical header form.
+var refusedPrefixes = []struct{ prefix, why string }{
+	{"X-Forwarded-", "the back end must not be told a different client address, host, scheme or user"},
 	{"X-Remote-", "the back end must not be told a different client address or user"},
 	{"X-Envoy-", "proxies trust these headers for routing"},
 	{"X-Middleware-", "frameworks trust these headers to skip middleware"},
@@ -92,28 +96,107 @@ var credentialWords = []string{
 	"jwt", "bearer", "-key",
 }
 
-// FilterHeaders checks the headers an agent asked to send and returns them in
+// AllowOption is the connection setting that extends the header allow-list;
+// refusals name it so that an operator knows where to look.
+const AllowOption = "allow_headers"
+
+// HeaderPolicy is one connection's allow-list of agent request headers:
+// DefaultAllowedHeaders plus what the operator added.
+type HeaderPolicy struct {
+	allow map[string]bool
+	names string // sorted, for messages
+}
+
+var defaultHeaderPolicy = mustHeaderPolicy()
+
+func mustHeaderPolicy() *HeaderPolicy {
+	p, err := NewHeaderPolicy(nil)
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+// CheckAllowableHeader reports why an operator may not add name to a
+// connection's allow-list: it is not a valid header name, or it carries a
+// guarantee of the gateway (Host, credentials and credential-like names,
+// hop-by-hop and framing headers, Proxy-*, Accept-Encoding and
+// Content-Encoding, method and path overrides).
+func CheckAllowableHeader(name string) error {
+	if name == "" || len(name) > maxHeaderNameLen || !isToken(name) {
+		return refusef("header name %q is not a valid HTTP token of at most %d bytes", name, maxHeaderNameLen)
+	}
+	canon := http.CanonicalHeaderKey(name)
+	if why, ok := neverAllowedHeaders[canon]; ok {
+		return refusef("header %s can never be allowed: %s", canon, why)
+	}
+	for _, d := range neverAllowedPrefixes {
+		if strings.HasPrefix(canon, d.prefix) {
+			return refusef("header %s can never be allowed: %s", canon, d.why)
+		}
+	}
+	if slices.Contains(DefaultAllowedHeaders, canon) {
+		return nil
+	}
+	if looksLikeCredential(canon) {
+		return refusef("header %s can never be allowed: it looks like a credential; set credentials in the connection's headers instead", canon)
+	}
+	return nil
+}
+
+// NewHeaderPolicy returns the allow-list DefaultAllowedHeaders plus extra
+// (header names in any case). It refuses a name CheckAllowableHeader
+// refuses.
+func NewHeaderPolicy(extra []string) (*HeaderPolicy, error) {
+	p := &HeaderPolicy{allow: make(map[string]bool, len(DefaultAllowedHeaders)+len(extra))}
+	for _, n := range DefaultAllowedHeaders {
+		p.allow[n] = true
+	}
+	for _, n := range extra {
+		if err := CheckAllowableHeader(n); err != nil {
+			return nil, err
+		}
+		p.allow[http.CanonicalHeaderKey(n)] = true
+	}
+	p.names = strings.Join(slices.Sorted(maps.Keys(p.allow)), ", ")
+	return p, nil
+}
+
+// Allowed reports whether the policy lets an agent send the header name.
+func (p *HeaderPolicy) Allowed(name string) bool {
+	return p.checkName(http.CanonicalHeaderKey(name)) == nil
+}
+
+// FilterHeaders checks h against the default allow-list; see
+// HeaderPolicy.Filter.
+func FilterHeaders(h map[string]string) (http.Header, error) {
+	return defaultHeaderPolicy.Filter(h)
+}
+
+// Filter checks the headers an agent asked to send and returns them in
 // canonical form. It refuses the whole set, with a *Error naming the first
 // offending header in sorted order, rather than dropping entries: a silently
 // dropped header changes the meaning of a call.
 //
-// Allowed: Accept, Accept-Language, Cache-Control, Content-Language,
-// Content-Type, Idempotency-Key, If-Match, If-Modified-Since, If-None-Match,
-// If-Unmodified-Since, Prefer, Traceparent, Tracestate, X-Request-Id, and any
-// other "X-" header that is not refused below. Other headers are refused as
-// not on the allow-list.
+// Allowed: the policy's allow-list, nothing else. A refusal of a header the
+// operator could allow names the allow_headers option.
 //
-// Refused with a reason: Host and X-Host; Authorization, Cookie, Set-Cookie,
-// Proxy-*, and any name that looks like a credential (containing auth, token,
-// api-key, secret, session, signature, "-key" and the like); the hop-by-hop
-// and framing headers (Connection, Keep-Alive, TE, Trailer, Transfer-Encoding,
-// Upgrade, Content-Length, Expect); client-address and host spoofing
-// (Forwarded, Via, X-Forwarded-*, X-Real-IP, True-Client-IP and relatives);
-// method and path overrides (X-HTTP-Method*, X-Method-Override, X-Original-*,
-// X-Rewrite-URL) which would take a request past its route; proxy and
-// framework control (X-Envoy-*, X-Accel-*, X-Middleware-*, Max-Forwards);
-// browser headers (Origin, Referer, Sec-*); and Accept-Encoding, Range and
-// If-Range, because a compressed or partial body would escape masking.
+// Never allowed, whatever the operator says: Host and X-Host; Authorization,
+// Cookie, Set-Cookie, Proxy-*, and any name that looks like a credential
+// (containing auth, token, api-key, secret, session, signature, "-key" and
+// the like); the hop-by-hop and framing headers (Connection, Keep-Alive, TE,
+// Trailer, Transfer-Encoding, Upgrade, Content-Length, Expect);
+// Accept-Encoding and Content-Encoding, because a compressed body would
+// escape masking; method and path overrides (X-HTTP-Method*,
+// X-Method-Override, X-Original-*, X-Rewrite-URL), which would take a
+// request past its route.
+//
+// Refused with a reason unless allowed: client-address and host spoofing
+// (Forwarded, Via, X-Forwarded-*, X-Real-IP, True-Client-IP and relatives),
+// X-Remote-*, proxy and framework control (X-Envoy-*, X-Accel-*,
+// X-Middleware-*, Max-Forwards), browser headers (Origin, Referer, Sec-*),
+// Range and If-Range (a partial body can cut a value away from the key that
+// masks it).
 //
 // Names must be HTTP tokens of at most 128 bytes and may not repeat in any
 // case; values must be printable ASCII or tab (no CR, LF, NUL or other
@@ -121,7 +204,7 @@ var credentialWords = []string{
 //
 // The gateway must set its own credential headers after filtering, replacing
 // (http.Header.Set) rather than adding.
-func FilterHeaders(h map[string]string) (http.Header, error) {
+func (p *HeaderPolicy) Filter(h map[string]string) (http.Header, error) {
 	out := make(http.Header, len(h))
 	if len(h) > maxHeaders {
 		return nil, refusef("at most %d request headers are allowed", maxHeaders)
@@ -143,7 +226,7 @@ func FilterHeaders(h map[string]string) (http.Header, error) {
 		if _, dup := out[canon]; dup {
 			return nil, refusef("header %s is given more than once", canon)
 		}
-		if err := checkRequestHeaderName(canon); err != nil {
+		if err := p.checkName(canon); err != nil {
 			return nil, err
 		}
 		out[canon] = []string{value}
@@ -151,28 +234,35 @@ func FilterHeaders(h map[string]string) (http.Header, error) {
 	return out, nil
 }
 
-func checkRequestHeaderName(canon string) error {
-	if why, ok := deniedRequestHeaders[canon]; ok {
-		return refusef("header %s is refused: %s", canon, why)
+func (p *HeaderPolicy) checkName(canon string) error {
+	if err := CheckAllowableHeader(canon); err != nil {
+		e := err.(*Error)
+		e.Msg = strings.Replace(e.Msg, "can never be allowed", "is refused", 1)
+		return e
 	}
-	for _, d := range deniedRequestPrefixes {
-		if strings.HasPrefix(canon, d.prefix) {
-			return refusef("header %s is refused: %s", canon, d.why)
-		}
-	}
-	if allowedRequestHeaders[canon] {
+	if p.allow[canon] {
 		return nil
 	}
+	why, ok := refusedHeaders[canon]
+	for _, d := range refusedPrefixes {
+		if !ok && strings.HasPrefix(canon, d.prefix) {
+			why, ok = d.why, true
+		}
+	}
+	if ok {
+		return refusef("header %s is refused: %s (an operator who trusts agents with it can add it to the connection's %s)", canon, why, AllowOption)
+	}
+	return refusef("header %s is not on this connection's allow-list (%s); leave it out, or ask an operator to add it to the connection's %s", canon, p.names, AllowOption)
+}
+
+func looksLikeCredential(canon string) bool {
 	lower := strings.ToLower(canon)
 	for _, w := range credentialWords {
 		if strings.Contains(lower, w) {
-			return refusef("header %s is refused: it looks like a credential, and the gateway injects the connection's credentials itself", canon)
+			return true
 		}
 	}
-	if strings.HasPrefix(canon, "X-") {
-		return nil
-	}
-	return refusef("header %s is not on the allow-list (Accept, Accept-Language, Content-Type, If-Match, If-None-Match, If-Modified-Since, Prefer, Idempotency-Key, and X- headers)", canon)
+	return false
 }
 
 // isToken reports whether s is an RFC 9110 token.

@@ -79,9 +79,40 @@ type IntRange struct {
 }
 
 // PathRule allows an absolute path that, once cleaned lexically (path.Clean),
-// is Under or inside it.
+// is Under or inside it. The check is lexical: a symbolic link inside Under
+// that points elsewhere is followed by the host, so confine the account on
+// the host too (a forced command, sshd's restrict, a chroot).
 type PathRule struct {
 	Under string `yaml:"under"`
+}
+
+// Validate checks that Under is an absolute, clean path.
+func (r *PathRule) Validate() error {
+	u := r.Under
+	if err := checkWord("path under", u); err != nil {
+		return err
+	}
+	if !strings.HasPrefix(u, "/") || path.Clean(u) != u {
+		return fmt.Errorf("path under %q must be an absolute, clean path (no trailing slash, `.` or `..`)", u)
+	}
+	return nil
+}
+
+// Confine returns p cleaned lexically when it is an absolute path that stays
+// inside Under (or is Under), and an error for the agent otherwise. The
+// cleaned path is what must be run, so that "/var/log/app/../x" can never
+// reach the host in any spelling.
+func (r *PathRule) Confine(p string) (string, error) {
+	if c, ok := underDir(p, r.Under); ok {
+		return c, nil
+	}
+	if !strings.HasPrefix(p, "/") {
+		return "", fmt.Errorf("must be an absolute path under %s", r.Under)
+	}
+	if c := path.Clean(p); c != p {
+		return "", fmt.Errorf("must be a path under %s (%q resolves to %q)", r.Under, p, c)
+	}
+	return "", fmt.Errorf("must be a path under %s", r.Under)
 }
 
 // templateKeys are the keys a template mapping may use.
@@ -375,12 +406,8 @@ func (a *Arg) validate() error {
 			return fmt.Errorf("int: min %d is greater than max %d", a.Int.Min, a.Int.Max)
 		}
 	case kindPath:
-		u := a.Path.Under
-		if err := checkWord("path under", u); err != nil {
+		if err := a.Path.Validate(); err != nil {
 			return err
-		}
-		if !strings.HasPrefix(u, "/") || path.Clean(u) != u {
-			return fmt.Errorf("path under %q must be an absolute, clean path (no trailing slash, `.` or `..`)", u)
 		}
 	case kindFlag:
 		if err := checkWord("flag", a.Flag); err != nil {

@@ -1,6 +1,7 @@
 package shell
 
 import (
+	"path"
 	"slices"
 	"strings"
 	"testing"
@@ -265,5 +266,61 @@ func TestRegexAnchored(t *testing.T) {
 	}
 	if _, err := Match([]string{"systemctl", "status", "nginx"}, ts); err != nil {
 		t.Error(err)
+	}
+}
+
+func TestPathRuleConfine(t *testing.T) {
+	r := &PathRule{Under: "/var/log/app"}
+	for _, tc := range []struct{ in, want, err string }{
+		{"/var/log/app/a.log", "/var/log/app/a.log", ""},
+		{"/var/log/app", "/var/log/app", ""},
+		{"/var/log/app/./x//y/../z", "/var/log/app/x/z", ""},
+		{"/var/log/app/../../../etc/passwd", "", `resolves to "/etc/passwd"`},
+		{"/var/log/app/..", "", `resolves to "/var/log"`},
+		{"/var/log/apple", "", "must be a path under /var/log/app"},
+		{"var/log/app/a", "", "absolute path"},
+		{"../etc/passwd", "", "absolute path"},
+		{"", "", "absolute path"},
+		{"/var/log/app/a\x00b", "", "must be a path under"},
+	} {
+		got, err := r.Confine(tc.in)
+		switch {
+		case tc.err == "" && (err != nil || got != tc.want):
+			t.Errorf("Confine(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("Confine(%q) = %q, %v; want an error with %q", tc.in, got, err, tc.err)
+		}
+	}
+	root := &PathRule{Under: "/"}
+	if got, err := root.Confine("/../etc"); err != nil || got != "/etc" {
+		t.Errorf("under /: %q, %v", got, err)
+	}
+}
+
+func FuzzPathRuleConfine(f *testing.F) {
+	for _, s := range []string{"/var/log/app/a", "/var/log/app/../x", "/var/log/apple", "x", "/var/log/app/\x00"} {
+		f.Add(s)
+	}
+	r := &PathRule{Under: "/var/log/app"}
+	f.Fuzz(func(t *testing.T, p string) {
+		got, err := r.Confine(p)
+		if err != nil {
+			return
+		}
+		if path.Clean(got) != got || (got != r.Under && !strings.HasPrefix(got, r.Under+"/")) || strings.IndexByte(got, 0) >= 0 {
+			t.Fatalf("Confine(%q) = %q", p, got)
+		}
+	})
+}
+
+func BenchmarkPathRuleConfine(b *testing.B) {
+	r := &PathRule{Under: "/var/log/app"}
+	in := "/var/log/app/./nginx//../app/2026/12/01/app.log"
+	b.ReportAllocs()
+	b.SetBytes(int64(len(in)))
+	for b.Loop() {
+		if _, err := r.Confine(in); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -43,6 +43,7 @@ type conn struct {
 	basePath    string // escaped, without a trailing slash
 	routes      []httpguard.Route
 	headers     http.Header // operator headers, canonical names
+	allow       *httpguard.HeaderPolicy
 	scrub       *scrubber
 	client      *http.Client
 	dial        func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -100,8 +101,12 @@ func newConn(name string, c *config.Connection, lookup resolver) (*conn, error) 
 			return nil, fmt.Errorf("routes[%d]: %w", i, err)
 		}
 	}
+	allow, err := httpguard.NewHeaderPolicy(h.AllowHeaders)
+	if err != nil {
+		return nil, fmt.Errorf("allow_headers: %w", err)
+	}
 	cn := &conn{
-		name: name, base: base, basePath: strings.TrimRight(base.EscapedPath(), "/"), routes: routes,
+		name: name, base: base, basePath: strings.TrimRight(base.EscapedPath(), "/"), routes: routes, allow: allow,
 		headers: make(http.Header, len(h.Headers)), timeout: h.Timeout,
 		maxRequest: h.MaxRequestBytes, maxResponse: h.MaxResponseBytes,
 	}

@@ -95,7 +95,7 @@ const maxRoutesDescribed = 12
 func definition(env *tools.Env, t *Tool) mcp.Tool {
 	var desc strings.Builder
 	desc.WriteString("Call a configured internal HTTP API through the Airlock gateway. Give a method and a path under the connection's base URL ")
-	desc.WriteString("(never a full URL), optional query parameters, a few headers (Accept, Content-Type, If-Match, X-…; never Authorization or Host: ")
+	desc.WriteString("(never a full URL), optional query parameters, a few headers (Accept, Accept-Language, Content-Type, If-Match, If-None-Match and the like, plus any a connection lists; never Authorization or Host: ")
 	desc.WriteString("the gateway adds the credential) and an optional body (objects and arrays are sent as JSON, a string as it is). ")
 	desc.WriteString("The result has the status, safe response headers and the body (JSON when the API answers JSON); truncated is true when the body hit the size or time cap. Connections:")
 	readOnly := true
@@ -105,6 +105,9 @@ func definition(env *tools.Env, t *Tool) mcp.Tool {
 		fmt.Fprintf(&desc, "\n- %s", n)
 		if c.Description != "" {
 			fmt.Fprintf(&desc, ": %s", c.Description)
+		}
+		if len(c.HTTP.AllowHeaders) > 0 {
+			fmt.Fprintf(&desc, " Also accepts headers: %s.", strings.Join(c.HTTP.AllowHeaders, ", "))
 		}
 		if len(c.HTTP.Routes) > 0 {
 			desc.WriteString(" Routes:")
@@ -139,7 +142,7 @@ func definition(env *tools.Env, t *Tool) mcp.Tool {
 				"description": "Path under the connection's base URL, starting with /, e.g. /v1/customers/42. Percent-encode data that contains / ? # @ or spaces."},
 			"query": map[string]any{"type": "object", "description": "Query parameters: strings, numbers, booleans or arrays of them (repeated keys).",
 				"additionalProperties": map[string]any{"type": []string{"string", "number", "integer", "boolean", "array"}}},
-			"headers": map[string]any{"type": "object", "description": "Extra request headers from an allow-list.",
+			"headers": map[string]any{"type": "object", "description": "Extra request headers from the connection's allow-list (content negotiation and conditional requests by default).",
 				"additionalProperties": map[string]any{"type": "string"}},
 			"body": map[string]any{"description": "Request body: an object or array is sent as JSON; a string is sent as it is."},
 		},
@@ -226,9 +229,9 @@ func (t *Tool) Parse(args map[string]any) (*tools.Call, error) {
 	if err != nil {
 		return nil, err
 	}
-	header, err := httpguard.FilterHeaders(agentHeaders)
+	header, err := cn.allow.Filter(agentHeaders)
 	if err != nil {
-		return nil, fmt.Errorf("headers: %w", err)
+		return nil, fmt.Errorf("headers (connection %q): %w", name, err)
 	}
 	body, err := encodeBody(args["body"], header, cn.maxRequest)
 	if err != nil {

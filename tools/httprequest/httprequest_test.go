@@ -145,7 +145,9 @@ func TestCredentialInjectedNeverReturned(t *testing.T) {
 			"big": json.Number("9007199254740993"), "n": 42,
 		})
 	})
-	tl := newTestTool(t, map[string]*config.Connection{"api": httpConn(tg.URL+"/api/", nil)}, nil)
+	tl := newTestTool(t, map[string]*config.Connection{"api": httpConn(tg.URL+"/api/", func(h *config.HTTPSettings) {
+		h.AllowHeaders = []string{"X-Trace"}
+	})}, nil)
 	c, r, err := call(t, tl, map[string]any{"connection": "api", "method": "GET", "path": "/v1/customers/42",
 		"query": map[string]any{"limit": float64(10), "tag": []any{"a", "b"}}, "headers": map[string]any{"X-Trace": "t-1"}})
 	if err != nil {
@@ -194,6 +196,7 @@ func TestOperatorHeadersReplaceAgentHeaders(t *testing.T) {
 	tg := newTarget(t, func(w http.ResponseWriter, r *http.Request) { got.Store(r.Header.Values("X-Tenant")) })
 	tl := newTestTool(t, map[string]*config.Connection{"api": httpConn(tg.URL, func(h *config.HTTPSettings) {
 		h.Headers["X-Tenant"] = "tenant-acme"
+		h.AllowHeaders = []string{"X-Tenant"}
 	})}, nil)
 	if _, _, err := call(t, tl, map[string]any{"connection": "api", "method": "GET", "path": "/", "headers": map[string]any{"X-Tenant": "other"}}); err != nil {
 		t.Fatal(err)

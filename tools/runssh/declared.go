@@ -183,7 +183,7 @@ func (d *declared) Parse(args map[string]any) (*tools.Call, error) {
 }
 
 // fill checks v against p and returns the word it fills: strings as they
-// are, integers without decimals, booleans as true/false.
+// are (paths cleaned and confined under their directory), integers without decimals, booleans as true/false.
 func (d *declared) fill(p *config.DeclaredParam, v any) (string, error) {
 	// Control characters first: the most specific reason to refuse.
 	if s, ok := v.(string); ok {
@@ -197,6 +197,14 @@ func (d *declared) fill(p *config.DeclaredParam, v any) (string, error) {
 	}
 	switch x := tv.(type) {
 	case string:
+		if p.Path != nil {
+			// Clean, then confine: the cleaned path is the word that runs.
+			c, err := p.Path.Confine(x)
+			if err != nil {
+				return "", fmt.Errorf("%s %v", p.Name, err)
+			}
+			return c, nil
+		}
 		if strings.HasPrefix(x, "-") && !slices.Contains(p.Enum, x) && !dashExplicit(d.params.Regexp(p.Name), x) {
 			return "", fmt.Errorf("%s may not start with '-' (it would be read as an option)", p.Name)
 		}

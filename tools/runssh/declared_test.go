@@ -58,6 +58,13 @@ const declaredTools = `tools:
     params:
       - {name: user, from_claim: sub}
       - {name: tag, type: string, enum: [a, b]}
+  - name: read_app_file
+    kind: ssh
+    connection: web1
+    description: Read a file of the app.
+    argv: [cat, "{file}"]
+    params:
+      - {name: file, type: string, pattern: "/var/log/app/.*", path: {under: /var/log/app}}
   - name: restart_service
     kind: ssh
     connection: web1
@@ -147,6 +154,11 @@ func TestDeclaredRefusedNeverReachHost(t *testing.T) {
 		{"app_log_tail", map[string]any{"lines": "10"}},
 		{"my_home", map[string]any{"user": "root"}}, // claim-bound
 		{"whoami_claim", map[string]any{"user": "root", "tag": "a"}},
+		{"read_app_file", map[string]any{"file": "/var/log/app/../../../etc/passwd"}},
+		{"read_app_file", map[string]any{"file": "/var/log/app/x/../../../../etc/shadow"}},
+		{"read_app_file", map[string]any{"file": "/var/log/app/.."}},
+		{"read_app_file", map[string]any{"file": "/var/log/apple/x.log"}},
+		{"read_app_file", map[string]any{"file": "/var/log/app/\x00/../../passwd"}},
 	}
 	for _, tc := range cases {
 		if _, err := dts[tc.tool].Parse(tc.args); err == nil {
@@ -172,6 +184,47 @@ func TestDeclaredShellMetacharactersAreQuoted(t *testing.T) {
 	}
 	if got := s.state().execs; got[len(got)-1] != "echo -5" {
 		t.Errorf("execs %q", got)
+	}
+}
+
+// A declared path parameter is cleaned, then confined under its directory;
+// the cleaned path is what runs, even when the operator's pattern is loose.
+func TestDeclaredPathParam(t *testing.T) {
+	s, dts := declaredSetup(t)
+	for _, tc := range []struct{ file, want string }{
+		{"/var/log/app/app.log", "cat /var/log/app/app.log"},
+		{"/var/log/app/./a//b/../c.log", "cat /var/log/app/a/c.log"},
+		{"/var/log/app/.", "cat /var/log/app"},
+	} {
+		c, _, err := execDeclared(t, dts["read_app_file"], nil, map[string]any{"file": tc.file})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.file, err)
+		}
+		if got := s.state().execs; got[len(got)-1] != tc.want || c.Resources[1] != strings.TrimPrefix(tc.want, "cat ") {
+			t.Errorf("%s ran %q (resources %q), want %q", tc.file, got[len(got)-1], c.Resources, tc.want)
+		}
+	}
+	for _, tc := range []struct{ file, want string }{
+		{"/var/log/app/../../../etc/passwd", `must be a path under /var/log/app ("/var/log/app/../../../etc/passwd" resolves to "/etc/passwd")`},
+		{"/var/log/app/../apple/x", "must be a path under /var/log/app"},
+	} {
+		_, err := dts["read_app_file"].Parse(map[string]any{"file": tc.file})
+		if err == nil {
+			t.Errorf("%s: accepted", tc.file)
+			continue
+		}
+		if msg := agentMsg(t, err); !strings.Contains(msg, "file "+tc.want) || !strings.Contains(msg, "Nothing was run") {
+			t.Errorf("%s: %s", tc.file, msg)
+		}
+	}
+	var schema struct {
+		Properties map[string]map[string]any `json:"properties"`
+	}
+	if err := json.Unmarshal(dts["read_app_file"].Definition().RawInputSchema, &schema); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := schema.Properties["file"]["description"].(string); !strings.Contains(d, "under /var/log/app") {
+		t.Errorf("schema does not describe the path rule: %v", schema.Properties["file"])
 	}
 }
 

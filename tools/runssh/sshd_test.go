@@ -286,3 +286,48 @@ func TestREADMEConnectionExample(t *testing.T) {
 		t.Errorf("settings: %+v", s)
 	}
 }
+
+// A declared tool with a loose pattern and a path rule reads inside its
+// directory on a real sshd, and never outside it through "..".
+func TestOpenSSHDeclaredPath(t *testing.T) {
+	srv := sshdtest.Start(t, sshdtest.Options{})
+	dir := sentinelDir(t, srv)
+	if err := os.WriteFile(filepath.Join(dir, "outside"), []byte("outside secret\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := loadConfig(t, sshdConn(srv, "", "", dir), fmt.Sprintf(`tools:
+  - name: read_log
+    kind: ssh
+    connection: web1
+    description: Read a log file.
+    argv: [cat, "{file}"]
+    params:
+      - {name: file, type: string, pattern: "%[1]s/log/.*", path: {under: %[1]s/log}}
+`, dir))
+	tl := buildTool(t, cfg)
+	dt, err := tl.Declare(&cfg.Tools[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, r, err := execDeclared(t, dt, nil, map[string]any{"file": dir + "/log/./app.log"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := r.Structured.(map[string]any); !strings.HasPrefix(st["stdout"].(string), "line 1\n") || st["exit_status"] != 0 {
+		t.Errorf("read inside: %v", st)
+	}
+	execs := execRequests(srv)
+	for _, f := range []string{dir + "/log/../outside", dir + "/log/../../../../etc/passwd", dir + "/log/x/../../outside"} {
+		_, r, err := execDeclared(t, dt, nil, map[string]any{"file": f})
+		if err == nil {
+			t.Errorf("%s: ran: %v", f, r.Structured)
+			continue
+		}
+		if msg := agentMsg(t, err); !strings.Contains(msg, "must be a path under "+dir+"/log") {
+			t.Errorf("%s: %s", f, msg)
+		}
+	}
+	if n := execRequests(srv); n != execs {
+		t.Errorf("refused reads reached sshd: %d exec requests", n-execs)
+	}
+}
