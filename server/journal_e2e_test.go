@@ -430,3 +430,48 @@ func rawDB(t *testing.T, e *env) *sql.DB {
 	t.Cleanup(func() { db.Close() })
 	return db
 }
+
+// syncBuf is a log sink safe for the gateway's goroutines.
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// While the journal is unavailable every call is refused, but the log
+// gets one line for the first refusal, not one per call (the rest are
+// counted into a summary line per interval).
+func TestJournalOutageLogsOnce(t *testing.T) {
+	e := newEnv(t)
+	sink, err := store.Open(context.Background(), e.cfg.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	fault := &faultJournal{inner: sink}
+	logs := &syncBuf{}
+	_, base := e.start(t, server.Options{Journal: fault, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	c := httpClient(t, "streamable-http", base, e.token(t, "alice", "analysts"))
+	grant(t, c, "pg", "read")
+	fault.failAll.Store(true)
+	const n = 50
+	for range n {
+		if _, err := c.CallTool(context.Background(), callReq("pg", "SELECT 1")); err == nil || !strings.Contains(err.Error(), "journal unavailable") {
+			t.Fatalf("want a journal-unavailable error, got %v", err)
+		}
+	}
+	if got := strings.Count(logs.String(), "journal write failed"); got != 1 {
+		t.Errorf("%d log lines for %d refused calls, want 1:\n%s", got, n, logs.String())
+	}
+}

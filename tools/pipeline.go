@@ -17,6 +17,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/airlockhq/airlock/identity"
+	"github.com/airlockhq/airlock/internal/lograte"
 	"github.com/airlockhq/airlock/masking"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/policy/jit"
@@ -56,13 +57,16 @@ type Middleware func(Handler) Handler
 
 // Pipeline is the guard chain, built once and applied to every tool.
 type Pipeline struct {
-	rec         *recorder.Recorder
-	policy      *policy.Engine
-	jit         *jit.Service
-	masker      *masking.Engine
-	tokens      *masking.TokenCounter
-	budget      func(connection string) int
-	log         *slog.Logger
+	rec    *recorder.Recorder
+	policy *policy.Engine
+	jit    *jit.Service
+	masker *masking.Engine
+	tokens *masking.TokenCounter
+	budget func(connection string) int
+	log    *slog.Logger
+	// logLimit keeps an error that repeats on every call (the journal
+	// unavailable) to one line and a count per interval.
+	logLimit    *lograte.Limiter
 	callTimeout time.Duration
 	handler     Handler
 
@@ -103,6 +107,7 @@ func NewPipeline(c PipelineConfig) *Pipeline {
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
+	p.logLimit = lograte.New(p.log, lograte.DefaultInterval)
 	stages := []Middleware{p.identify, p.journal, p.classify, p.decide, p.approve, p.capTokens, p.mask}
 	h := p.execute
 	for i := len(stages) - 1; i >= 0; i-- {
@@ -204,7 +209,7 @@ func (p *Pipeline) journal(next Handler) Handler {
 			Arguments: maskedArgs, ArgumentsDigest: digest,
 		}
 		if err := p.rec.Begin(ctx, rec); err != nil {
-			p.log.Error("journal write failed; call refused", "call_id", inv.CallID, "tool", inv.Name, "err", err)
+			p.logLimit.Error("journal.begin", "journal write failed; call refused", "call_id", inv.CallID, "tool", inv.Name, "err", err)
 			return ErrJournalUnavailable
 		}
 		start := time.Now()
@@ -225,7 +230,7 @@ func (p *Pipeline) journal(next Handler) Handler {
 		}
 		if ferr := p.rec.Finish(ctx, rec); ferr != nil {
 			// The agent must not see what the journal does not hold.
-			p.log.Error("journal write failed; result withheld", "call_id", inv.CallID, "tool", inv.Name, "err", ferr)
+			p.logLimit.Error("journal.finish", "journal write failed; result withheld", "call_id", inv.CallID, "tool", inv.Name, "err", ferr)
 			return ErrJournalUnavailable
 		}
 		p.log.Info("call", "call_id", inv.CallID, "tool", inv.Name, "subject", inv.Principal.Subject,
