@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -24,6 +25,10 @@ type Options struct {
 	CheckpointInterval time.Duration
 	// KeyFile holds the Ed25519 checkpoint key, created on first use.
 	KeyFile string
+	// DigestKeyFile holds the HMAC key of argument and approval digests,
+	// created on first use (see DigestKey). Default: journal-digest.key
+	// beside KeyFile.
+	DigestKeyFile string
 	// MaxRecordBytes caps one record (0: DefaultMaxRecordBytes).
 	MaxRecordBytes int
 	// Journal overrides the store as the sink records are written to
@@ -39,6 +44,7 @@ type Service struct {
 	st       *store.SQLite
 	rec      *Recorder
 	key      ed25519.PrivateKey
+	digest   DigestKey
 	inst     *store.Instance
 	o        Options
 	log      *slog.Logger
@@ -66,6 +72,13 @@ func Start(ctx context.Context, st *store.SQLite, o Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.DigestKeyFile == "" {
+		o.DigestKeyFile = filepath.Join(filepath.Dir(o.KeyFile), "journal-digest.key")
+	}
+	digest, err := LoadOrCreateDigestKey(o.DigestKeyFile)
+	if err != nil {
+		return nil, err
+	}
 	inst, err := st.AcquireInstance()
 	if err != nil {
 		return nil, err
@@ -74,7 +87,7 @@ func Start(ctx context.Context, st *store.SQLite, o Options) (*Service, error) {
 	if sink == nil {
 		sink = st
 	}
-	s := &Service{st: st, key: key, inst: inst, o: o, log: o.Logger,
+	s := &Service{st: st, key: key, digest: digest, inst: inst, o: o, log: o.Logger,
 		rec: New(sink, WithMaxRecordBytes(o.MaxRecordBytes), WithInstance(inst.ID))}
 	if n, err := s.Recover(ctx); err != nil {
 		inst.Release()
@@ -91,6 +104,9 @@ func Start(ctx context.Context, st *store.SQLite, o Options) (*Service, error) {
 
 // Recorder returns the recorder calls are journaled with.
 func (s *Service) Recorder() *Recorder { return s.rec }
+
+// DigestKey is the key of argument and approval digests. Never log it.
+func (s *Service) DigestKey() DigestKey { return s.digest }
 
 // Instance is this gateway's instance id, stamped on its records.
 func (s *Service) Instance() string { return s.inst.ID }

@@ -2,8 +2,6 @@ package tools
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -68,6 +66,7 @@ type Pipeline struct {
 	// unavailable) to one line and a count per interval.
 	logLimit    *lograte.Limiter
 	callTimeout time.Duration
+	digest      recorder.DigestKey
 	handler     Handler
 
 	inflight sync.WaitGroup
@@ -88,6 +87,10 @@ type PipelineConfig struct {
 	Budget      func(connection string) int
 	Logger      *slog.Logger
 	CallTimeout time.Duration
+	// DigestKey keys the digests of the unmasked arguments (the journal's
+	// arguments_digest, the approval binding). Gateways that share a
+	// store must share it; zero: a random key of this pipeline's own.
+	DigestKey recorder.DigestKey
 }
 
 // NewPipeline composes the stages, outermost first.
@@ -96,7 +99,10 @@ func NewPipeline(c PipelineConfig) *Pipeline {
 		panic("tools: NewPipeline needs a recorder, a policy engine and a JIT service")
 	}
 	p := &Pipeline{rec: c.Recorder, policy: c.Policy, jit: c.JIT, masker: c.Masker, tokens: c.Tokens, budget: c.Budget,
-		log: c.Logger, callTimeout: c.CallTimeout}
+		log: c.Logger, callTimeout: c.CallTimeout, digest: c.DigestKey}
+	if p.digest.IsZero() {
+		p.digest = recorder.RandomDigestKey()
+	}
 	if p.masker == nil {
 		m, err := masking.New(masking.Config{})
 		if err != nil {
@@ -201,8 +207,9 @@ func (p *Pipeline) identify(next Handler) Handler {
 func (p *Pipeline) journal(next Handler) Handler {
 	return func(ctx context.Context, inv *Invocation) error {
 		inv.CallID = recorder.NewCallID()
-		args, digest := canonicalArgs(inv.Args)
-		inv.Digest = callDigest(inv.Principal.Subject, inv.Name, args)
+		args := canonicalArgs(inv.Args)
+		digest := argumentsDigest(p.digest, args)
+		inv.Digest = callDigest(p.digest, inv.Principal.Subject, inv.Name, args)
 		maskedArgs, _ := json.Marshal(p.masker.MaskValue(jsonValue(inv.Args), nil))
 		rec := &recorder.Record{
 			CallID: inv.CallID, Principal: inv.Principal, Transport: inv.Transport, Tool: inv.Name, Session: sessionID(ctx),
@@ -282,14 +289,21 @@ func resultJSON(r *Result) json.RawMessage {
 }
 
 // canonicalArgs encodes args with sorted keys (encoding/json sorts map
-// keys) and returns the encoding and its SHA-256.
-func canonicalArgs(args map[string]any) ([]byte, string) {
+// keys).
+func canonicalArgs(args map[string]any) []byte {
 	b, err := json.Marshal(args)
 	if err != nil {
 		b = []byte("null")
 	}
-	sum := sha256.Sum256(b)
-	return b, hex.EncodeToString(sum[:])
+	return b
+}
+
+// argumentsDigest is the journal's arguments_digest: an HMAC of the
+// unmasked canonical arguments, so equal calls are recognisable in the
+// journal while a masked value cannot be recovered from its digest by
+// guessing (README, "The journal").
+func argumentsDigest(key recorder.DigestKey, canonical []byte) string {
+	return key.Sum([]byte("arguments"), canonical)
 }
 
 // sessionID is the MCP session the call arrived on, for replay. Sessions
@@ -302,14 +316,11 @@ func sessionID(ctx context.Context) string {
 }
 
 // callDigest binds a per-call approval to who calls which tool with which
-// canonical arguments (the connection is one of the arguments).
-func callDigest(subject, tool string, canonical []byte) string {
-	h := sha256.New()
-	for _, part := range [][]byte{[]byte(subject), []byte(tool), canonical} {
-		fmt.Fprintf(h, "%d:", len(part))
-		h.Write(part)
-	}
-	return hex.EncodeToString(h.Sum(nil))
+// canonical arguments (the connection is one of the arguments). It is
+// keyed like argumentsDigest: the digest is stored with the approval and
+// journaled with its events.
+func callDigest(key recorder.DigestKey, subject, tool string, canonical []byte) string {
+	return key.Sum([]byte("call"), []byte(subject), []byte(tool), canonical)
 }
 
 // classify parses the arguments into an Action.
