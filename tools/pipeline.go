@@ -45,6 +45,9 @@ type Invocation struct {
 	// is the size of what the agent got.
 	Masked masking.Counts
 	Tokens int
+	// Executed is set once the call is handed to the tool: from then on
+	// it may have had effects, whatever the outcome.
+	Executed bool
 }
 
 // Handler runs (the rest of) the pipeline for an invocation.
@@ -236,8 +239,16 @@ func (p *Pipeline) journal(next Handler) Handler {
 			rec.Resources[i] = p.masker.MaskString(r)
 		}
 		if ferr := p.rec.Finish(ctx, rec); ferr != nil {
-			// The agent must not see what the journal does not hold.
+			// The agent must not see what the journal does not hold, but it
+			// must hear the truth: a call that ran is not "refused". The
+			// record is written late, as soon as the journal takes writes.
 			p.logLimit.Error("journal.finish", "journal write failed; result withheld", "call_id", inv.CallID, "tool", inv.Name, "err", ferr)
+			if !p.rec.FinishLater(lateRecord(rec, inv.Executed, time.Now())) {
+				p.logLimit.Error("journal.late-full", "journal: too many finished records wait to be written; the oldest will be closed as unknown at the next start")
+			}
+			if inv.Executed {
+				return &UnrecordedError{CallID: inv.CallID}
+			}
 			return ErrJournalUnavailable
 		}
 		p.log.Info("call", "call_id", inv.CallID, "tool", inv.Name, "subject", inv.Principal.Subject,
@@ -245,6 +256,31 @@ func (p *Pipeline) journal(next Handler) Handler {
 			"outcome", rec.Outcome, "duration_ms", rec.DurationMS)
 		return err
 	}
+}
+
+// lateRecord is the finished record written late for a call whose
+// finished record failed. A call that ran gets outcome unknown — the
+// agent was told it ran and that its outcome was not recorded, and got no
+// result — with what is known kept (the outcome it had, rows, duration)
+// and the result left out. A call refused before it ran keeps its outcome.
+func lateRecord(rec *recorder.Record, executed bool, failedAt time.Time) *recorder.Record {
+	late := *rec
+	detail := map[string]any{"recorded_late": true, "finish_failed_at": failedAt.UTC().Format(time.RFC3339Nano), "ran": executed}
+	if executed {
+		detail["outcome"] = rec.Outcome
+		late.Outcome, late.Result = recorder.OutcomeUnknown, nil
+		late.Error = "the call ran (outcome " + rec.Outcome + "), but the journal could not record its end when it finished; " +
+			"the agent was told so, was not given the result, and was told not to retry blindly" + errSuffix(rec.Error)
+	}
+	late.Detail, _ = json.Marshal(detail)
+	return &late
+}
+
+func errSuffix(s string) string {
+	if s == "" {
+		return ""
+	}
+	return ". Error: " + s
 }
 
 func fillFinished(rec *recorder.Record, inv *Invocation, err error) {
@@ -472,6 +508,7 @@ func (p *Pipeline) execute(ctx context.Context, inv *Invocation) error {
 		ctx, untrack = p.jit.Track(ctx, g.ID)
 		defer untrack()
 	}
+	inv.Executed = true
 	r, err := inv.Tool.Execute(ctx, inv.Call)
 	if cause := context.Cause(ctx); errors.Is(cause, jit.ErrRevoked) {
 		return Refuse(recorder.OutcomeDenied, "cancelled: the grant %s was revoked while the call ran", inv.Grant.ID)
