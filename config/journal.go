@@ -20,6 +20,11 @@ type Journal struct {
 	// CheckpointKeyFile holds the Ed25519 checkpoint signing key, created
 	// on first use. Default: journal-checkpoint.key beside the store.
 	CheckpointKeyFile string `yaml:"checkpoint_key_file"`
+	// DigestKeyFile holds the HMAC key of the digests of unmasked
+	// arguments (arguments_digest, approval binding), created on first
+	// use. Default: journal-digest.key beside the store. Gateways sharing
+	// a store must share this file.
+	DigestKeyFile string `yaml:"digest_key_file"`
 	// MaxRecordBytes caps one record; larger results are cut with an
 	// explicit marker.
 	MaxRecordBytes int `yaml:"max_record_bytes"`
@@ -76,6 +81,13 @@ func (j *Journal) setDefaults(c *Config) {
 		}
 	}
 	j.CheckpointKeyFile = c.Resolve(j.CheckpointKeyFile)
+	if j.DigestKeyFile == "" {
+		j.DigestKeyFile = "journal-digest.key"
+		if c.StoreDir() != "" {
+			j.DigestKeyFile = filepath.Join(c.StoreDir(), "journal-digest.key")
+		}
+	}
+	j.DigestKeyFile = c.Resolve(j.DigestKeyFile)
 	if j.MaxRecordBytes == 0 {
 		j.MaxRecordBytes = DefaultMaxRecordBytes
 	}

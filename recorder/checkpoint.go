@@ -16,7 +16,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -199,20 +198,7 @@ func LoadOrCreateKey(path string) (ed25519.PrivateKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint key: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("checkpoint key: %w", err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".checkpoint-key-*")
-	if err != nil {
-		return nil, fmt.Errorf("checkpoint key: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	_, werr := tmp.Write(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
-	if err := errors.Join(werr, tmp.Chmod(0o600), tmp.Sync(), tmp.Close()); err != nil {
-		return nil, fmt.Errorf("checkpoint key: %w", err)
-	}
-	// Link fails if another process created the key first: use theirs.
-	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, fs.ErrExist) {
+	if err := createKeyFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
 		return nil, fmt.Errorf("checkpoint key: %w", err)
 	}
 	return LoadKey(path)

@@ -119,6 +119,7 @@ type Recorder struct {
 	now      func() time.Time
 	maxBytes int
 	instance string
+	late     lateQueue
 }
 
 // Option tunes a Recorder.
@@ -136,7 +137,7 @@ func WithClock(now func() time.Time) Option { return func(r *Recorder) { r.now =
 
 // New returns a recorder writing to j.
 func New(j Journal, opts ...Option) *Recorder {
-	r := &Recorder{j: j, now: time.Now, maxBytes: DefaultMaxRecordBytes}
+	r := &Recorder{j: j, now: time.Now, maxBytes: DefaultMaxRecordBytes, late: lateQueue{wake: make(chan struct{}, 1)}}
 	for _, o := range opts {
 		o(r)
 	}
@@ -184,6 +185,7 @@ func (r *Recorder) write(ctx context.Context, rec *Record) error {
 		return fmt.Errorf("journal: %w", err)
 	}
 	rec.Seq, rec.PrevHash, rec.Hash = seq, e.PrevHash, e.Hash
+	r.signalLate()
 	return nil
 }
 

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/airlockhq/airlock/internal/lograte"
 	"github.com/airlockhq/airlock/store"
 )
 
@@ -24,6 +26,10 @@ type Options struct {
 	CheckpointInterval time.Duration
 	// KeyFile holds the Ed25519 checkpoint key, created on first use.
 	KeyFile string
+	// DigestKeyFile holds the HMAC key of argument and approval digests,
+	// created on first use (see DigestKey). Default: journal-digest.key
+	// beside KeyFile.
+	DigestKeyFile string
 	// MaxRecordBytes caps one record (0: DefaultMaxRecordBytes).
 	MaxRecordBytes int
 	// Journal overrides the store as the sink records are written to
@@ -39,12 +45,14 @@ type Service struct {
 	st       *store.SQLite
 	rec      *Recorder
 	key      ed25519.PrivateKey
+	digest   DigestKey
 	inst     *store.Instance
 	o        Options
 	log      *slog.Logger
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
 	mu       sync.Mutex // serialises maintenance (loop, Close)
+	logLimit *lograte.Limiter
 	lastHead string
 }
 
@@ -66,6 +74,13 @@ func Start(ctx context.Context, st *store.SQLite, o Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.DigestKeyFile == "" {
+		o.DigestKeyFile = filepath.Join(filepath.Dir(o.KeyFile), "journal-digest.key")
+	}
+	digest, err := LoadOrCreateDigestKey(o.DigestKeyFile)
+	if err != nil {
+		return nil, err
+	}
 	inst, err := st.AcquireInstance()
 	if err != nil {
 		return nil, err
@@ -74,7 +89,7 @@ func Start(ctx context.Context, st *store.SQLite, o Options) (*Service, error) {
 	if sink == nil {
 		sink = st
 	}
-	s := &Service{st: st, key: key, inst: inst, o: o, log: o.Logger,
+	s := &Service{st: st, key: key, digest: digest, inst: inst, o: o, log: o.Logger, logLimit: lograte.New(o.Logger, lograte.DefaultInterval),
 		rec: New(sink, WithMaxRecordBytes(o.MaxRecordBytes), WithInstance(inst.ID))}
 	if n, err := s.Recover(ctx); err != nil {
 		inst.Release()
@@ -84,13 +99,17 @@ func Start(ctx context.Context, st *store.SQLite, o Options) (*Service, error) {
 	}
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stop = stop
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.loop(bg)
+	go s.lateLoop(bg)
 	return s, nil
 }
 
 // Recorder returns the recorder calls are journaled with.
 func (s *Service) Recorder() *Recorder { return s.rec }
+
+// DigestKey is the key of argument and approval digests. Never log it.
+func (s *Service) DigestKey() DigestKey { return s.digest }
 
 // Instance is this gateway's instance id, stamped on its records.
 func (s *Service) Instance() string { return s.inst.ID }
@@ -106,11 +125,48 @@ func (s *Service) Close() error {
 	s.stop = nil
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	s.flushLate(ctx)
+	s.logLimit.Close()
 	var err error
 	if _, cerr := s.checkpointIfMoved(ctx); cerr != nil && !errors.Is(cerr, ErrEmptyJournal) {
 		err = cerr
 	}
 	return errors.Join(err, s.inst.Release())
+}
+
+// lateRetry is how often finished records that failed are retried while
+// the journal refuses writes.
+const lateRetry = time.Second
+
+// lateLoop writes the finished records that failed when their calls
+// ended, as soon as the journal takes writes again: on the next
+// successful write, or the next retry.
+func (s *Service) lateLoop(ctx context.Context) {
+	defer s.wg.Done()
+	t := time.NewTicker(lateRetry)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.rec.lateWake():
+		}
+		s.flushLate(ctx)
+	}
+}
+
+func (s *Service) flushLate(ctx context.Context) {
+	if s.rec.LatePending() == 0 {
+		return
+	}
+	n, err := s.rec.FlushLate(ctx)
+	if n > 0 {
+		s.log.Warn("journal: finished records that failed when their calls ended were written late", "records", n)
+	}
+	if err != nil {
+		s.logLimit.Error("journal.late", "journal: finished records still cannot be written; retrying", "pending", s.rec.LatePending(), "err", err)
+	}
 }
 
 func (s *Service) loop(ctx context.Context) {

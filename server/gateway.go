@@ -86,7 +86,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, error
 	// left started are journaled as outcome unknown, never retried.
 	js, err := recorder.Start(ctx, st, recorder.Options{
 		Retention: cfg.Journal.Retention.Std(), CheckpointInterval: cfg.Journal.CheckpointInterval.Std(),
-		KeyFile: cfg.Journal.CheckpointKeyFile, MaxRecordBytes: cfg.Journal.MaxRecordBytes,
+		KeyFile: cfg.Journal.CheckpointKeyFile, DigestKeyFile: cfg.Journal.DigestKeyFile, MaxRecordBytes: cfg.Journal.MaxRecordBytes,
 		Journal: opts.Journal, Logger: g.log,
 	})
 	if err != nil {
@@ -123,7 +123,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, error
 	}
 	g.pipeline = tools.NewPipeline(tools.PipelineConfig{
 		Recorder: rec, Policy: engine, JIT: g.jit, Logger: g.log, CallTimeout: cfg.Limits.CallTimeout,
-		Masker: masker, Tokens: tc, Budget: cfg.ResultTokens,
+		Masker: masker, Tokens: tc, Budget: cfg.ResultTokens, DigestKey: g.journal.DigestKey(),
 	})
 	g.sessions = newSessionTable(cfg.Server.SessionIdleTimeout, cfg.Server.MaxSessionsPerPrincipal, maxSessions, g.endSession)
 	g.bg.Add(1)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -429,4 +430,126 @@ func rawDB(t *testing.T, e *env) *sql.DB {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+// syncBuf is a log sink safe for the gateway's goroutines.
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// While the journal is unavailable every call is refused, but the log
+// gets one line for the first refusal, not one per call (the rest are
+// counted into a summary line per interval).
+func TestJournalOutageLogsOnce(t *testing.T) {
+	e := newEnv(t)
+	sink, err := store.Open(context.Background(), e.cfg.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	fault := &faultJournal{inner: sink}
+	logs := &syncBuf{}
+	_, base := e.start(t, server.Options{Journal: fault, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	c := httpClient(t, "streamable-http", base, e.token(t, "alice", "analysts"))
+	grant(t, c, "pg", "read")
+	fault.failAll.Store(true)
+	const n = 50
+	for range n {
+		if _, err := c.CallTool(context.Background(), callReq("pg", "SELECT 1")); err == nil || !strings.Contains(err.Error(), "journal unavailable") {
+			t.Fatalf("want a journal-unavailable error, got %v", err)
+		}
+	}
+	if got := strings.Count(logs.String(), "journal write failed"); got != 1 {
+		t.Errorf("%d log lines for %d refused calls, want 1:\n%s", got, n, logs.String())
+	}
+}
+
+// A call whose finished record cannot be written ran: the agent is told
+// so (with the call id, and not to retry blindly), gets no result, and
+// the journal closes the call as soon as it takes writes again, without a
+// restart. A call refused before it ran is still reported as refused.
+func TestUnrecordedCallIsToldAndClosedLate(t *testing.T) {
+	e := newEnv(t)
+	sink, err := store.Open(context.Background(), e.cfg.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	fault := &faultJournal{inner: sink}
+	_, base := e.start(t, server.Options{Journal: fault})
+	c := httpClient(t, "streamable-http", base, e.token(t, "wendy", "writers"))
+	grant(t, c, "pg", "write")
+
+	fault.failFinish.Store(true)
+	_, err = c.CallTool(context.Background(), callReq("pg", "INSERT INTO t VALUES (960, 'ran once') RETURNING v"))
+	if err == nil {
+		t.Fatal("the agent got a result the journal does not hold")
+	}
+	var n int
+	if err := e.pg.QueryRow(context.Background(), "SELECT count(*) FROM t WHERE id = 960").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("the INSERT did not run (%d, %v)", n, err)
+	}
+	msg := err.Error()
+	callID := regexp.MustCompile(`call ([0-9a-f-]{36}) ran`).FindStringSubmatch(msg)
+	if callID == nil || strings.Contains(msg, "call refused") || !strings.Contains(msg, "Do not retry it blindly") || strings.Contains(msg, "ran once") {
+		t.Fatalf("the agent was told: %s", msg)
+	}
+	// Refused before running (no grant for demo): still "refused".
+	_, err = c.CallTool(context.Background(), callReq("demo", "SELECT 1"))
+	if err == nil || !strings.Contains(err.Error(), "call refused") {
+		t.Fatalf("a call that never ran: %v", err)
+	}
+
+	// The journal comes back; the open call is closed without a restart.
+	fault.failFinish.Store(false)
+	var late *recorder.Record
+	for range 300 {
+		_, finished := calls(journal(t, e))
+		if f := finished[callID[1]]; len(f) > 0 {
+			late = f[0]
+			if len(f) != 1 {
+				t.Errorf("%d finished records", len(f))
+			}
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if late == nil {
+		t.Fatal("the call was not closed once the journal took writes again")
+	}
+	var detail map[string]any
+	json.Unmarshal(late.Detail, &detail)
+	if late.Outcome != recorder.OutcomeUnknown || detail["ran"] != true || detail["outcome"] != recorder.OutcomeOK ||
+		detail["recorded_late"] != true || len(late.Result) != 0 || late.Connection != "pg" || late.Command != "INSERT" {
+		t.Errorf("late record: %+v detail %v", late, detail)
+	}
+	// The refused call was closed too, with its own outcome.
+	n = 0
+	for _, r := range journal(t, e) {
+		if r.Type == recorder.Finished && strings.Contains(string(r.Arguments), `"demo"`) {
+			n++
+			if r.Outcome != recorder.OutcomeDenied {
+				t.Errorf("refused call closed as %s", r.Outcome)
+			}
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d finished records for the refused call", n)
+	}
+	if out, err := airlockCmd(t, "journal", "verify", "--config", e.cfgPath); err != nil {
+		t.Fatalf("verify: %v\n%s", err, out)
+	}
 }

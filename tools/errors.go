@@ -26,6 +26,21 @@ func Refuse(outcome, format string, args ...any) error {
 // was refused (or its result withheld): nothing runs unjournaled.
 var ErrJournalUnavailable = errors.New("journal unavailable: call refused")
 
+// UnrecordedError is returned for a call that ran but whose finished
+// record could not be written: its result is withheld (the journal does
+// not hold it), and the agent is told the truth — the call ran, and
+// repeating it may repeat its effect. It matches ErrJournalUnavailable.
+type UnrecordedError struct{ CallID string }
+
+func (e *UnrecordedError) Error() string {
+	return "journal unavailable: call " + e.CallID + " ran, but its outcome could not be recorded, so its result is withheld. " +
+		"Do not retry it blindly: it may already have changed something. Check its effect first (or ask an operator to look up call " +
+		e.CallID + " in the journal) before sending it again."
+}
+
+// Is makes errors.Is(err, ErrJournalUnavailable) hold.
+func (e *UnrecordedError) Is(target error) bool { return target == ErrJournalUnavailable }
+
 // ErrUnknownConnection is returned by a ConnectionChecker for a connection
 // it does not serve.
 var ErrUnknownConnection = errors.New("unknown connection")

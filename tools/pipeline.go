@@ -2,8 +2,6 @@ package tools
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +15,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/airlockhq/airlock/identity"
+	"github.com/airlockhq/airlock/internal/lograte"
 	"github.com/airlockhq/airlock/masking"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/policy/jit"
@@ -46,6 +45,9 @@ type Invocation struct {
 	// is the size of what the agent got.
 	Masked masking.Counts
 	Tokens int
+	// Executed is set once the call is handed to the tool: from then on
+	// it may have had effects, whatever the outcome.
+	Executed bool
 }
 
 // Handler runs (the rest of) the pipeline for an invocation.
@@ -56,14 +58,18 @@ type Middleware func(Handler) Handler
 
 // Pipeline is the guard chain, built once and applied to every tool.
 type Pipeline struct {
-	rec         *recorder.Recorder
-	policy      *policy.Engine
-	jit         *jit.Service
-	masker      *masking.Engine
-	tokens      *masking.TokenCounter
-	budget      func(connection string) int
-	log         *slog.Logger
+	rec    *recorder.Recorder
+	policy *policy.Engine
+	jit    *jit.Service
+	masker *masking.Engine
+	tokens *masking.TokenCounter
+	budget func(connection string) int
+	log    *slog.Logger
+	// logLimit keeps an error that repeats on every call (the journal
+	// unavailable) to one line and a count per interval.
+	logLimit    *lograte.Limiter
 	callTimeout time.Duration
+	digest      recorder.DigestKey
 	handler     Handler
 
 	inflight sync.WaitGroup
@@ -84,6 +90,10 @@ type PipelineConfig struct {
 	Budget      func(connection string) int
 	Logger      *slog.Logger
 	CallTimeout time.Duration
+	// DigestKey keys the digests of the unmasked arguments (the journal's
+	// arguments_digest, the approval binding). Gateways that share a
+	// store must share it; zero: a random key of this pipeline's own.
+	DigestKey recorder.DigestKey
 }
 
 // NewPipeline composes the stages, outermost first.
@@ -92,7 +102,10 @@ func NewPipeline(c PipelineConfig) *Pipeline {
 		panic("tools: NewPipeline needs a recorder, a policy engine and a JIT service")
 	}
 	p := &Pipeline{rec: c.Recorder, policy: c.Policy, jit: c.JIT, masker: c.Masker, tokens: c.Tokens, budget: c.Budget,
-		log: c.Logger, callTimeout: c.CallTimeout}
+		log: c.Logger, callTimeout: c.CallTimeout, digest: c.DigestKey}
+	if p.digest.IsZero() {
+		p.digest = recorder.RandomDigestKey()
+	}
 	if p.masker == nil {
 		m, err := masking.New(masking.Config{})
 		if err != nil {
@@ -103,6 +116,7 @@ func NewPipeline(c PipelineConfig) *Pipeline {
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
+	p.logLimit = lograte.New(p.log, lograte.DefaultInterval)
 	stages := []Middleware{p.identify, p.journal, p.classify, p.decide, p.approve, p.capTokens, p.mask}
 	h := p.execute
 	for i := len(stages) - 1; i >= 0; i-- {
@@ -217,15 +231,16 @@ func (p *Pipeline) identify(next Handler) Handler {
 func (p *Pipeline) journal(next Handler) Handler {
 	return func(ctx context.Context, inv *Invocation) error {
 		inv.CallID = recorder.NewCallID()
-		args, digest := canonicalArgs(inv.Args)
-		inv.Digest = callDigest(inv.Principal.Subject, inv.Name, args)
+		args := canonicalArgs(inv.Args)
+		digest := argumentsDigest(p.digest, args)
+		inv.Digest = callDigest(p.digest, inv.Principal.Subject, inv.Name, args)
 		maskedArgs, _ := json.Marshal(p.masker.MaskValue(jsonValue(inv.Args), nil))
 		rec := &recorder.Record{
 			CallID: inv.CallID, Principal: inv.Principal, Transport: inv.Transport, Tool: inv.Name, Session: sessionID(ctx),
 			Arguments: maskedArgs, ArgumentsDigest: digest,
 		}
 		if err := p.rec.Begin(ctx, rec); err != nil {
-			p.log.Error("journal write failed; call refused", "call_id", inv.CallID, "tool", inv.Name, "err", err)
+			p.logLimit.Error("journal.begin", "journal write failed; call refused", "call_id", inv.CallID, "tool", inv.Name, "err", err)
 			return ErrJournalUnavailable
 		}
 		start := time.Now()
@@ -245,8 +260,16 @@ func (p *Pipeline) journal(next Handler) Handler {
 			rec.Resources[i] = p.masker.MaskString(r)
 		}
 		if ferr := p.rec.Finish(ctx, rec); ferr != nil {
-			// The agent must not see what the journal does not hold.
-			p.log.Error("journal write failed; result withheld", "call_id", inv.CallID, "tool", inv.Name, "err", ferr)
+			// The agent must not see what the journal does not hold, but it
+			// must hear the truth: a call that ran is not "refused". The
+			// record is written late, as soon as the journal takes writes.
+			p.logLimit.Error("journal.finish", "journal write failed; result withheld", "call_id", inv.CallID, "tool", inv.Name, "err", ferr)
+			if !p.rec.FinishLater(lateRecord(rec, inv.Executed, time.Now())) {
+				p.logLimit.Error("journal.late-full", "journal: too many finished records wait to be written; the oldest will be closed as unknown at the next start")
+			}
+			if inv.Executed {
+				return &UnrecordedError{CallID: inv.CallID}
+			}
 			return ErrJournalUnavailable
 		}
 		p.log.Info("call", "call_id", inv.CallID, "tool", inv.Name, "subject", inv.Principal.Subject,
@@ -254,6 +277,31 @@ func (p *Pipeline) journal(next Handler) Handler {
 			"outcome", rec.Outcome, "duration_ms", rec.DurationMS)
 		return err
 	}
+}
+
+// lateRecord is the finished record written late for a call whose
+// finished record failed. A call that ran gets outcome unknown — the
+// agent was told it ran and that its outcome was not recorded, and got no
+// result — with what is known kept (the outcome it had, rows, duration)
+// and the result left out. A call refused before it ran keeps its outcome.
+func lateRecord(rec *recorder.Record, executed bool, failedAt time.Time) *recorder.Record {
+	late := *rec
+	detail := map[string]any{"recorded_late": true, "finish_failed_at": failedAt.UTC().Format(time.RFC3339Nano), "ran": executed}
+	if executed {
+		detail["outcome"] = rec.Outcome
+		late.Outcome, late.Result = recorder.OutcomeUnknown, nil
+		late.Error = "the call ran (outcome " + rec.Outcome + "), but the journal could not record its end when it finished; " +
+			"the agent was told so, was not given the result, and was told not to retry blindly" + errSuffix(rec.Error)
+	}
+	late.Detail, _ = json.Marshal(detail)
+	return &late
+}
+
+func errSuffix(s string) string {
+	if s == "" {
+		return ""
+	}
+	return ". Error: " + s
 }
 
 func fillFinished(rec *recorder.Record, inv *Invocation, err error) {
@@ -301,14 +349,21 @@ func resultJSON(r *Result) json.RawMessage {
 }
 
 // canonicalArgs encodes args with sorted keys (encoding/json sorts map
-// keys) and returns the encoding and its SHA-256.
-func canonicalArgs(args map[string]any) ([]byte, string) {
+// keys).
+func canonicalArgs(args map[string]any) []byte {
 	b, err := json.Marshal(args)
 	if err != nil {
 		b = []byte("null")
 	}
-	sum := sha256.Sum256(b)
-	return b, hex.EncodeToString(sum[:])
+	return b
+}
+
+// argumentsDigest is the journal's arguments_digest: an HMAC of the
+// unmasked canonical arguments, so equal calls are recognisable in the
+// journal while a masked value cannot be recovered from its digest by
+// guessing (README, "The journal").
+func argumentsDigest(key recorder.DigestKey, canonical []byte) string {
+	return key.Sum([]byte("arguments"), canonical)
 }
 
 // sessionID is the MCP session the call arrived on, for replay. Sessions
@@ -321,14 +376,11 @@ func sessionID(ctx context.Context) string {
 }
 
 // callDigest binds a per-call approval to who calls which tool with which
-// canonical arguments (the connection is one of the arguments).
-func callDigest(subject, tool string, canonical []byte) string {
-	h := sha256.New()
-	for _, part := range [][]byte{[]byte(subject), []byte(tool), canonical} {
-		fmt.Fprintf(h, "%d:", len(part))
-		h.Write(part)
-	}
-	return hex.EncodeToString(h.Sum(nil))
+// canonical arguments (the connection is one of the arguments). It is
+// keyed like argumentsDigest: the digest is stored with the approval and
+// journaled with its events.
+func callDigest(key recorder.DigestKey, subject, tool string, canonical []byte) string {
+	return key.Sum([]byte("call"), []byte(subject), []byte(tool), canonical)
 }
 
 // classify parses the arguments into an Action.
@@ -480,6 +532,7 @@ func (p *Pipeline) execute(ctx context.Context, inv *Invocation) error {
 		ctx, untrack = p.jit.Track(ctx, g.ID)
 		defer untrack()
 	}
+	inv.Executed = true
 	r, err := inv.Tool.Execute(ctx, inv.Call)
 	if cause := context.Cause(ctx); errors.Is(cause, jit.ErrRevoked) {
 		return Refuse(recorder.OutcomeDenied, "cancelled: the grant %s was revoked while the call ran", inv.Grant.ID)

@@ -1,0 +1,101 @@
+package recorder
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// maxLate bounds the finished records waiting for the journal to come
+// back. Beyond it the oldest are dropped: their calls stay open and are
+// closed as outcome unknown by recovery at the next start.
+const maxLate = 10000
+
+// lateQueue holds finished records that could not be written when their
+// call ended. They are written, in order, as soon as the journal takes
+// writes again (FlushLate), not at the next restart.
+type lateQueue struct {
+	mu      sync.Mutex
+	recs    []*Record
+	dropped int
+	flush   sync.Mutex // one flusher at a time, so records stay in order
+	wake    chan struct{}
+}
+
+// FinishLater queues rec as the call's finished record, to be written by
+// FlushLate once the journal takes writes again. Use it after Finish
+// failed; rec is copied. It reports false when the queue was full and the
+// oldest queued record was dropped to make room (its call stays open
+// until recovery closes it as unknown).
+func (r *Recorder) FinishLater(rec *Record) bool {
+	cp := *rec
+	cp.Type = Finished
+	q := &r.late
+	q.mu.Lock()
+	ok := true
+	if len(q.recs) >= maxLate {
+		q.recs = q.recs[1:]
+		q.dropped++
+		ok = false
+	}
+	q.recs = append(q.recs, &cp)
+	q.mu.Unlock()
+	return ok
+}
+
+// LatePending is how many finished records wait to be written.
+func (r *Recorder) LatePending() int {
+	r.late.mu.Lock()
+	defer r.late.mu.Unlock()
+	return len(r.late.recs)
+}
+
+// lateWake is signalled when a write succeeds while records wait.
+func (r *Recorder) lateWake() <-chan struct{} { return r.late.wake }
+
+func (r *Recorder) signalLate() {
+	r.late.mu.Lock()
+	n := len(r.late.recs)
+	r.late.mu.Unlock()
+	if n > 0 {
+		select {
+		case r.late.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// FlushLate writes the queued finished records in order, stopping at the
+// first failure (the rest stay queued). It returns how many it wrote.
+func (r *Recorder) FlushLate(ctx context.Context) (int, error) {
+	q := &r.late
+	q.flush.Lock()
+	defer q.flush.Unlock()
+	n := 0
+	for {
+		q.mu.Lock()
+		if len(q.recs) == 0 {
+			q.mu.Unlock()
+			return n, nil
+		}
+		rec := q.recs[0]
+		q.mu.Unlock()
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		err := r.write(wctx, rec)
+		cancel()
+		if err != nil {
+			return n, err
+		}
+		q.mu.Lock()
+		// FinishLater may have dropped the head meanwhile; remove rec
+		// itself.
+		for i, x := range q.recs {
+			if x == rec {
+				q.recs = append(q.recs[:i], q.recs[i+1:]...)
+				break
+			}
+		}
+		q.mu.Unlock()
+		n++
+	}
+}
