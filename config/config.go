@@ -115,6 +115,11 @@ type Approvals struct {
 	// WebhookURL receives a JSON POST (Slack-compatible "text") for each
 	// new request and decision.
 	WebhookURL string `yaml:"webhook_url"`
+	// WebhookSecret, by reference, is the HMAC-SHA256 key that signs each
+	// webhook POST (header Airlock-Signature: t=UNIX,v1=HEX over
+	// "UNIX.BODY"), so the receiver can tell the gateway's messages from
+	// anyone else's. Required with webhook_url.
+	WebhookSecret *SecretRef `yaml:"webhook_secret"`
 }
 
 // Admin configures the admin API's roles.
@@ -142,6 +147,9 @@ func (a *Approvals) validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return invalid("approvals.webhook_url", "must be an http(s) URL")
 		}
+	}
+	if err := a.WebhookSecret.check("approvals.webhook_secret"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -396,7 +404,7 @@ func (conn *Connection) validate(field string) error {
 			return invalid(field+".dsn", "must be a postgres:// URL")
 		}
 		if _, has := u.User.Password(); has || u.Query().Has("password") {
-			return invalid(field+".dsn", "must not contain a password; give it by reference in %s.password (env or file)", field)
+			return invalid(field+".dsn", "must not contain a password; give it by reference in %s.password: {env: NAME} or {file: PATH}", field)
 		}
 		if m := u.Query().Get("default_query_exec_mode"); m != "" {
 			return invalid(field+".dsn", "default_query_exec_mode is set by the gateway (extended protocol only); remove it")
@@ -437,13 +445,26 @@ func (conn *Connection) validate(field string) error {
 	if conn.Kind != KindHTTP && !conn.HTTP.isZero() {
 		return invalid(field, "http settings (base_url, headers, routes, tls...) apply to kind http only")
 	}
-	if conn.Password != nil {
-		if (conn.Password.Env == "") == (conn.Password.File == "") {
-			return invalid(field+".password", "give exactly one of env or file")
-		}
+	if err := conn.Password.check(field + ".password"); err != nil {
+		return err
 	}
 	if conn.MaxRows < 0 {
 		return invalid(field+".max_rows", "must be positive")
+	}
+	return nil
+}
+
+// check validates a reference at field: exactly one of env or file, and an
+// env that is a variable name (a secret pasted there is never quoted).
+func (s *SecretRef) check(field string) error {
+	if s == nil {
+		return nil
+	}
+	if (s.Env == "") == (s.File == "") {
+		return invalid(field, "give exactly one of env or file: {env: NAME} or {file: PATH}")
+	}
+	if s.Env != "" && !validEnvName(s.Env) {
+		return invalid(field+".env", "not an environment variable name (letters, digits and _); %s", secretHint)
 	}
 	return nil
 }
