@@ -5,6 +5,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -148,6 +149,13 @@ func (a *Approvals) validate() error {
 			return invalid("approvals.webhook_url", "must be an http(s) URL")
 		}
 	}
+	switch {
+	case a.WebhookURL != "" && a.WebhookSecret == nil:
+		return invalid("approvals.webhook_secret", "required with webhook_url: the key that signs each POST so the receiver can verify it "+
+			"(e.g. `openssl rand -hex 32 > webhook.key`, then webhook_secret: {file: webhook.key}, or {env: NAME})")
+	case a.WebhookURL == "" && a.WebhookSecret != nil:
+		return invalid("approvals.webhook_secret", "applies only together with webhook_url")
+	}
 	if err := a.WebhookSecret.check("approvals.webhook_secret"); err != nil {
 		return err
 	}
@@ -281,6 +289,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Approvals.TTL == 0 {
 		c.Approvals.TTL = DefaultApprovalTTL
+	}
+	if s := c.Approvals.WebhookSecret; s != nil && s.File != "" {
+		s.File = c.Resolve(s.File)
 	}
 	for _, conn := range c.Connections {
 		if conn == nil {
@@ -467,6 +478,24 @@ func (s *SecretRef) check(field string) error {
 		return invalid(field+".env", "not an environment variable name (letters, digits and _); %s", secretHint)
 	}
 	return nil
+}
+
+// MinWebhookSecretBytes is the shortest webhook signing key accepted.
+const MinWebhookSecretBytes = 16
+
+// WebhookKey resolves approvals.webhook_secret; nil when no webhook is set.
+func (c *Config) WebhookKey() ([]byte, error) {
+	if c.Approvals.WebhookURL == "" {
+		return nil, nil
+	}
+	k, err := c.Approvals.WebhookSecret.Resolve()
+	if err != nil {
+		return nil, errors.New("approvals.webhook_secret: " + err.Error())
+	}
+	if len(k) < MinWebhookSecretBytes {
+		return nil, fmt.Errorf("approvals.webhook_secret: must be at least %d bytes (e.g. `openssl rand -hex 32`)", MinWebhookSecretBytes)
+	}
+	return []byte(k), nil
 }
 
 // Resolve reads the secret. The value is never logged or returned in an error.
