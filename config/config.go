@@ -5,6 +5,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -136,6 +137,11 @@ type Approvals struct {
 	// WebhookURL receives a JSON POST (Slack-compatible "text") for each
 	// new request and decision.
 	WebhookURL string `yaml:"webhook_url"`
+	// WebhookSecret, by reference, is the HMAC-SHA256 key that signs each
+	// webhook POST (header Airlock-Signature: t=UNIX,v1=HEX over
+	// "UNIX.BODY"), so the receiver can tell the gateway's messages from
+	// anyone else's. Required with webhook_url.
+	WebhookSecret *SecretRef `yaml:"webhook_secret"`
 }
 
 // Admin configures the admin API's roles.
@@ -163,6 +169,16 @@ func (a *Approvals) validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return invalid("approvals.webhook_url", "must be an http(s) URL")
 		}
+	}
+	switch {
+	case a.WebhookURL != "" && a.WebhookSecret == nil:
+		return invalid("approvals.webhook_secret", "required with webhook_url: the key that signs each POST so the receiver can verify it "+
+			"(e.g. `openssl rand -hex 32 > webhook.key`, then webhook_secret: {file: webhook.key}, or {env: NAME})")
+	case a.WebhookURL == "" && a.WebhookSecret != nil:
+		return invalid("approvals.webhook_secret", "applies only together with webhook_url")
+	}
+	if err := a.WebhookSecret.check("approvals.webhook_secret"); err != nil {
+		return err
 	}
 	return nil
 }
@@ -316,6 +332,9 @@ func (c *Config) setDefaults() {
 	if c.Approvals.TTL == 0 {
 		c.Approvals.TTL = DefaultApprovalTTL
 	}
+	if s := c.Approvals.WebhookSecret; s != nil && s.File != "" {
+		s.File = c.Resolve(s.File)
+	}
 	for _, conn := range c.Connections {
 		if conn == nil {
 			continue
@@ -455,7 +474,7 @@ func (conn *Connection) validate(field string) error {
 			return invalid(field+".dsn", "must be a postgres:// URL")
 		}
 		if _, has := u.User.Password(); has || u.Query().Has("password") {
-			return invalid(field+".dsn", "must not contain a password; give it by reference in %s.password (env or file)", field)
+			return invalid(field+".dsn", "must not contain a password; give it by reference in %s.password: {env: NAME} or {file: PATH}", field)
 		}
 		if m := u.Query().Get("default_query_exec_mode"); m != "" {
 			return invalid(field+".dsn", "default_query_exec_mode is set by the gateway (extended protocol only); remove it")
@@ -496,15 +515,46 @@ func (conn *Connection) validate(field string) error {
 	if conn.Kind != KindHTTP && !conn.HTTP.isZero() {
 		return invalid(field, "http settings (base_url, headers, routes, tls...) apply to kind http only")
 	}
-	if conn.Password != nil {
-		if (conn.Password.Env == "") == (conn.Password.File == "") {
-			return invalid(field+".password", "give exactly one of env or file")
-		}
+	if err := conn.Password.check(field + ".password"); err != nil {
+		return err
 	}
 	if conn.MaxRows < 0 {
 		return invalid(field+".max_rows", "must be positive")
 	}
 	return nil
+}
+
+// check validates a reference at field: exactly one of env or file, and an
+// env that is a variable name (a secret pasted there is never quoted).
+func (s *SecretRef) check(field string) error {
+	if s == nil {
+		return nil
+	}
+	if (s.Env == "") == (s.File == "") {
+		return invalid(field, "give exactly one of env or file: {env: NAME} or {file: PATH}")
+	}
+	if s.Env != "" && !validEnvName(s.Env) {
+		return invalid(field+".env", "not an environment variable name (letters, digits and _); %s", secretHint)
+	}
+	return nil
+}
+
+// MinWebhookSecretBytes is the shortest webhook signing key accepted.
+const MinWebhookSecretBytes = 16
+
+// WebhookKey resolves approvals.webhook_secret; nil when no webhook is set.
+func (c *Config) WebhookKey() ([]byte, error) {
+	if c.Approvals.WebhookURL == "" {
+		return nil, nil
+	}
+	k, err := c.Approvals.WebhookSecret.Resolve()
+	if err != nil {
+		return nil, errors.New("approvals.webhook_secret: " + err.Error())
+	}
+	if len(k) < MinWebhookSecretBytes {
+		return nil, fmt.Errorf("approvals.webhook_secret: must be at least %d bytes (e.g. `openssl rand -hex 32`)", MinWebhookSecretBytes)
+	}
+	return []byte(k), nil
 }
 
 // Resolve reads the secret. The value is never logged or returned in an error.

@@ -99,6 +99,8 @@ func TestInvalid(t *testing.T) {
 		{"statement timeout above call", minimal + "limits: {call_timeout: 5s, statement_timeout: 10s}\n", "limits.statement_timeout", "at most"},
 		{"bad duration", minimal + "limits: {call_timeout: {a: 1}}\n", "limits.call_timeout", "duration"},
 		{"store scheme", minimal + "store: mysql://x\n", "store", "sqlite:PATH"},
+		{"webhook without secret", minimal + "approvals: {webhook_url: 'https://hooks.example/x'}\n", "approvals.webhook_secret", "required with webhook_url"},
+		{"webhook secret without url", minimal + "approvals: {webhook_secret: {env: WH}}\n", "approvals.webhook_secret", "only together with webhook_url"},
 		{"stdio principal", minimal + "  stdio_principal: {groups: [a]}\n", "", ""},
 	}
 	for _, tc := range cases {

@@ -23,8 +23,8 @@ const (
 )
 
 func (m *Masking) validate() error {
-	if m.HashKey != nil && (m.HashKey.Env == "") == (m.HashKey.File == "") {
-		return invalid("masking.hash_key", "give exactly one of env or file")
+	if err := m.HashKey.check("masking.hash_key"); err != nil {
+		return err
 	}
 	if err := m.Config.Validate(); err != nil {
 		// Each problem names its field relative to the section.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -32,9 +33,71 @@ func Parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
 		return nil, err
 	}
 	if err := root.Decode(cfg); err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, decodeErr(err)
 	}
 	return cfg, nil
+}
+
+// yamlValue is how yaml.v3 quotes a value in a type error: " `ro-secr...`".
+var yamlValue = regexp.MustCompile(" `[^`]*`")
+
+// decodeErr reports a decoding error without the values yaml.v3 quotes in
+// it: a value in the wrong place may be a secret pasted inline. walk
+// catches the type errors it can with the field's path first; this is the
+// net under it.
+func decodeErr(err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msgs := make([]string, len(te.Errors))
+		for i, m := range te.Errors {
+			msgs[i] = yamlValue.ReplaceAllString(m, "")
+		}
+		return fmt.Errorf("config: %s", strings.Join(msgs, "; "))
+	}
+	return fmt.Errorf("config: %s", yamlValue.ReplaceAllString(err.Error(), ""))
+}
+
+// secretHint ends every error about a field that holds a secret reference.
+const secretHint = "a secret is never written in the config file: give it by reference, {env: NAME} or {file: PATH}"
+
+var (
+	secretRefType   = reflect.TypeFor[SecretRef]()
+	unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+)
+
+// checkScalar reports a scalar that cannot be decoded into t, naming the
+// field and the expected type but never the value (it may be a secret
+// written in the wrong place).
+func checkScalar(n *yaml.Node, t reflect.Type, path string) error {
+	if t == secretRefType {
+		if n.Tag == "!!null" {
+			return nil
+		}
+		return fieldErr(path, n, secretHint)
+	}
+	if reflect.PointerTo(t).Implements(unmarshalerType) || n.Tag == "!!null" {
+		return nil
+	}
+	var want string
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		want = "want a whole number"
+	case reflect.Float32, reflect.Float64:
+		want = "want a number"
+	case reflect.Bool:
+		want = "want true or false"
+	case reflect.Struct, reflect.Map:
+		return fieldErr(path, n, "want a mapping (key: value), not a single value")
+	case reflect.Slice, reflect.Array:
+		return fieldErr(path, n, "want a list, not a single value")
+	default:
+		return nil
+	}
+	if err := n.Decode(reflect.New(t).Interface()); err != nil {
+		return fieldErr(path, n, want)
+	}
+	return nil
 }
 
 // walk checks every mapping key against the struct fields of t and expands
@@ -45,6 +108,9 @@ func walk(n *yaml.Node, t reflect.Type, path string, lookup func(string) (string
 	}
 	switch n.Kind {
 	case yaml.ScalarNode:
+		if t == secretRefType && n.Tag != "!!null" {
+			return fieldErr(path, n, secretHint)
+		}
 		if n.Tag == "!!str" || n.Style != 0 || strings.Contains(n.Value, "${") {
 			v, err := expand(n.Value, lookup)
 			if err != nil {
@@ -55,14 +121,16 @@ func walk(n *yaml.Node, t reflect.Type, path string, lookup func(string) (string
 		switch t {
 		case reflect.TypeFor[Duration]():
 			if _, err := ParseDuration(n.Value); err != nil {
-				return fieldErr(path, n, err.Error())
+				return fieldErr(path, n, "invalid duration (use e.g. 30s, 15m, 12h or 90d)")
 			}
+			return nil
 		case reflect.TypeFor[time.Duration]():
 			if _, err := time.ParseDuration(n.Value); err != nil {
-				return fieldErr(path, n, fmt.Sprintf("invalid duration %q (use e.g. 30s, 15m)", n.Value))
+				return fieldErr(path, n, "invalid duration (use e.g. 30s, 15m)")
 			}
+			return nil
 		}
-		return nil
+		return checkScalar(n, t, path)
 	case yaml.AliasNode:
 		return fieldErr(path, n, "YAML aliases are not supported")
 	case yaml.SequenceNode:
@@ -73,6 +141,9 @@ func walk(n *yaml.Node, t reflect.Type, path string, lookup func(string) (string
 				}
 			}
 			return nil
+		}
+		if t == secretRefType {
+			return fieldErr(path, n, secretHint)
 		}
 		if t.Kind() != reflect.Slice {
 			return fieldErr(path, n, "a list is not allowed here")
@@ -109,7 +180,11 @@ func walk(n *yaml.Node, t reflect.Type, path string, lookup func(string) (string
 				k := n.Content[i].Value
 				f, ok := fields[k]
 				if !ok {
-					return fieldErr(join(path, k), n.Content[i], "unknown key (known: "+strings.Join(slices.Sorted(maps.Keys(fields)), ", ")+")")
+					msg := "unknown key (known: " + strings.Join(slices.Sorted(maps.Keys(fields)), ", ") + ")"
+					if t == secretRefType {
+						msg += "; " + secretHint
+					}
+					return fieldErr(join(path, k), n.Content[i], msg)
 				}
 				if seen[k] {
 					return fieldErr(join(path, k), n.Content[i], "duplicate key")
@@ -190,7 +265,9 @@ func expand(s string, lookup func(string) (string, bool)) (string, error) {
 		}
 		name := s[i+2 : i+end]
 		if !validEnvName(name) {
-			return "", fmt.Errorf("invalid variable name %q in ${...}", name)
+			// Never quote it: a secret pasted between the braces is still
+			// a secret.
+			return "", errors.New("invalid variable name in ${...} (names use letters, digits and _, and do not start with a digit)")
 		}
 		v, ok := lookup(name)
 		if !ok {

@@ -205,8 +205,8 @@ func (s *SSHSettings) validateCredential(field string, conn *Connection) error {
 		if r.ref == nil {
 			continue
 		}
-		if (r.ref.Env == "") == (r.ref.File == "") {
-			return invalid(field+"."+r.name, "give exactly one of env or file")
+		if err := r.ref.check(field + "." + r.name); err != nil {
+			return err
 		}
 		if r.ref.File != "" {
 			if st, err := os.Stat(r.ref.File); err != nil || st.IsDir() {

@@ -103,7 +103,12 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, error
 	rec := g.journal.Recorder()
 	sinks := []jit.Sink{journalSink{rec: rec, log: g.log}}
 	if cfg.Approvals.WebhookURL != "" {
-		g.webhook = jit.NewWebhook(cfg.Approvals.WebhookURL, g.log)
+		key, err := cfg.WebhookKey()
+		if err != nil {
+			g.Close()
+			return nil, err
+		}
+		g.webhook = jit.NewWebhook(cfg.Approvals.WebhookURL, key, g.log)
 		sinks = append(sinks, g.webhook)
 	}
 	g.jit = jit.New(st, engine, jit.Config{Wait: cfg.Approvals.Wait, TTL: cfg.Approvals.TTL, AdminGroups: cfg.Admin.Groups}, g.log, sinks...)

@@ -7,7 +7,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/airlockhq/airlock/policy/jit"
 	"github.com/airlockhq/airlock/recorder"
 	"github.com/airlockhq/airlock/server"
 )
@@ -337,9 +340,21 @@ func TestWebhookEvents(t *testing.T) {
 	var events []map[string]any
 	release := make(chan struct{})
 	var blocked atomic.Int32
+	var unsigned atomic.Int32
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		// A receiver holding the secret accepts every post, and would
+		// refuse it altered or replayed later.
+		sig := r.Header.Get(jit.SignatureHeader)
+		if jit.VerifyWebhook(webhookKey, sig, body, time.Now(), jit.DefaultSignatureTolerance) != nil ||
+			jit.VerifyWebhook(webhookKey, sig, append(body, ' '), time.Now(), jit.DefaultSignatureTolerance) == nil ||
+			jit.VerifyWebhook(webhookKey, sig, body, time.Now().Add(time.Hour), jit.DefaultSignatureTolerance) == nil {
+			unsigned.Add(1)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
 		var ev map[string]any
-		json.NewDecoder(r.Body).Decode(&ev)
+		json.Unmarshal(body, &ev)
 		mu.Lock()
 		events = append(events, ev)
 		mu.Unlock()
@@ -351,12 +366,13 @@ func TestWebhookEvents(t *testing.T) {
 	defer hook.Close()
 	defer close(release)
 	e := newEnvWith(t, `
-approvals: {wait: 1s, webhook_url: "`+hook.URL+`"}
+approvals: {wait: 1s, webhook_url: "`+hook.URL+`", webhook_secret: {file: webhook.key}}
 rules:
   - {name: analysts-read, groups: [analysts], connections: [pg], access: [read], effect: allow}
   - {name: contractor-read, groups: [contractors], connections: [demo], access: [read], effect: allow,
      grant: {mode: approval, approvers: [dba]}}
 `)
+	writeWebhookKey(t, e)
 	_, base := e.start(t, server.Options{})
 	c := httpClient(t, "streamable-http", base, e.token(t, "alice", "analysts"))
 	grant(t, c, "pg", "read") // its webhook delivery blocks
@@ -372,7 +388,11 @@ rules:
 	if code, _ := adminCall(t, base, e.token(t, "dave", "dba"), http.MethodPost, "requests/"+id+"/deny", map[string]string{"reason": "not now"}); code != http.StatusOK {
 		t.Fatal("deny")
 	}
-	release <- struct{}{}
+	select {
+	case release <- struct{}{}:
+	case <-time.After(10 * time.Second):
+		t.Error("webhook never received grant.issued (or refused its signature)")
+	}
 	want := map[string]bool{"grant.issued": false, "request.created": false, "request.denied": false}
 	for range 100 {
 		mu.Lock()
@@ -392,6 +412,9 @@ rules:
 			t.Errorf("webhook never received %s", ev)
 		}
 	}
+	if n := unsigned.Load(); n > 0 {
+		t.Errorf("%d webhook posts did not carry a valid %s", n, jit.SignatureHeader)
+	}
 	// The agent's reason is masked for approvers, the webhook and the journal.
 	mu.Lock()
 	hooked, _ := json.Marshal(events)
@@ -402,12 +425,24 @@ rules:
 	}
 }
 
+var webhookKey = []byte("0123456789abcdef0123456789abcdef")
+
+// writeWebhookKey puts the webhook signing key where the config's
+// webhook_secret: {file: webhook.key} points.
+func writeWebhookKey(t *testing.T, e *env) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(filepath.Dir(e.cfgPath), "webhook.key"), append(webhookKey, '\n'), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestDeadWebhookDoesNotFailCalls(t *testing.T) {
 	e := newEnvWith(t, `
-approvals: {webhook_url: "http://127.0.0.1:1/hook"}
+approvals: {webhook_url: "http://127.0.0.1:1/hook", webhook_secret: {file: webhook.key}}
 rules:
   - {name: analysts-read, groups: [analysts], connections: [pg], access: [read], effect: allow}
 `)
+	writeWebhookKey(t, e)
 	_, base := e.start(t, server.Options{})
 	c := httpClient(t, "streamable-http", base, e.token(t, "alice", "analysts"))
 	grant(t, c, "pg", "read")

@@ -112,6 +112,7 @@ type WebhookPayload struct {
 // the record.
 type Webhook struct {
 	url    string
+	secret []byte
 	client *http.Client
 	queue  chan WebhookPayload
 	log    *slog.Logger
@@ -123,9 +124,10 @@ type Webhook struct {
 	done sync.WaitGroup
 }
 
-// NewWebhook starts a webhook poster. Close stops it.
-func NewWebhook(url string, log *slog.Logger) *Webhook {
-	w := &Webhook{url: url, client: &http.Client{Timeout: 5 * time.Second}, queue: make(chan WebhookPayload, 1024),
+// NewWebhook starts a webhook poster that signs every POST with secret
+// (see SignWebhook). Close stops it.
+func NewWebhook(url string, secret []byte, log *slog.Logger) *Webhook {
+	w := &Webhook{url: url, secret: secret, client: &http.Client{Timeout: 5 * time.Second}, queue: make(chan WebhookPayload, 1024),
 		log: log, backoff: 500 * time.Millisecond, attempts: 5, stop: make(chan struct{})}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
@@ -173,7 +175,16 @@ func (w *Webhook) send(p WebhookPayload) {
 	body, _ := json.Marshal(p)
 	delay := w.backoff
 	for attempt := 1; attempt <= w.attempts; attempt++ {
-		resp, err := w.client.Post(w.url, "application/json", bytes.NewReader(body))
+		// Signed per attempt: a retry carries a fresh timestamp, so a
+		// receiver's freshness window never rejects it.
+		req, err := http.NewRequest(http.MethodPost, w.url, bytes.NewReader(body))
+		if err != nil {
+			w.log.Warn("webhook request cannot be built; event dropped", "event", p.Event)
+			return
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(SignatureHeader, SignWebhook(w.secret, time.Now(), body))
+		resp, err := w.client.Do(req)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode < 300 {
