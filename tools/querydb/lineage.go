@@ -2,10 +2,9 @@ package querydb
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
-
-	"fmt"
 
 	"github.com/airlockhq/airlock/masking"
 	"github.com/airlockhq/airlock/policy/pgsql"
