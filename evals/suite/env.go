@@ -322,6 +322,37 @@ connections:
         argv: [tail, {flag: -n, value: {int: {min: 1, max: 500}}}, {path: {under: %s/log}}]
       - {name: whoami, argv: [id, -un]}
       - {name: touch, argv: [touch, {path: {under: %s}}], access: write, approve: true}
+tools:
+  - name: customer_orders
+    kind: sql
+    connection: pg
+    description: A customer's most recent orders.
+    statement: SELECT id, amount, status FROM orders WHERE customer_id = $1 ORDER BY id DESC LIMIT $2
+    params:
+      - {name: customer_id, type: integer, minimum: 1}
+      - {name: limit, type: integer, minimum: 1, maximum: 50, optional: true, default: 5}
+  - name: orders_by_status
+    kind: sql
+    connection: pg
+    description: Orders in one status.
+    statement: SELECT id, amount FROM orders WHERE status = $1 ORDER BY id LIMIT 10
+    params:
+      - {name: status, type: string, enum: [new, paid, shipped, refunded]}
+  - name: app_log
+    kind: ssh
+    connection: web
+    description: The last lines of the app log.
+    argv: [tail, -n, "{lines}", %s/log/app.log]
+    params:
+      - {name: lines, type: integer, minimum: 1, maximum: 500, optional: true, default: 20}
+  - name: get_customer
+    kind: http
+    connection: api
+    description: One customer record.
+    method: GET
+    path: /v1/customers/{id}
+    params:
+      - {name: id, type: integer, minimum: 1}
 rules:
   - name: agents-read
     groups: [agents]
@@ -346,7 +377,7 @@ limits:
   statement_timeout: 5s
   max_rows: 100
   max_result_tokens: 8000
-`, e.dsn, e.apiURL, e.sshd.Addr, e.sshd.User, e.sshd.KeyFile, e.sshd.KnownHosts, e.sshDir, e.sshDir)
+`, e.dsn, e.apiURL, e.sshd.Addr, e.sshd.User, e.sshd.KeyFile, e.sshd.KnownHosts, e.sshDir, e.sshDir, e.sshDir)
 	e.cfgPath = filepath.Join(dir, "airlock.yaml")
 	if err := os.WriteFile(e.cfgPath, []byte(yaml), 0o600); err != nil {
 		return err
