@@ -68,7 +68,9 @@ type Case struct {
 	Tool string         `yaml:"tool"`
 	Args map[string]any `yaml:"args"`
 	// Grants are asked for (connection:access) before the call; the
-	// default is a read grant on the case's connection.
+	// default is a read grant on the case's connection. An explicit empty
+	// list runs the call as a principal that holds no grant at all
+	// (grants are per subject, and the eval agent collects them).
 	Grants []string `yaml:"grants"`
 	Expect string   `yaml:"expect"`
 	// Contains are substrings the answer must hold (allowed, masked);
