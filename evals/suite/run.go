@@ -129,7 +129,7 @@ func (e *env) runCase(ctx context.Context, c *Case, tr string) Result {
 		return r
 	}
 	cl, err := e.client(ctx, tr)
-	if c.Grants != nil && len(c.Grants) == 0 && c.Kind == KindCall {
+	if c.NoGrant && c.Kind == KindCall {
 		// A principal with no grant: never the eval agent, who collects
 		// grants as the run goes on.
 		var tok string

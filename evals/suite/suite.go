@@ -68,10 +68,11 @@ type Case struct {
 	Tool string         `yaml:"tool"`
 	Args map[string]any `yaml:"args"`
 	// Grants are asked for (connection:access) before the call; the
-	// default is a read grant on the case's connection. An explicit empty
-	// list runs the call as a principal that holds no grant at all
-	// (grants are per subject, and the eval agent collects them).
+	// default is a read grant on the case's connection.
 	Grants []string `yaml:"grants"`
+	// NoGrant runs the call as a principal that holds no grant at all
+	// (grants are per subject, and the eval agent collects them).
+	NoGrant bool `yaml:"no_grant"`
 	Expect string   `yaml:"expect"`
 	// Contains are substrings the answer must hold (allowed, masked);
 	// Absent are values that must appear neither in the answer nor in the
@@ -202,6 +203,9 @@ func (c *Case) validate() error {
 	if len(c.Transports) == 0 {
 		c.Transports = []string{TransportHTTP}
 	}
+	if c.NoGrant && len(c.Grants) > 0 {
+		return fmt.Errorf("no_grant and grants exclude each other")
+	}
 	for _, g := range c.Grants {
 		if _, _, ok := strings.Cut(g, ":"); !ok {
 			return fmt.Errorf("grant %q must be connection:access", g)
@@ -218,6 +222,9 @@ func (c *Case) connection() string {
 
 // grants are the grants to ask for before the call.
 func (c *Case) grants() []string {
+	if c.NoGrant {
+		return nil
+	}
 	if c.Grants != nil {
 		return c.Grants
 	}
