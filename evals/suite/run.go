@@ -133,7 +133,7 @@ func (e *env) runCase(ctx context.Context, c *Case, tr string) Result {
 		// A principal with no grant: never the eval agent, who collects
 		// grants as the run goes on.
 		var tok string
-		if tok, err = e.mint("eval-nogrant", 10*time.Minute); err == nil {
+		if tok, err = e.mint("eval-nogrant-"+c.ID, 10*time.Minute); err == nil {
 			cl, err = e.newClient(ctx, tr, tok)
 		}
 		if err == nil {
