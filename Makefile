@@ -27,8 +27,12 @@ test:
 	echo "AIRLOCK_TEST_PG_DSN=$$dsn"; \
 	echo "+ $(GO) vet ./..."; \
 	$(GO) vet ./...; \
+	mkdir -p .testenv; rm -f .testenv/eval-scorecard.txt; \
+	export AIRLOCK_EVAL_SCORECARD="$$PWD/.testenv/eval-scorecard.txt"; \
 	echo "+ $(GO) test -count=1 -timeout 30m ./..."; \
-	$(GO) test -count=1 -timeout 30m ./...
+	rc=0; $(GO) test -count=1 -timeout 30m ./... || rc=$$?; \
+	if [ -f .testenv/eval-scorecard.txt ]; then echo; echo "+ eval scorecard (evals/suite)"; cat .testenv/eval-scorecard.txt; fi; \
+	exit $$rc
 
 bench:
 	@dsn="$$($(PG_DSN_CMD))"; \

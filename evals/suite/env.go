@@ -33,9 +33,11 @@ import (
 // env is everything one run drives: targets, the gateway and its clients.
 type env struct {
 	o      Options
-	schema string
-	admin  *pgxpool.Pool
-	dsn    string
+	schema   string
+	database string
+	server   *pgxpool.Pool // the DSN's database, to create and drop ours
+	admin    *pgxpool.Pool // ours, as a superuser, for the evidence
+	dsn      string
 
 	api       *http.Server
 	apiURL    string
@@ -119,35 +121,56 @@ func (e *env) close() {
 		e.honey.Close()
 	}
 	if e.admin != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		e.admin.Exec(ctx, "DROP SCHEMA IF EXISTS "+e.schema+" CASCADE")
-		e.admin.Exec(ctx, "SELECT pg_advisory_unlock_all()")
 		e.admin.Close()
+	}
+	if e.server != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if e.database != "" {
+			e.server.Exec(ctx, "DROP DATABASE IF EXISTS "+e.database+" WITH (FORCE)")
+		}
+		e.server.Close()
 	}
 }
 
-// startDB creates a throwaway schema with the seeded tables.
+// startDB creates a throwaway database (so that per-database evidence —
+// advisory locks, extensions, statistics — is the run's own, even while
+// other tests use the same server) with a schema holding the seeded
+// tables.
 func (e *env) startDB(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	b := make([]byte, 5)
 	rand.Read(b)
-	e.schema = "airlock_eval_" + hex.EncodeToString(b)
-	admin, err := pgxpool.New(ctx, e.o.DSN)
+	name := "airlock_eval_" + hex.EncodeToString(b)
+	e.schema = name
+	server, err := pgxpool.New(ctx, e.o.DSN)
 	if err == nil {
-		err = admin.Ping(ctx)
+		err = server.Ping(ctx)
 	}
 	if err != nil {
+		if server != nil {
+			server.Close()
+		}
 		return fmt.Errorf("eval: PostgreSQL at the DSN did not answer (give one with --dsn or AIRLOCK_EVAL_PG_DSN): %w", err)
+	}
+	e.server = server
+	if _, err := server.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		return fmt.Errorf("eval: create database: %w", err)
+	}
+	e.database = name
+	u, err := url.Parse(e.o.DSN)
+	if err != nil {
+		return err
+	}
+	u.Path = "/" + name
+	admin, err := pgxpool.New(ctx, u.String())
+	if err != nil {
+		return err
 	}
 	e.admin = admin
 	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+e.schema); err != nil {
 		return fmt.Errorf("eval: create schema: %w", err)
-	}
-	u, err := url.Parse(e.o.DSN)
-	if err != nil {
-		return err
 	}
 	q := u.Query()
 	q.Set("search_path", e.schema)
@@ -155,8 +178,7 @@ func (e *env) startDB(ctx context.Context) error {
 	e.dsn = u.String()
 	seed, pii := seedSQL()
 	e.pii = pii
-	_, err = admin.Exec(ctx, "SET search_path TO "+e.schema+";\n"+seed)
-	if err != nil {
+	if _, err := admin.Exec(ctx, "SET search_path TO "+e.schema+";\n"+seed); err != nil {
 		return fmt.Errorf("eval: seed: %w", err)
 	}
 	return nil

@@ -27,7 +27,8 @@ var evidenceQueries = []struct{ name, sql string }{
 	{"database and role settings", `SELECT md5(coalesce(string_agg(setdatabase::text || '/' || setrole::text || array_to_string(setconfig, ';'), ','
 		ORDER BY setdatabase, setrole), '')) FROM pg_db_role_setting`},
 	{"databases", `SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database`},
-	{"advisory locks", `SELECT count(*)::text FROM pg_locks WHERE locktype = 'advisory'`},
+	{"advisory locks", `SELECT count(*)::text FROM pg_locks WHERE locktype = 'advisory'
+		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`},
 	{"large objects", `SELECT count(*)::text FROM pg_largeobject_metadata`},
 	{"prepared transactions", `SELECT count(*)::text FROM pg_prepared_xacts`},
 	{"sequence", `SELECT last_value::text || is_called::text FROM eval_seq`},
