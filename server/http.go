@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	mcpserver "github.com/mark3labs/mcp-go/server"
 
@@ -74,7 +75,26 @@ func (g *Gateway) buildHandler() http.Handler {
 	if g.dev != nil {
 		mux.Handle("/oidc/", g.dev.Handler())
 	}
-	return mux
+	return boundBodies(mux)
+}
+
+// boundBodies keeps a request body that is never sent from holding a
+// connection: every body gets a read deadline (admitBody lifts it once an
+// authenticated body has been read), and a body sent where none is read
+// (health, metadata, the dev issuer, unknown paths) closes the connection
+// after the answer instead of being drained.
+func boundBodies(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength != 0 {
+			switch {
+			case r.URL.Path == PathMCP, r.URL.Path == PathMessage, strings.HasPrefix(r.URL.Path, PathAdminAPI):
+				_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
+			default:
+				dropBody(w)
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // resourceMetadata serves RFC 9728 protected resource metadata.
@@ -92,6 +112,7 @@ func (g *Gateway) resourceMetadata(w http.ResponseWriter, r *http.Request) {
 func (g *Gateway) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if o := r.Header.Get("Origin"); o != "" && !g.originAllowed(o) {
+			dropBody(w)
 			writeJSON(w, http.StatusForbidden, map[string]string{"error": "origin_not_allowed"})
 			return
 		}
@@ -130,6 +151,15 @@ func authReason(err error) string {
 	return "token verification failed"
 }
 
+// dropBody marks a request whose body will not be read: its connection
+// closes after the answer. Go's server would otherwise drain up to 256 KiB
+// of the body first, and a body that never comes would hold the
+// connection; a read deadline in the past makes that drain fail at once.
+func dropBody(w http.ResponseWriter) {
+	w.Header().Set("Connection", "close")
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+}
+
 // logAuthRefusal logs a refused credential for operators: the reason and,
 // where the verifier has one, the detail (expected vs received audience or
 // issuer). Never the token, nor the verifier's wrapped cause.
@@ -154,9 +184,7 @@ func (g *Gateway) unauthorized(w http.ResponseWriter, code, desc string) {
 		v += `, error_description="` + strings.ReplaceAll(desc, `"`, `'`) + `"`
 	}
 	w.Header().Set("WWW-Authenticate", v)
-	// The body of a refused request is never read: close the connection
-	// rather than drain it (a body that never arrives would hold it).
-	w.Header().Set("Connection", "close")
+	dropBody(w)
 	body := map[string]string{"error": "unauthorized"}
 	if code != "" {
 		body["error"], body["error_description"] = code, desc

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/airlockhq/airlock/identity"
@@ -24,18 +25,44 @@ import (
 // denied under the subject the token named.
 func TestStdioTokenExpiresMidSession(t *testing.T) {
 	e := newEnv(t)
-	tok, err := e.dev.Mint(identity.MintOptions{Subject: "alice", Groups: []string{"analysts"}, Audience: e.cfg.Identity.Audience, TTL: 3 * time.Second})
-	if err != nil {
-		t.Fatal(err)
+	// 3 s as the issue asks; on a machine too loaded to start the gateway
+	// and make the first calls in time, retry with a longer lifetime
+	// (bounded) rather than fail on the wrong phase.
+	var c *client.Client
+	var minted time.Time
+	for _, ttl := range []time.Duration{3 * time.Second, 6 * time.Second, 12 * time.Second} {
+		tok, err := e.dev.Mint(identity.MintOptions{Subject: "alice", Groups: []string{"analysts"}, Audience: e.cfg.Identity.Audience, TTL: ttl})
+		if err != nil {
+			t.Fatal(err)
+		}
+		minted = time.Now()
+		c = startStdio(t, e, tok)
+		ok := c != nil
+		if ok {
+			res := callTool(t, c, "request_access", map[string]any{"connection": "demo", "access": "read", "duration": "10m", "reason": "e2e test"})
+			ok = !res.IsError
+			if ok {
+				res = query(t, c, "demo", "SELECT 1 AS one")
+				ok = !res.IsError
+			}
+			if !ok && time.Since(minted) < ttl {
+				t.Fatalf("before expiry: %s", text(res))
+			}
+		}
+		if ok {
+			// exp is whole seconds: wait past it, bounded.
+			time.Sleep(time.Until(minted.Add(ttl + 1200*time.Millisecond)))
+			break
+		}
+		if time.Since(minted) < ttl {
+			t.Fatal("stdio gateway did not start")
+		}
+		t.Logf("the first calls took longer than the token's %v lifetime; retrying with a longer one", ttl)
+		c = nil
 	}
-	minted := time.Now()
-	c := stdioClient(t, e, tok)
-	grant(t, c, "demo", "read")
-	if res := query(t, c, "demo", "SELECT 1 AS one"); res.IsError {
-		t.Fatalf("before expiry: %s", text(res))
+	if c == nil {
+		t.Fatal("could not make a call before the token expired")
 	}
-	// exp is whole seconds: wait past it, bounded.
-	time.Sleep(time.Until(minted.Add(4200 * time.Millisecond)))
 
 	res := query(t, c, "demo", "SELECT 1 AS one")
 	if !res.IsError || !strings.Contains(text(res), "token expired") {
@@ -61,8 +88,8 @@ func TestStdioTokenExpiresMidSession(t *testing.T) {
 	if !denied["query_db"] || !denied["request_access"] {
 		t.Errorf("journaled denials: %v, want query_db and request_access", denied)
 	}
-	if n := countCalls(journal(t, e), "request_access"); n != 2 {
-		t.Errorf("request_access calls journaled complete: %d, want 2", n)
+	if n := countCalls(journal(t, e), "request_access"); n < 2 {
+		t.Errorf("request_access calls journaled complete: %d, want every one (at least 2)", n)
 	}
 }
 
@@ -94,6 +121,26 @@ func TestWrongAudienceLoggedWithCause(t *testing.T) {
 			t.Errorf("log holds the token:\n%s", out)
 		}
 	}
+}
+
+// startStdio starts a stdio gateway process with token and initializes
+// it; nil when the gateway refused to start or initialize.
+func startStdio(t *testing.T, e *env, token string) *client.Client {
+	t.Helper()
+	c, err := client.NewStdioMCPClient(airlockBin, []string{"AIRLOCK_TOKEN=" + token}, "serve", "--stdio", "--config", e.cfgPath)
+	if err != nil {
+		return nil
+	}
+	t.Cleanup(func() { c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req := mcp.InitializeRequest{}
+	req.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+	req.Params.ClientInfo = mcp.Implementation{Name: "airlock-e2e", Version: "1"}
+	if _, err := c.Initialize(ctx, req); err != nil {
+		return nil
+	}
+	return c
 }
 
 type syncBuffer struct {

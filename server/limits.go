@@ -112,7 +112,7 @@ func (g *Gateway) admitBody(next http.Handler) http.Handler {
 		}
 		o, _ := ownerOf(identity.FromContext(r.Context()))
 		if r.ContentLength > maxRequestBodySize {
-			w.Header().Set("Connection", "close")
+			dropBody(w)
 			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": fmt.Sprintf("request body over %d bytes", maxRequestBodySize)})
 			return
 		}
@@ -121,13 +121,13 @@ func (g *Gateway) admitBody(next http.Handler) http.Handler {
 			n = maxRequestBodySize // chunked: assume the most it may be
 		}
 		if !l.acquireOwner(l.reqs, o) {
-			w.Header().Set("Connection", "close")
+			dropBody(w)
 			retryLater(w, http.StatusTooManyRequests, fmt.Sprintf("too many requests in flight for %s (max %d): wait for some to finish", o.subject, l.perPrincipal))
 			return
 		}
 		defer l.releaseOwner(l.reqs, o)
 		if !l.reserveBytes(n) {
-			w.Header().Set("Connection", "close")
+			dropBody(w)
 			retryLater(w, http.StatusServiceUnavailable, "the gateway is handling too many large requests; retry shortly")
 			return
 		}

@@ -19,6 +19,13 @@ import (
 // head of a POST whose body never comes.
 func slowPost(t *testing.T, local net.IP, addr, token string, length int) net.Conn {
 	t.Helper()
+	return slowPostTo(t, local, addr, server.PathMCP, token, length)
+}
+
+// slowPostTo is slowPost to path; a path ending in "?origin" sends a
+// foreign Origin instead.
+func slowPostTo(t *testing.T, local net.IP, addr, path, token string, length int) net.Conn {
+	t.Helper()
 	d := &net.Dialer{Timeout: 5 * time.Second}
 	if local != nil {
 		d.LocalAddr = &net.TCPAddr{IP: local}
@@ -27,7 +34,10 @@ func slowPost(t *testing.T, local net.IP, addr, token string, length int) net.Co
 	if err != nil {
 		t.Fatal(err)
 	}
-	head := "POST " + server.PathMCP + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n"
+	head := "POST " + strings.TrimSuffix(path, "?origin") + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n"
+	if strings.HasSuffix(path, "?origin") {
+		head += "Origin: https://evil.example\r\n"
+	}
 	if token != "" {
 		head += "Authorization: Bearer " + token + "\r\n"
 	}
@@ -90,6 +100,19 @@ func TestSlowBodiesDoNotStarveGateway(t *testing.T) {
 	t.Logf("300 unauthenticated slow bodies refused in %v", time.Since(start))
 	if statuses[http.StatusUnauthorized] == 0 || statuses[0] > 0 {
 		t.Errorf("answers to unauthenticated slow bodies: %v", statuses)
+	}
+
+	// Small bodies never sent (which Go would drain) where none is read:
+	// unauthenticated, health, metadata, unknown paths, and a
+	// refused Origin: answered and closed, never drained.
+	for _, path := range []string{server.PathMCP, server.PathHealth, server.PathResourceMeta, "/nowhere", server.PathMCP + "?origin"} {
+		c := slowPostTo(t, attacker, addr, path, "", 1000) // small: Go drains up to 256 KiB
+		code, _ := answer(c, 10*time.Second)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); code == 0 || err == nil || os.IsTimeout(err) {
+			t.Errorf("POST %s with a body never sent: status %d, connection left open (err %v)", path, code, err)
+		}
+		c.Close()
 	}
 
 	// Authenticated, never-sent bodies: held only up to the per-address

@@ -318,6 +318,7 @@ func (g *Gateway) guardStreamable(next http.Handler) http.Handler {
 		}
 		s, ok := g.sessions.use(id, o)
 		if !ok {
+			dropBody(w)
 			writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown or expired MCP session: initialize a new session"})
 			return
 		}
@@ -396,6 +397,7 @@ func (g *Gateway) guardSSEMessage(next http.Handler) http.Handler {
 			return
 		}
 		if _, ok := g.sessions.use(r.URL.Query().Get("sessionId"), o); !ok {
+			dropBody(w)
 			writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown or expired MCP session: open a new SSE connection"})
 			return
 		}
@@ -442,6 +444,7 @@ func (g *Gateway) SessionCounts() (tracked, registered int) {
 
 // retryLater refuses a request the gateway has no room for now.
 func retryLater(w http.ResponseWriter, status int, msg string) {
+	dropBody(w)
 	w.Header().Set("Retry-After", "1")
 	writeJSON(w, status, map[string]string{"error": msg})
 }

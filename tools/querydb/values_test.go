@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -264,5 +265,16 @@ func BenchmarkConvertPostgresText(b *testing.B) {
 	for b.Loop() {
 		_ = cv.pgValue(small, 2249, 0, nil)
 		_ = cv.pgValue(big, 25, 1, nil)
+	}
+}
+
+// The statement timeout interrupts a long SQLite statement.
+func TestSQLiteStatementTimeoutInterrupts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v.db")
+	tl := newTool(t, map[string]*config.Connection{"s": {Kind: config.KindSQLite, Path: path, Seed: "demo"}}, 10)
+	tl.targets["s"].(*sqliteTarget).limits.StatementTimeout = 300 * time.Millisecond
+	_, err := run(t, tl, "s", "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300000000) SELECT count(*) FROM c")
+	if err == nil || !strings.Contains(err.Error(), "time limit") {
+		t.Fatalf("want the time limit, got %v", err)
 	}
 }
