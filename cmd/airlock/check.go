@@ -7,18 +7,24 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"os"
 	"slices"
 	"time"
 
 	"github.com/airlockhq/airlock/config"
+	"github.com/airlockhq/airlock/identity"
 	"github.com/airlockhq/airlock/server"
 	"github.com/airlockhq/airlock/tools"
 )
 
 func cmdCheck(ctx context.Context, args []string, stdout io.Writer) error {
 	fs, cfgPath := newFlags("check")
+	token := fs.String("token", "", "also verify this token (default: $AIRLOCK_TOKEN) and say who it names, or exactly why it is refused")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *token == "" {
+		*token = os.Getenv("AIRLOCK_TOKEN")
 	}
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
@@ -38,10 +44,38 @@ func cmdCheck(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "%-20s %-10s %s\n", name, c.Kind, status)
 	}
+	if *token != "" {
+		if err := checkToken(ctx, g, *token, stdout); err != nil {
+			failed++
+		}
+	}
 	if failed > 0 {
-		return fmt.Errorf("%d of %d connections failed", failed, len(cfg.Connections))
+		return fmt.Errorf("%d checks failed", failed)
 	}
 	fmt.Fprintf(stdout, "config ok: %d connections, %d rules\n", len(cfg.Connections), len(cfg.Rules))
+	return nil
+}
+
+// checkToken verifies a token as the gateway would and prints the
+// principal, or the refusal with the detail an operator needs (expected vs
+// received audience and issuer); never the token itself.
+func checkToken(ctx context.Context, g *server.Gateway, token string, stdout io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	p, err := g.Verifier().Verify(ctx, token)
+	if err != nil {
+		msg := err.Error()
+		var ae *identity.AuthError
+		if errors.As(err, &ae) {
+			msg = ae.Reason
+			if ae.Detail != "" {
+				msg += " (" + ae.Detail + ")"
+			}
+		}
+		fmt.Fprintf(stdout, "%-20s %-10s FAIL: %s\n", "token", "identity", msg)
+		return err
+	}
+	fmt.Fprintf(stdout, "%-20s %-10s ok: subject %q, groups %v, issuer %s\n", "token", "identity", p.Subject, p.Groups, p.Issuer)
 	return nil
 }
 

@@ -240,3 +240,39 @@ func TestMaskCommand(t *testing.T) {
 		t.Errorf("json: %s", out.String())
 	}
 }
+
+// airlock check --token says who a token names, or exactly why the gateway
+// refuses it (expected vs received audience), never the token itself.
+func TestCheckToken(t *testing.T) {
+	p := quickstart(t)
+	cfg, err := config.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, err := identity.LoadOrCreateDevIssuer(cfg.DevIssuerURL(), cfg.Identity.DevIssuer.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, err := dev.Mint(identity.MintOptions{Subject: "alice", Groups: []string{"analysts"}, Audience: cfg.Identity.Audience})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCmd(t, "check", "--config", p, "--token", good)
+	if err != nil || !strings.Contains(out, `ok: subject "alice"`) {
+		t.Fatalf("a good token: %v\n%s", err, out)
+	}
+	wrong, err := dev.Mint(identity.MintOptions{Subject: "alice", Audience: "some-other-api"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err = runCmd(t, "check", "--config", p, "--token", wrong)
+	if err == nil {
+		t.Fatalf("a token for another audience passed check:\n%s", out)
+	}
+	if !strings.Contains(out, "some-other-api") || !strings.Contains(out, cfg.Identity.Audience) {
+		t.Errorf("check does not name the expected and received audience:\n%s", out)
+	}
+	if strings.Contains(out, wrong) {
+		t.Errorf("check printed the token:\n%s", out)
+	}
+}
