@@ -34,8 +34,10 @@ type DecodedRun struct {
 	starts, ends []int32
 }
 
-// source returns the source span that encodes Text[start:end].
-func (r *DecodedRun) source(start, end int) (int, int) {
+// Source returns the span of the text that encodes Text[start:end]: the
+// escapes and characters that decode to it, or the whole run for base64
+// and hex.
+func (r *DecodedRun) Source(start, end int) (int, int) {
 	if r.starts == nil || start >= end {
 		return r.Start, r.End
 	}
@@ -417,7 +419,7 @@ func (sc *scanner) encodedMatches(w string, hints uint8, ms []match, depth int) 
 		found := sub.scan(r.Text, hints)
 		found = sub.encodedMatches(r.Text, hints, found, depth+1)
 		for _, m := range resolve(found, nil) {
-			st, en := r.source(m.start, m.end)
+			st, en := r.Source(m.start, m.end)
 			ms = append(ms, match{start: st, end: en, ent: m.ent, encoded: true})
 		}
 		sub.release()

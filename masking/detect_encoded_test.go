@@ -126,7 +126,7 @@ func FuzzEncodedRuns(f *testing.F) {
 			}
 			last = r.End
 			for k := 0; k < len(r.Text); k++ {
-				if st, en := r.source(k, k+1); st < r.Start || en > r.End || st >= en {
+				if st, en := r.Source(k, k+1); st < r.Start || en > r.End || st >= en {
 					t.Fatalf("byte %d of %q maps to %d-%d outside %d-%d", k, r.Text, st, en, r.Start, r.End)
 				}
 			}
