@@ -109,6 +109,22 @@ func TestSplitSSNFields(t *testing.T) {
 	}
 }
 
+func TestSplitSSNText(t *testing.T) {
+	e := mustEngine(t, Config{Entities: map[Entity]Operator{SSN: Partial}})
+	for _, tc := range []struct{ in, want string }{
+		{`{"ssn_first5":"536-90","ssn_last4":"4399","name":"Jo"}`, `{"ssn_first5":"[SSN]","ssn_last4":"[SSN]","name":"Jo"}`},
+		{`SSN_AREA=536 ssn_group=90 ssn_serial=4399 ok`, `SSN_AREA=[SSN] ssn_group=[SSN] ssn_serial=[SSN] ok`},
+		{`"ssnPrefix": 53690, "ssnSuffix": 4399`, `"ssnPrefix": [SSN], "ssnSuffix": [SSN]`},
+		{`{"ssn_last4":"4399","zip":"94105"}`, `{"ssn_last4":"4399","zip":"94105"}`},
+		{`{"ssn_last4":"4399","ssn_year":"2024"}`, `{"ssn_last4":"4399","ssn_year":"2024"}`},
+		{`lessons: 12, ssn_count: 3`, `lessons: 12, ssn_count: 3`},
+	} {
+		if got := e.MaskText(tc.in, nil); got != tc.want {
+			t.Errorf("MaskText(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
 func FuzzEncodedRuns(f *testing.F) {
 	for _, s := range []string{`{"v":"NTM2LTkwLTQzOTk="}`, "3533362d39302d34333939", "a=536%2D90%2d4399&b=1",
 		"&#53;&#x36;&amp;", `\u0035\ud83d\ude00\x41\/`, "%zz&#;\\u12", "q83v3q2+7/8AAQIDBAUG"} {

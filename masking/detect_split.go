@@ -46,3 +46,78 @@ func ssnPartDigits(s string) int {
 	}
 	return n
 }
+
+// splitSSNText is splitSSNKeys for text: in one line, two or more
+// key/value pairs whose key holds "ssn" (any case) and whose values are
+// short digit runs ("ssn_first5":"536-90", ssn_last4=4399) adding up to
+// nine digits or more. It adds a match over each value and returns ms.
+func (sc *scanner) splitSSNText(w string, ms []match) []match {
+	if !strings.Contains(w, "ssn") && !strings.Contains(w, "SSN") && !strings.Contains(w, "Ssn") {
+		return ms
+	}
+	var parts [][2]int
+	total := 0
+	for from := 0; from < len(w); {
+		k := indexSSN(w[from:])
+		if k < 0 {
+			break
+		}
+		k += from
+		// The rest of the key, its closing quote, the separator, the
+		// value's opening quote.
+		j := k + 3
+		for j < len(w) && keyByte(w[j]) {
+			j++
+		}
+		from = j
+		if j < len(w) && (w[j] == '"' || w[j] == '\'') {
+			j++
+		}
+		for j < len(w) && w[j] == ' ' {
+			j++
+		}
+		if j >= len(w) || w[j] != ':' && w[j] != '=' {
+			continue
+		}
+		j++
+		for j < len(w) && w[j] == ' ' {
+			j++
+		}
+		q := byte(0)
+		if j < len(w) && (w[j] == '"' || w[j] == '\'') {
+			q = w[j]
+			j++
+		}
+		v := j
+		for j < len(w) && (isDigit(w[j]) || w[j] == '-' || q != 0 && w[j] == ' ') {
+			j++
+		}
+		if j < len(w) && (q != 0 && w[j] != q || q == 0 && !valueStop(w[j])) {
+			continue
+		}
+		if n := ssnPartDigits(w[v:j]); n > 0 && n < 9 {
+			parts = append(parts, [2]int{v, j})
+			total += n
+		}
+		from = j
+	}
+	if len(parts) < 2 || total < 9 || !sc.e.enabled(SSN) {
+		return ms
+	}
+	for _, p := range parts {
+		// Marked encoded: no part may be shown partially.
+		ms = append(ms, match{start: p[0], end: p[1], ent: SSN, encoded: true})
+	}
+	sc.matches = ms
+	return ms
+}
+
+// indexSSN finds "ssn" in any case.
+func indexSSN(s string) int {
+	for i := 0; i+2 < len(s); i++ {
+		if (s[i]|0x20) == 's' && (s[i+1]|0x20) == 's' && (s[i+2]|0x20) == 'n' {
+			return i
+		}
+	}
+	return -1
+}

@@ -220,6 +220,7 @@ func (sc *scanner) maskWindow(w string, hints uint8, c Counts) (string, bool) {
 		ms = sc.scan(scanned, hints)
 	}
 	ms = sc.encodedMatches(scanned, hints, ms, 0)
+	ms = sc.splitSSNText(scanned, ms)
 	if len(ms) == 0 {
 		return w, false
 	}
@@ -636,7 +637,7 @@ func (e *Engine) Find(s string) []Finding {
 		for off := 0; off < len(line); {
 			w := line[off : off+windowEnd(line[off:])]
 			scanned, f := sc.view(w)
-			ms := sc.encodedMatches(scanned, 0, sc.scan(scanned, 0), 0)
+			ms := sc.splitSSNText(scanned, sc.encodedMatches(scanned, 0, sc.scan(scanned, 0), 0))
 			for _, r := range resolve(ms, nil) {
 				st, en := r.start, r.end
 				if f != nil {
