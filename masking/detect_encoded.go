@@ -74,9 +74,8 @@ func (d *runDecoder) each(s string, fn func(r *DecodedRun) bool) {
 	if strings.IndexByte(s, '%') >= 0 || strings.IndexByte(s, '&') >= 0 || strings.IndexByte(s, '\\') >= 0 {
 		esc = escapeRuns(s)
 	}
-	ei := 0
 	n := len(s)
-	for i := 0; i < n; {
+	for ei, i := 0, 0; i < n; {
 		if ei < len(esc) && i >= esc[ei][0] {
 			r := esc[ei]
 			ei++
@@ -89,52 +88,70 @@ func (d *runDecoder) each(s string, fn func(r *DecodedRun) bool) {
 			i = max(i, r[1])
 			continue
 		}
-		c := s[i]
-		if !base64Byte[c] {
-			i++
-			continue
-		}
-		// A maximal run of base64 (either alphabet) characters.
-		j := i
-		var cls uint8
-		allHex := true
-		std, url := false, false
 		stop := n
 		if ei < len(esc) {
 			stop = esc[ei][0]
 		}
-		for j < stop && base64Byte[s[j]] {
-			b := s[j]
+		var more bool
+		if i, more = d.segment(s, i, stop, fn); !more {
+			return
+		}
+	}
+}
+
+// segment reports the base64 and hex runs of s[from:stop] (no escapes
+// there) and returns stop, and false when fn asked to stop.
+func (d *runDecoder) segment(s string, from, stop int, fn func(r *DecodedRun) bool) (int, bool) {
+	seg := s[:stop]
+	for i := from; i < len(seg); {
+		// Skip to the next run of base64 characters, then to its end:
+		// the two tight loops are all most text costs.
+		for i < len(seg) && !base64Byte[seg[i]] {
+			i++
+		}
+		j := i
+		for j < len(seg) && base64Byte[seg[j]] {
+			j++
+		}
+		if j-i < minBase64Run {
+			i = j
+			continue
+		}
+		var cls uint8
+		allHex := true
+		std, url := false, false
+		for k := i; k < j; k++ {
+			b := seg[k]
 			cls |= class[b]
 			allHex = allHex && class[b]&clHex != 0
 			std = std || b == '+' || b == '/'
 			url = url || b == '-' || b == '_'
-			j++
 		}
 		end := j
-		for end < stop && end-j < 2 && s[end] == '=' {
+		for end < len(seg) && end-j < 2 && seg[end] == '=' {
 			end++
 		}
-		if j-i > maxEncodedRun || end < n && s[end] != '=' && base64Byte[s[end]] {
+		if j-i > maxEncodedRun || end < len(seg) && base64Byte[seg[end]] {
 			i = end
 			continue
 		}
 		var text string
 		var ok bool
-		switch r := s[i:j]; {
+		switch r := seg[i:j]; {
 		case allHex && len(r) >= minHexRun && len(r)%2 == 0 && end == j:
 			text, ok, d.buf = decodeHex(r, d.buf)
-		case len(r) >= minBase64Run && cls&clUpper != 0 && cls&clLower != 0 && !(std && url):
+		case cls&clUpper != 0 && cls&clLower != 0 && !(std && url):
 			text, ok, d.buf = decodeBase64(r, url, d.buf)
 		}
 		if ok {
 			d.run = DecodedRun{Start: i, End: end, Text: text}
 			if !fn(&d.run) {
-				return
+				return stop, false
 			}
 		}
-		i = max(end, i+1)
+		i = end
 	}
+	return stop, true
 }
 
 // base64Byte marks the characters of both base64 alphabets.
@@ -150,6 +167,11 @@ func init() {
 // decodeHex decodes run (into buf when it fits) and returns it as text
 // when it is printable.
 func decodeHex(run string, buf []byte) (string, bool, []byte) {
+	// Text starts with a printable ASCII byte (0x20–0x7e) or a UTF-8
+	// lead byte (0xc2–0xf4): most hashes and ids fail here, undecoded.
+	if hi := unhex(run[0]); hi < 2 || hi > 7 && hi < 0xc {
+		return "", false, buf
+	}
 	buf = slicesGrow(buf, len(run)/2)
 	for k := 0; k+1 < len(run); k += 2 {
 		buf = append(buf, unhex(run[k])<<4|unhex(run[k+1]))
