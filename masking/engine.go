@@ -543,7 +543,10 @@ func (w *walker) entry(out map[string]any, k, mk string, v any) {
 func (w *walker) named(name string, v any, hints uint8) any {
 	e := w.e
 	if strength := secretKey(name); strength > 0 && e.enabled(Secret) {
-		if str, ok := scalarString(v); ok && v != nil && !isBool(v) && secretValue(str, strength) {
+		// Judge the value as the detectors would leave it, as the next
+		// pass will: "+100000000000\"1100" is not a secret, but what is
+		// left once its phone is masked may be.
+		if str, ok := scalarString(v); ok && v != nil && !isBool(v) && secretValue(e.maskText(str, hints, nil), strength) {
 			if looksMasked(str) {
 				return v
 			}
