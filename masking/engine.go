@@ -70,7 +70,7 @@ func (e *Engine) MaskText(s string, c Counts) string {
 }
 
 func (e *Engine) maskText(s string, hints uint8, c Counts) string {
-	if len(s) < 256 && !mayContain(s) {
+	if len(s) < 256 && !mayContain(s) && !mayBeEncoded(s) {
 		return s // short strings (cells, keys) skip the line machinery
 	}
 	if e.enabled(PrivateKey) && hasPEM(s) {
@@ -133,7 +133,7 @@ func (e *Engine) maskPEM(s string, c Counts) string {
 // passes): replacing a value can remove what kept a neighbour from being
 // detected, and masked output must not change when masked again.
 func (sc *scanner) maskLine(line string, hints uint8, c Counts) (string, bool) {
-	if !mayContain(line) {
+	if !mayContain(line) && !mayBeEncoded(line) {
 		return line, false
 	}
 	out, changed := sc.maskPass(line, hints, c)
@@ -221,6 +221,8 @@ func (sc *scanner) maskWindow(w string, hints uint8, c Counts) (string, bool) {
 		scanned, f = string(sc.fold.s), &sc.fold
 		ms = sc.scan(scanned, hints)
 	}
+	ms = sc.encodedMatches(scanned, hints, ms, 0)
+	ms = sc.splitSSNText(scanned, ms)
 	if len(ms) == 0 {
 		return w, false
 	}
@@ -424,6 +426,13 @@ func (w *walker) value(v any, hints uint8) any {
 		for _, k := range renamed {
 			w.entry(out, k, w.e.maskText(k, 0, w.c), x[k])
 		}
+		if e.enabled(SSN) {
+			for _, k := range splitSSNKeys(x) {
+				if _, ok := out[k]; ok {
+					out[k] = e.maskWhole(e.ops[SSN], x[k], SSN, hintSSN, w.c)
+				}
+			}
+		}
 		return out
 	case []any:
 		out := make([]any, len(x))
@@ -536,7 +545,10 @@ func (w *walker) entry(out map[string]any, k, mk string, v any) {
 func (w *walker) named(name string, v any, hints uint8) any {
 	e := w.e
 	if strength := secretKey(name); strength > 0 && e.enabled(Secret) {
-		if str, ok := scalarString(v); ok && v != nil && !isBool(v) && secretValue(str, strength) {
+		// Judge the value as the detectors would leave it, as the next
+		// pass will: "+100000000000\"1100" is not a secret, but what is
+		// left once its phone is masked may be.
+		if str, ok := scalarString(v); ok && v != nil && !isBool(v) && secretValue(e.maskText(str, hints, nil), strength) {
 			if looksMasked(str) {
 				return v
 			}
@@ -630,7 +642,8 @@ func (e *Engine) Find(s string) []Finding {
 		for off := 0; off < len(line); {
 			w := line[off : off+windowEnd(line[off:])]
 			scanned, f := sc.view(w)
-			for _, r := range resolve(sc.scan(scanned, 0), nil) {
+			ms := sc.splitSSNText(scanned, sc.encodedMatches(scanned, 0, sc.scan(scanned, 0), 0))
+			for _, r := range resolve(ms, nil) {
 				st, en := r.start, r.end
 				if f != nil {
 					st, en = int(f.starts[r.start]), int(f.ends[r.end-1])

@@ -10,6 +10,9 @@ import (
 type match struct {
 	start, end int
 	ent        Entity
+	// encoded marks a value found in decoded text: the span is its
+	// encoded form, which no partial operator may show.
+	encoded bool
 }
 
 // Context hints: a key or column name, or words just before a value, that
@@ -36,6 +39,7 @@ type scanner struct {
 	nonASCII bool
 	fold     folded
 	out      []byte // replacement buffer
+	dec      runDecoder
 }
 
 var scannerPool = sync.Pool{New: func() any { return new(scanner) }}
@@ -54,12 +58,16 @@ func (sc *scanner) release() {
 	if cap(sc.out) > 1<<16 {
 		sc.out = nil
 	}
+	if cap(sc.dec.buf) > 1<<16 {
+		sc.dec.buf = nil
+	}
+	sc.dec.run = DecodedRun{}
 	scannerPool.Put(sc)
 }
 
 func (sc *scanner) add(start, end int, ent Entity) {
 	if start < end && sc.e.enabled(ent) {
-		sc.matches = append(sc.matches, match{start, end, ent})
+		sc.matches = append(sc.matches, match{start: start, end: end, ent: ent})
 	}
 }
 
@@ -263,7 +271,7 @@ func resolve(ms []match, out []resolved) []resolved {
 	win := ms[0]
 	flush := func() {
 		cur.ent = win.ent
-		cur.exact = win.start == cur.start && win.end == cur.end
+		cur.exact = win.start == cur.start && win.end == cur.end && !win.encoded
 		out = append(out, cur)
 	}
 	for _, m := range ms[1:] {

@@ -1,10 +1,13 @@
 package server_test
 
 import (
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -99,5 +102,90 @@ rules:
 	got := api.got()
 	if len(got) != 2 || got[0].Get("Accept-Language") != "en" || got[1].Get("X-Scope-Orgid") != "tenant-7" || got[1].Get("Authorization") != "Bearer "+apiSecret {
 		t.Errorf("API saw %v", got)
+	}
+}
+
+// An API that echoes the request headers base64-, hex-, percent- or
+// HTML-encoded, and returns PII encoded or split over fields, reaches the
+// agent and the journal with the credential scrubbed and the PII masked.
+func TestHTTPRequestEncodedEchoes(t *testing.T) {
+	t.Setenv("AIRLOCK_TEST_API_TOKEN", apiSecret)
+	const ssn = "536-90-4399"
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth := r.Header.Get("Authorization")
+		dump, _ := json.Marshal(r.Header)
+		var ent strings.Builder
+		for _, c := range auth {
+			fmt.Fprintf(&ent, "&#%d;", c)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Request-Id", hex.EncodeToString([]byte(auth)))
+		json.NewEncoder(w).Encode(map[string]any{
+			"headers_b64":   base64.StdEncoding.EncodeToString(dump),
+			"headers_b64u":  base64.RawURLEncoding.EncodeToString(dump),
+			"auth_hex":      hex.EncodeToString([]byte(auth)),
+			"auth_pct":      url.QueryEscape(auth),
+			"auth_html":     ent.String(),
+			"ssn_b64":       base64.StdEncoding.EncodeToString([]byte(ssn)),
+			"ssn_hex":       hex.EncodeToString([]byte(ssn)),
+			"note":          "ssn &#53;&#51;&#54;-&#57;&#48;-&#52;&#51;&#57;&#57;",
+			"ssn_first5":    ssn[:6],
+			"ssn_last4":     ssn[7:],
+			"customer_name": "Ada",
+		})
+	}))
+	t.Cleanup(api.Close)
+	e := newEnvWith(t, fmt.Sprintf(`  api:
+    kind: http
+    base_url: %s/api
+    allow_private_network: true
+    headers:
+      Authorization: Bearer ${AIRLOCK_TEST_API_TOKEN}
+rules:
+  - {name: analysts-read, groups: [analysts], connections: [api], access: [read], effect: allow}
+`, api.URL))
+	_, base := e.start(t, server.Options{})
+	alice := httpClient(t, "streamable-http", base, e.token(t, "alice", "analysts"))
+	grant(t, alice, "api", "read")
+	res := callTool(t, alice, "http_request", map[string]any{"connection": "api", "method": "GET", "path": "/echo"})
+	if res.IsError {
+		t.Fatalf("call: %s", text(res))
+	}
+	seen, _ := json.Marshal(res)
+	recs := journal(t, e)
+	stored, _ := json.Marshal(recs)
+	bearer := "Bearer " + apiSecret
+	var bad []string
+	for _, v := range []string{apiSecret, bearer, ssn, ssn[:6]} {
+		for _, f := range []string{v, base64.StdEncoding.EncodeToString([]byte(v)), base64.RawURLEncoding.EncodeToString([]byte(v)),
+			hex.EncodeToString([]byte(v)), url.QueryEscape(v)} {
+			bad = append(bad, f)
+		}
+	}
+	for _, f := range bad {
+		if strings.Contains(string(seen), f) {
+			t.Errorf("the agent saw %q: %.400s", f, seen)
+		}
+		if strings.Contains(string(stored), f) {
+			t.Errorf("the journal holds %q", f)
+		}
+	}
+	s, _ := res.StructuredContent.(map[string]any)
+	body, _ := s["body"].(map[string]any)
+	for _, k := range []string{"headers_b64", "headers_b64u", "auth_hex", "auth_pct", "auth_html"} {
+		if body[k] != "[CREDENTIAL]" {
+			t.Errorf("%s = %v, want [CREDENTIAL]", k, body[k])
+		}
+	}
+	for _, k := range []string{"ssn_b64", "ssn_hex", "ssn_first5"} {
+		if v, _ := body[k].(string); !strings.Contains(v, "SSN") {
+			t.Errorf("%s = %v, want it masked as an SSN", k, body[k])
+		}
+	}
+	if body["note"] != "ssn [SSN]" || body["customer_name"] != "Ada" {
+		t.Errorf("body: %v", body)
+	}
+	if h, _ := s["headers"].(map[string]any); h["X-Request-Id"] != "[CREDENTIAL]" {
+		t.Errorf("headers: %v", s["headers"])
 	}
 }

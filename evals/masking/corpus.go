@@ -228,6 +228,12 @@ MIIEvgIBADANBgkqhkiG9w0BAQEFAASC
 	{"json", `{"contact":"000-31-7754"}`, nil},
 	{"json", `{"contact":"SKU 400-1234-567"}`, nil},
 	{"log", `call scheduled build=2.14.0.1234`, nil},
+	// Encoded values are found in their encoded form.
+	{"json", `{"id":7,"blob":"MjE5LTQ1LTc3ODE=","kind":"note"}`, []string{"SSN", "MjE5LTQ1LTc3ODE="}},
+	{"log", `audit actor=722e6c696e64406578616d706c652e6e6574 action=login`, []string{"EMAIL", "722e6c696e64406578616d706c652e6e6574"}},
+	{"prose", `<td>&#51;&#55;&#50;&#45;&#53;&#49;&#45;&#48;&#57;&#52;&#54;</td>`, []string{"SSN", "&#51;&#55;&#50;&#45;&#53;&#49;&#45;&#48;&#57;&#52;&#54;"}},
+	{"log", `GET /lookup?pan=5105%201051%200510%205100&full=1 200`, []string{"CREDIT_CARD", "5105%201051%200510%205100"}},
+	{"json", `{"avatar":"iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJ","etag":"W/\"5f3a9c\""}`, nil},
 }
 
 type family struct {

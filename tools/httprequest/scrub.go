@@ -3,12 +3,15 @@ package httprequest
 import (
 	"cmp"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/airlockhq/airlock/masking"
 )
 
 // CredentialMark replaces every occurrence of an injected credential in what
@@ -49,8 +52,12 @@ func newScrubber(headers http.Header) *scrubber {
 	set := map[string]bool{}
 	for _, p := range raw {
 		jh, j := jsonEscaped(p, true), jsonEscaped(p, false)
+		b := []byte(p)
 		for _, f := range []string{p, jh, j, strings.ReplaceAll(jh, "/", `\/`), strings.ReplaceAll(j, "/", `\/`),
-			url.QueryEscape(p), url.PathEscape(p)} {
+			url.QueryEscape(p), url.PathEscape(p), strings.ReplaceAll(url.QueryEscape(p), "+", "%20"),
+			base64.StdEncoding.EncodeToString(b), base64.RawStdEncoding.EncodeToString(b),
+			base64.URLEncoding.EncodeToString(b), base64.RawURLEncoding.EncodeToString(b),
+			hex.EncodeToString(b), strings.ToUpper(hex.EncodeToString(b))} {
 			if len(f) >= minSecretLen {
 				set[f] = true
 			}
@@ -103,12 +110,76 @@ func jsonEscaped(s string, html bool) string {
 	return out[1 : len(out)-1]
 }
 
-// string scrubs s.
+// maxScrubDepth bounds how many encodings deep a credential is looked
+// for (base64 of a percent-encoded token is two).
+const maxScrubDepth = 3
+
+// string scrubs s: every verbatim or directly encoded form of a credential,
+// then every encoded run (base64, hex, percent-, HTML- or \u-escaped) whose
+// decoded text holds one, replaced as a whole run or, for escapes, over
+// the bytes that encode the credential.
 func (s *scrubber) string(str string) string {
 	if len(s.needles) == 0 {
 		return str
 	}
-	return s.r.Replace(str)
+	return s.decoded(s.r.Replace(str), 0)
+}
+
+func (s *scrubber) decoded(str string, depth int) string {
+	if depth >= maxScrubDepth {
+		return str
+	}
+	var spans [][2]int
+	masking.EncodedRuns(str, func(r *masking.DecodedRun) bool {
+		if !s.holds(r.Text, depth+1) {
+			return true
+		}
+		start, end := r.Start, r.End
+		if at, n := s.first(r.Text); at >= 0 {
+			start, end = r.Source(at, at+n)
+			// Further credentials in the same run: mask the rest of it.
+			if s.holds(r.Text[at+n:], depth+1) {
+				end = r.End
+			}
+		}
+		spans = append(spans, [2]int{start, end})
+		return true
+	})
+	if len(spans) == 0 {
+		return str
+	}
+	var b strings.Builder
+	last := 0
+	for _, sp := range spans {
+		if sp[0] < last {
+			sp[0] = last
+		}
+		b.WriteString(str[last:sp[0]])
+		b.WriteString(CredentialMark)
+		last = sp[1]
+	}
+	b.WriteString(str[last:])
+	return b.String()
+}
+
+// holds reports whether text holds a credential in any form, up to depth.
+func (s *scrubber) holds(text string, depth int) bool {
+	if s.r.Replace(text) != text {
+		return true
+	}
+	return depth < maxScrubDepth && s.decoded(text, depth) != text
+}
+
+// first returns the position and length of the first needle in text, or
+// -1 when only a further encoding holds one.
+func (s *scrubber) first(text string) (int, int) {
+	at, n := -1, 0
+	for _, nd := range s.needles {
+		if k := strings.Index(text, nd); k >= 0 && (at < 0 || k < at || k == at && len(nd) > n) {
+			at, n = k, len(nd)
+		}
+	}
+	return at, n
 }
 
 // tail scrubs s and then a credential cut short at its end (a body

@@ -1,0 +1,487 @@
+package masking
+
+import (
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Encoded values. An API that echoes a request, a log line or a JSON string
+// may carry a value base64-, base64url- or hex-encoded, percent-encoded,
+// as HTML character references or as JSON \u escapes. The detectors see the
+// decoded text; what they find there masks the original, encoded span (for
+// escapes, exactly the bytes that encode the finding; for base64 and hex,
+// the whole run).
+
+// Bounds on what is decoded: runs shorter than these rarely hold a value a
+// detector would find (an SSN is 16 base64 characters, 22 hex digits) and
+// are mostly words; longer than maxEncodedRun are left to the plain scan.
+const (
+	minBase64Run   = 12
+	minHexRun      = 14
+	maxEncodedRun  = 64 << 10
+	maxDecodeDepth = 2
+)
+
+// DecodedRun is one encoded run of a text: Start and End are byte offsets
+// into the text, Text is what the run decodes to.
+type DecodedRun struct {
+	Start, End int
+	Text       string
+	// starts and ends map each byte of Text back to the source bytes that
+	// encode it (escapes); nil when the run decodes as a whole (base64, hex).
+	starts, ends []int32
+}
+
+// Source returns the span of the text that encodes Text[start:end]: the
+// escapes and characters that decode to it, or the whole run for base64
+// and hex.
+func (r *DecodedRun) Source(start, end int) (int, int) {
+	if r.starts == nil || start >= end {
+		return r.Start, r.End
+	}
+	return r.Start + int(r.starts[start]), r.Start + int(r.ends[end-1])
+}
+
+// EncodedRuns calls fn for each run of s that decodes to printable text:
+// runs with percent-escapes (%2D), HTML character references (&#45;,
+// &#x2d;, &amp;), or JSON/JavaScript escapes (\u002d, \/), extended to the
+// surrounding characters up to whitespace, quotes or angle brackets; then
+// runs of 14 or more hex digits (an even number), and runs of 12 or more
+// base64 or base64url characters mixing upper and lower case, both optionally
+// padded. Decoded text that is not valid UTF-8 or holds control characters
+// (other than tab and line breaks) is not reported: hashes, ids and words
+// decode to binary noise. Runs are reported in order and do not overlap; fn
+// returns false to stop.
+func EncodedRuns(s string, fn func(r *DecodedRun) bool) {
+	var d runDecoder
+	d.each(s, fn)
+}
+
+// runDecoder holds the buffers of EncodedRuns, so that a pooled scanner
+// decodes without allocating until something decodes to text.
+type runDecoder struct {
+	buf []byte
+	run DecodedRun
+}
+
+func (d *runDecoder) each(s string, fn func(r *DecodedRun) bool) {
+	if len(s) < 4 {
+		return
+	}
+	var esc [][2]int
+	if strings.IndexByte(s, '%') >= 0 || strings.IndexByte(s, '&') >= 0 || strings.IndexByte(s, '\\') >= 0 {
+		esc = escapeRuns(s)
+	}
+	n := len(s)
+	for ei, i := 0, 0; i < n; {
+		if ei < len(esc) && i >= esc[ei][0] {
+			r := esc[ei]
+			ei++
+			if u, ok := unescapeRun(s[r[0]:r[1]]); ok {
+				u.Start, u.End = r[0], r[1]
+				if !fn(u) {
+					return
+				}
+			}
+			i = max(i, r[1])
+			continue
+		}
+		stop := n
+		if ei < len(esc) {
+			stop = esc[ei][0]
+		}
+		var more bool
+		if i, more = d.segment(s, i, stop, fn); !more {
+			return
+		}
+	}
+}
+
+// segment reports the base64 and hex runs of s[from:stop] (no escapes
+// there) and returns stop, and false when fn asked to stop.
+func (d *runDecoder) segment(s string, from, stop int, fn func(r *DecodedRun) bool) (int, bool) {
+	seg := s[:stop]
+	for i := from; i < len(seg); {
+		// Skip to the next run of base64 characters, then to its end:
+		// the two tight loops are all most text costs.
+		for i < len(seg) && !base64Byte[seg[i]] {
+			i++
+		}
+		j := i
+		for j < len(seg) && base64Byte[seg[j]] {
+			j++
+		}
+		if j-i < minBase64Run {
+			i = j
+			continue
+		}
+		var cls uint8
+		allHex := true
+		std, url := false, false
+		for k := i; k < j; k++ {
+			b := seg[k]
+			cls |= class[b]
+			allHex = allHex && class[b]&clHex != 0
+			std = std || b == '+' || b == '/'
+			url = url || b == '-' || b == '_'
+		}
+		end := j
+		for end < len(seg) && end-j < 2 && seg[end] == '=' {
+			end++
+		}
+		if j-i > maxEncodedRun || end < len(seg) && base64Byte[seg[end]] {
+			i = end
+			continue
+		}
+		var text string
+		var ok bool
+		switch r := seg[i:j]; {
+		case allHex && len(r) >= minHexRun && len(r)%2 == 0 && end == j:
+			text, ok, d.buf = decodeHex(r, d.buf)
+		case cls&clUpper != 0 && cls&clLower != 0 && !(std && url):
+			text, ok, d.buf = decodeBase64(r, url, d.buf)
+		}
+		if ok {
+			d.run = DecodedRun{Start: i, End: end, Text: text}
+			if !fn(&d.run) {
+				return stop, false
+			}
+		}
+		i = end
+	}
+	return stop, true
+}
+
+// base64Byte marks the characters of both base64 alphabets.
+var base64Byte [256]bool
+
+func init() {
+	// Not from class: this file's init may run before normalize.go's.
+	for _, c := range "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_" {
+		base64Byte[c] = true
+	}
+}
+
+// decodeHex decodes run (into buf when it fits) and returns it as text
+// when it is printable.
+func decodeHex(run string, buf []byte) (string, bool, []byte) {
+	// Text starts with a printable ASCII byte (0x20–0x7e) or a UTF-8
+	// lead byte (0xc2–0xf4): most hashes and ids fail here, undecoded.
+	if hi := unhex(run[0]); hi < 2 || hi > 7 && hi < 0xc {
+		return "", false, buf
+	}
+	buf = slicesGrow(buf, len(run)/2)
+	for k := 0; k+1 < len(run); k += 2 {
+		buf = append(buf, unhex(run[k])<<4|unhex(run[k+1]))
+	}
+	if !printableText(buf) {
+		return "", false, buf
+	}
+	return string(buf), true, buf
+}
+
+// decodeBase64 decodes an unpadded run of one base64 alphabet (into buf
+// when it fits) and returns it as text when it is printable.
+func decodeBase64(run string, url bool, buf []byte) (string, bool, []byte) {
+	if len(run)%4 == 1 {
+		return "", false, buf
+	}
+	buf = slicesGrow(buf, len(run)*3/4+2)
+	var acc uint32
+	bits := 0
+	for k := 0; k < len(run); k++ {
+		v := b64Value[run[k]]
+		if v == 0xff || url && (run[k] == '+' || run[k] == '/') || !url && (run[k] == '-' || run[k] == '_') {
+			return "", false, buf
+		}
+		acc = acc<<6 | uint32(v)
+		bits += 6
+		if bits >= 8 {
+			bits -= 8
+			buf = append(buf, byte(acc>>bits))
+		}
+	}
+	if !printableText(buf) {
+		return "", false, buf
+	}
+	return string(buf), true, buf
+}
+
+// b64Value maps both base64 alphabets to their 6-bit values (0xff: none).
+var b64Value [256]byte
+
+func init() {
+	for i := range b64Value {
+		b64Value[i] = 0xff
+	}
+	for i, c := range "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/" {
+		b64Value[c] = byte(i)
+	}
+	b64Value['-'], b64Value['_'] = 62, 63
+}
+
+// slicesGrow returns buf, emptied, with room for n bytes.
+func slicesGrow(buf []byte, n int) []byte {
+	if cap(buf) < n {
+		return make([]byte, 0, max(n, 256))
+	}
+	return buf[:0]
+}
+
+// printableText reports valid UTF-8 of printable characters, tabs and line
+// breaks, at least four bytes long.
+func printableText(b []byte) bool {
+	if len(b) < 4 || !utf8.Valid(b) {
+		return false
+	}
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 && c != '\t' && c != '\n' && c != '\r' || c == 0x7f {
+				return false
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(b[i:])
+		if !unicode.IsPrint(r) {
+			return false
+		}
+		i += size
+	}
+	return true
+}
+
+// escapeRuns returns the runs of s around each escape: from the previous
+// delimiter (whitespace, quote, angle bracket) to the next one.
+func escapeRuns(s string) [][2]int {
+	var out [][2]int
+	n := len(s)
+	for i := 0; i < n; i++ {
+		if escapeAt(s, i) == 0 {
+			continue
+		}
+		start := i
+		for start > 0 && !escapeDelim(s[start-1]) {
+			start--
+		}
+		if len(out) > 0 && start < out[len(out)-1][1] {
+			start = out[len(out)-1][1]
+		}
+		end := i
+		for end < n && !escapeDelim(s[end]) {
+			end++
+		}
+		if end-start <= maxEncodedRun {
+			out = append(out, [2]int{start, end})
+		}
+		i = end
+	}
+	return out
+}
+
+// escapeDelim ends an escape run. A '\' is not one: it starts escapes.
+func escapeDelim(c byte) bool {
+	switch c {
+	case ' ', '\t', '\n', '\r', '"', '\'', '`', '<', '>':
+		return true
+	}
+	return false
+}
+
+// namedRefs are the HTML named character references decoded; numeric ones
+// cover everything else.
+var namedRefs = map[string]string{
+	"amp": "&", "lt": "<", "gt": ">", "quot": `"`, "apos": "'", "nbsp": " ", "sol": "/",
+	"colon": ":", "commat": "@", "period": ".", "hyphen": "-", "dash": "-", "num": "#", "plus": "+",
+	"equals": "=", "lpar": "(", "rpar": ")", "comma": ",", "semi": ";", "lowbar": "_",
+}
+
+// escapeAt returns the length of the escape starting at s[i] and writes
+// nothing; 0 when there is none.
+func escapeAt(s string, i int) int {
+	_, n := decodeEscape(s, i, nil)
+	return n
+}
+
+// decodeEscape decodes the escape at s[i], appending it to dst, and returns
+// dst and the escape's length (0: none).
+func decodeEscape(s string, i int, dst []byte) ([]byte, int) {
+	n := len(s)
+	switch s[i] {
+	case '%':
+		if i+2 < n && isHex(s[i+1]) && isHex(s[i+2]) {
+			return append(dst, unhex(s[i+1])<<4|unhex(s[i+2])), 3
+		}
+	case '\\':
+		if i+1 >= n {
+			return dst, 0
+		}
+		switch s[i+1] {
+		case 'u':
+			if i+5 < n && isHex(s[i+2]) && isHex(s[i+3]) && isHex(s[i+4]) && isHex(s[i+5]) {
+				r := rune(hexVal(s[i+2 : i+6]))
+				size := 6
+				if utf16Surrogate(r) && i+11 < n && s[i+6] == '\\' && s[i+7] == 'u' && allHex(s[i+8:i+12]) {
+					lo := rune(hexVal(s[i+8 : i+12]))
+					r = (r-0xd800)<<10 | (lo - 0xdc00) + 0x10000
+					size = 12
+				}
+				return utf8.AppendRune(dst, r), size
+			}
+		case 'x':
+			if i+3 < n && isHex(s[i+2]) && isHex(s[i+3]) {
+				return append(dst, unhex(s[i+2])<<4|unhex(s[i+3])), 4
+			}
+		case '/', '"', '\\':
+			return append(dst, s[i+1]), 2
+		}
+	case '&':
+		j := i + 1
+		for j < n && j-i <= 12 && s[j] != ';' && (isAlnum(s[j]) || s[j] == '#') {
+			j++
+		}
+		if j >= n || s[j] != ';' || j == i+1 {
+			return dst, 0
+		}
+		name := s[i+1 : j]
+		if name[0] == '#' {
+			var v uint64
+			var err error
+			if len(name) > 2 && (name[1] == 'x' || name[1] == 'X') {
+				v, err = strconv.ParseUint(name[2:], 16, 32)
+			} else {
+				v, err = strconv.ParseUint(name[1:], 10, 32)
+			}
+			if err != nil || v > unicode.MaxRune {
+				return dst, 0
+			}
+			return utf8.AppendRune(dst, rune(v)), j + 1 - i
+		}
+		if r, ok := namedRefs[strings.ToLower(name)]; ok {
+			return append(dst, r...), j + 1 - i
+		}
+	}
+	return dst, 0
+}
+
+func utf16Surrogate(r rune) bool { return r >= 0xd800 && r < 0xdc00 }
+
+func allHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isHex(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c >= 'a':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
+}
+
+func hexVal(s string) uint32 {
+	var v uint32
+	for i := 0; i < len(s); i++ {
+		v = v<<4 | uint32(unhex(s[i]))
+	}
+	return v
+}
+
+// unescapeRun decodes every escape in run, keeping for each decoded byte
+// the source bytes it came from.
+func unescapeRun(run string) (*DecodedRun, bool) {
+	d := &DecodedRun{}
+	buf := make([]byte, 0, len(run))
+	starts := make([]int32, 0, len(run))
+	ends := make([]int32, 0, len(run))
+	changed := false
+	for i := 0; i < len(run); {
+		before := len(buf)
+		var size int
+		buf, size = decodeEscape(run, i, buf)
+		if size == 0 {
+			buf = append(buf, run[i])
+			size = 1
+		} else {
+			changed = true
+		}
+		for k := before; k < len(buf); k++ {
+			starts = append(starts, int32(i))
+			ends = append(ends, int32(i+size))
+		}
+		i += size
+	}
+	if !changed || !utf8.Valid(buf) {
+		return nil, false
+	}
+	d.Text, d.starts, d.ends = string(buf), starts, ends
+	return d, true
+}
+
+// encodedMatches adds to ms a match over the source span of every finding
+// in the decoded runs of w, and returns ms. Decoded text is scanned with
+// the same hints, and decoded again up to maxDecodeDepth levels (base64 of
+// a percent-encoded value).
+func (sc *scanner) encodedMatches(w string, hints uint8, ms []match, depth int) []match {
+	if depth >= maxDecodeDepth {
+		return ms
+	}
+	e := sc.e
+	sc.dec.each(w, func(r *DecodedRun) bool {
+		sub := e.getScanner()
+		found := sub.scan(r.Text, hints)
+		found = sub.encodedMatches(r.Text, hints, found, depth+1)
+		for _, m := range resolve(found, nil) {
+			st, en := r.Source(m.start, m.end)
+			ms = append(ms, match{start: st, end: en, ent: m.ent, encoded: true})
+		}
+		sub.release()
+		return true
+	})
+	if len(ms) > 0 {
+		sc.matches = ms
+	}
+	return ms
+}
+
+// mayBeEncoded is the prefilter for text that mayContain passes over: it
+// reports an escape or a base64 run long enough for EncodedRuns to decode.
+func mayBeEncoded(s string) bool {
+	run := 0
+	var cls uint8
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if base64Byte[c] {
+			run++
+			cls |= caseClass[c]
+			if run >= minBase64Run && cls == 3 {
+				return true
+			}
+			continue
+		}
+		run, cls = 0, 0
+		if (c == '%' || c == '&' || c == '\\') && escapeAt(s, i) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// caseClass is 1 for upper-case and 2 for lower-case ASCII letters.
+var caseClass [256]uint8
+
+func init() {
+	for c := 'A'; c <= 'Z'; c++ {
+		caseClass[c] = 1
+		caseClass[c+'a'-'A'] = 2
+	}
+}
