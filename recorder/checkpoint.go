@@ -30,19 +30,29 @@ const CheckpointType = "airlock.journal.checkpoint"
 // the verifier noticing — provided the auditor keeps a copy elsewhere
 // (`airlock journal checkpoint --append-to FILE`).
 type Checkpoint struct {
-	Type      string    `json:"type"`
-	Seq       int64     `json:"seq"`
-	Hash      string    `json:"hash"`
-	Time      time.Time `json:"time"`
-	KeyID     string    `json:"key_id"`
-	PublicKey string    `json:"public_key"` // base64 (std) Ed25519 public key
-	Signature string    `json:"signature"`  // base64 (std) Ed25519 signature of message()
+	Type string    `json:"type"`
+	Seq  int64     `json:"seq"`
+	Hash string    `json:"hash"`
+	Time time.Time `json:"time"`
+	// Holes counts the seqs at or before Seq whose records are gone
+	// without a retention record for them — deletions an operator
+	// acknowledged (`airlock journal acknowledge`); 0 in an intact
+	// journal. With it, the records at or before a checkpoint can be
+	// counted cheaply: a lower count means records were deleted since.
+	Holes     int64  `json:"holes,omitempty"`
+	KeyID     string `json:"key_id"`
+	PublicKey string `json:"public_key"` // base64 (std) Ed25519 public key
+	Signature string `json:"signature"`  // base64 (std) Ed25519 signature of message()
 }
 
 // message is what is signed: fixed, line-based, independent of JSON.
 func (c *Checkpoint) message() []byte {
-	return fmt.Appendf(nil, "%s\nseq %d\nhash %s\ntime %s\nkey %s\n",
+	m := fmt.Appendf(nil, "%s\nseq %d\nhash %s\ntime %s\nkey %s\n",
 		CheckpointType, c.Seq, c.Hash, c.Time.UTC().Format(time.RFC3339Nano), c.KeyID)
+	if c.Holes != 0 {
+		m = fmt.Appendf(m, "holes %d\n", c.Holes)
+	}
+	return m
 }
 
 // KeyID names a public key: the first 16 bytes of its SHA-256, in hex.
@@ -51,10 +61,15 @@ func KeyID(pub ed25519.PublicKey) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// SignCheckpoint signs (seq, hash, t) with key.
+// SignCheckpoint signs (seq, hash, t) with key, for a journal without
+// holes.
 func SignCheckpoint(key ed25519.PrivateKey, seq int64, hash string, t time.Time) *Checkpoint {
+	return signCheckpoint(key, seq, hash, 0, t)
+}
+
+func signCheckpoint(key ed25519.PrivateKey, seq int64, hash string, holes int64, t time.Time) *Checkpoint {
 	pub := key.Public().(ed25519.PublicKey)
-	c := &Checkpoint{Type: CheckpointType, Seq: seq, Hash: hash, Time: t.UTC(), KeyID: KeyID(pub),
+	c := &Checkpoint{Type: CheckpointType, Seq: seq, Hash: hash, Holes: holes, Time: t.UTC(), KeyID: KeyID(pub),
 		PublicKey: base64.StdEncoding.EncodeToString(pub)}
 	c.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(key, c.message()))
 	return c
@@ -98,6 +113,9 @@ func ParseCheckpoint(line []byte) (*Checkpoint, error) {
 	}
 	if c.Time.IsZero() {
 		return bad("time is missing")
+	}
+	if c.Holes < 0 || c.Holes >= c.Seq {
+		return bad("holes must be between 0 and seq-1")
 	}
 	pub, err := base64.StdEncoding.DecodeString(c.PublicKey)
 	if err != nil || len(pub) != ed25519.PublicKeySize {

@@ -54,6 +54,11 @@ type Service struct {
 	mu       sync.Mutex // serialises maintenance (loop, Close)
 	logLimit *lograte.Limiter
 	lastHead string
+	// known is the newest checkpoint this process signed: verification
+	// starts from it even if the stored copy is deleted.
+	known *Checkpoint
+	imu   sync.Mutex // guards integ
+	integ integrity
 }
 
 // Start opens the journal for a gateway: it registers the instance,
@@ -91,6 +96,15 @@ func Start(ctx context.Context, st *store.SQLite, o Options) (*Service, error) {
 	}
 	s := &Service{st: st, key: key, digest: digest, inst: inst, o: o, log: o.Logger, logLimit: lograte.New(o.Logger, lograte.DefaultInterval),
 		rec: New(sink, WithMaxRecordBytes(o.MaxRecordBytes), WithInstance(inst.ID))}
+	s.integ.status = IntegrityStatus{OK: true}
+	// Verify what followed the last checkpoint before serving (cheap), and
+	// the whole chain in the background. A failure does not stop the
+	// gateway — calls are still journaled — but it is logged loudly,
+	// exposed by Integrity, and no checkpoint is signed over it.
+	if err := s.checkStart(ctx); err != nil {
+		inst.Release()
+		return nil, err
+	}
 	if n, err := s.Recover(ctx); err != nil {
 		inst.Release()
 		return nil, err
@@ -99,9 +113,10 @@ func Start(ctx context.Context, st *store.SQLite, o Options) (*Service, error) {
 	}
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stop = stop
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go s.loop(bg)
 	go s.lateLoop(bg)
+	go func() { defer s.wg.Done(); s.verifyFull(bg) }()
 	return s, nil
 }
 
@@ -128,7 +143,8 @@ func (s *Service) Close() error {
 	s.flushLate(ctx)
 	s.logLimit.Close()
 	var err error
-	if _, cerr := s.checkpointIfMoved(ctx); cerr != nil && !errors.Is(cerr, ErrEmptyJournal) {
+	if _, cerr := s.checkpointIfMoved(ctx, "shutdown"); cerr != nil && !errors.Is(cerr, ErrEmptyJournal) {
+		s.log.Error("journal: no checkpoint signed at shutdown", "err", cerr)
 		err = cerr
 	}
 	return errors.Join(err, s.inst.Release())
@@ -192,7 +208,7 @@ func (s *Service) Tick(ctx context.Context) {
 	} else if n > 0 {
 		s.log.Warn("journal: calls left open by a stopped gateway recorded with outcome unknown", "calls", n)
 	}
-	if _, err := s.checkpointIfMoved(ctx); err != nil && !errors.Is(err, ErrEmptyJournal) {
+	if _, err := s.checkpointIfMoved(ctx, "checkpoint interval"); err != nil && !errors.Is(err, ErrEmptyJournal) && !errors.Is(err, ErrIntegrity) {
 		s.log.Error("journal: checkpoint failed", "err", err)
 	}
 	if s.o.Retention > 0 {
@@ -202,26 +218,6 @@ func (s *Service) Tick(ctx context.Context) {
 			s.log.Info("journal: retention pruned records", "records", n)
 		}
 	}
-}
-
-func (s *Service) checkpointIfMoved(ctx context.Context) (*Checkpoint, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	head, err := s.st.JournalHead(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if head.Seq == 0 {
-		return nil, ErrEmptyJournal
-	}
-	if head.Hash == s.lastHead {
-		return nil, nil
-	}
-	c, err := MakeCheckpoint(ctx, s.st, s.key, time.Now())
-	if err == nil {
-		s.lastHead = c.Hash
-	}
-	return c, err
 }
 
 const metaRecoveredFrom = "recovered_from_seq"
@@ -329,37 +325,26 @@ func latestTrusted(cps []*Checkpoint, pub ed25519.PublicKey) *Checkpoint {
 	return latest
 }
 
-// MakeCheckpoint verifies the records written since the last checkpoint
-// (all of them, the first time) and signs the head. It refuses to sign a
-// journal that fails verification: a checkpoint must never launder
-// tampering. The checkpoint is stored and returned.
+// MakeCheckpoint verifies the records written since the last trusted
+// checkpoint (all of them, the first time), counts the records before it
+// (a deletion there changes the count), and signs the head. It refuses to
+// sign a journal that fails verification — a checkpoint must never
+// launder tampering — with an *IntegrityError. The checkpoint is stored
+// and returned.
 func MakeCheckpoint(ctx context.Context, st *store.SQLite, key ed25519.PrivateKey, now time.Time) (*Checkpoint, error) {
-	head, err := st.JournalHead(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if head.Seq == 0 {
-		return nil, ErrEmptyJournal
-	}
+	return makeCheckpoint(ctx, st, key, nil, now)
+}
+
+func makeCheckpoint(ctx context.Context, st *store.SQLite, key ed25519.PrivateKey, known *Checkpoint, now time.Time) (*Checkpoint, error) {
 	pub := key.Public().(ed25519.PublicKey)
-	cps, err := StoredCheckpoints(ctx, st)
-	if err != nil {
-		return nil, err
-	}
-	cps = trusted(cps, pub)
-	o := VerifyOptions{Key: pub, To: head.Seq, Checkpoints: cps}
-	if last := latestTrusted(cps, pub); last != nil && last.Seq <= head.Seq {
-		o.Anchor = last
-	}
-	rep, err := Verify(ctx, st, o)
+	rep, head, holes, err := checkSince(ctx, st, pub, known)
 	if err != nil {
 		return nil, err
 	}
 	if !rep.OK() {
-		return nil, fmt.Errorf("journal: refusing to sign a checkpoint: verification found %d problem(s), first: %s",
-			len(rep.Findings)+rep.Omitted, rep.Findings[0])
+		return nil, &IntegrityError{Report: rep}
 	}
-	c := SignCheckpoint(key, head.Seq, head.Hash, now)
+	c := signCheckpoint(key, head.Seq, head.Hash, holes, now)
 	if err := st.AddJournalCheckpoint(ctx, store.Checkpoint{Seq: c.Seq, Time: c.Time, Data: string(c.Marshal())}); err != nil {
 		return nil, err
 	}

@@ -47,6 +47,10 @@ type Report struct {
 	PrunedBefore int64
 	Findings     []Finding
 	Omitted      int // findings beyond maxFindings, not listed
+	// Acknowledged are findings an operator recorded with a signed
+	// acknowledgement (`airlock journal acknowledge`): they are known
+	// damage, listed but no longer failures.
+	Acknowledged []Finding
 }
 
 // OK reports whether nothing was found.
@@ -149,6 +153,7 @@ type verifier struct {
 	runs      []moveRun
 	needPrune int64 // first seq when the journal starts after 1
 	pruned    int64 // highest before_seq of a Pruned record
+	acked     map[Finding]bool
 }
 
 func (v *verifier) add(seq int64, kind, format string, args ...any) {
@@ -211,6 +216,16 @@ func (v *verifier) step(e *store.Entry) {
 			if c.Hash != e.Hash {
 				v.add(e.Seq, FindingCheckpoint, "differs from the signed %s: records at or before seq %d were rewritten", checkpointLabel(c), e.Seq)
 				break
+			}
+		}
+	}
+	if e.Type == TypeIntegrity && selfOK && v.o.Key != nil {
+		if a, err := decodeAcknowledgement(e.Data); err == nil && a.Verify(v.o.Key) == nil {
+			if v.acked == nil {
+				v.acked = map[Finding]bool{}
+			}
+			for _, f := range a.Findings {
+				v.acked[f] = true
 			}
 		}
 	}
@@ -306,9 +321,23 @@ func (v *verifier) flush(atEnd bool) {
 
 func (v *verifier) finish() {
 	v.flush(true)
-	if v.partial() {
-		return
+	if !v.partial() {
+		v.finishFull()
 	}
+	if len(v.acked) > 0 {
+		kept := v.rep.Findings[:0]
+		for _, f := range v.rep.Findings {
+			if v.acked[f] {
+				v.rep.Acknowledged = append(v.rep.Acknowledged, f)
+			} else {
+				kept = append(kept, f)
+			}
+		}
+		v.rep.Findings = kept
+	}
+}
+
+func (v *verifier) finishFull() {
 	if v.needPrune > 0 && v.pruned < v.needPrune {
 		v.add(1, FindingMissing, "records %s are missing and no retention record accounts for them", span(1, v.needPrune-1))
 	}

@@ -256,6 +256,12 @@ func (g *Gateway) initIdentity(ctx context.Context) error {
 	return nil
 }
 
+// JournalIntegrity reports whether the journal's chain verifies (checked
+// at start, in full in the background, and before every checkpoint); a
+// failure stays reported, and checkpoints refused, until an operator acts.
+// Health and readiness checks read it.
+func (g *Gateway) JournalIntegrity() recorder.IntegrityStatus { return g.journal.Integrity() }
+
 // Verifier returns the gateway's token verifier.
 func (g *Gateway) Verifier() *identity.Verifier { return g.verifier }
 

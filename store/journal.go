@@ -394,6 +394,21 @@ func (s *SQLite) JournalLastSeq(ctx context.Context) (int64, error) {
 	return seq.Int64, nil
 }
 
+// JournalSpan returns the lowest seq and the number of entries with
+// seq <= through (0, 0 when there are none): with seqs assigned without
+// gaps, a count below through-first+1 means entries were deleted. It reads
+// the seq index only, not the records.
+func (s *SQLite) JournalSpan(ctx context.Context, through int64) (first, count int64, err error) {
+	if _, err := s.journal(ctx); err != nil {
+		return 0, 0, err
+	}
+	var f sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT min(seq), count(*) FROM journal WHERE seq <= ?`, through).Scan(&f, &count); err != nil {
+		return 0, 0, fmt.Errorf("store: read journal: %w", err)
+	}
+	return f.Int64, count, nil
+}
+
 // JournalOpenCalls returns the "started" entries with seq >= from whose
 // call has no "finished" entry.
 func (s *SQLite) JournalOpenCalls(ctx context.Context, from int64) ([]Entry, error) {

@@ -29,7 +29,11 @@ const journalUsage = `usage: airlock journal COMMAND [--config F] ...
                                         records for a SIEM (see README, "The journal")
   verify [--checkpoints FILE] [--public-key KEY]
                                         check the hash chain and checkpoints; exit 1 on any finding
-  checkpoint [--append-to FILE]         sign the head now; print it (and append it to FILE)
+  checkpoint [--append-to FILE]         sign the head now; print it (and append it to FILE);
+                                        refused (exit 1) while the journal fails verification
+  acknowledge --reason TEXT [--actor NAME]
+                                        record the findings of verify as known damage (records
+                                        that cannot be restored), so checkpoints are signed again
   prune                                 apply journal.retention now
 
 filters: --subject --agent --session --connection --tool --outcome --decision --type
@@ -57,6 +61,8 @@ func cmdJournal(ctx context.Context, args []string, stdout io.Writer) error {
 		return cmdJournalCheckpoint(ctx, rest, stdout)
 	case "prune":
 		return cmdJournalPrune(ctx, rest, stdout)
+	case "acknowledge":
+		return cmdJournalAcknowledge(ctx, rest, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, journalUsage)
 		return nil
@@ -400,6 +406,9 @@ func cmdJournalVerify(ctx context.Context, args []string, stdout io.Writer) erro
 	} else {
 		fmt.Fprintln(stdout, "checkpoints: none; a truncated tail cannot be detected (run `airlock journal checkpoint`)")
 	}
+	for _, f := range rep.Acknowledged {
+		fmt.Fprintf(stdout, "ACKNOWLEDGED %s\n", f)
+	}
 	for _, f := range rep.Findings {
 		fmt.Fprintf(stdout, "FAIL %s\n", f)
 	}
@@ -408,6 +417,10 @@ func cmdJournalVerify(ctx context.Context, args []string, stdout io.Writer) erro
 	}
 	if !rep.OK() {
 		return errFindings(len(rep.Findings) + rep.Omitted)
+	}
+	if len(rep.Acknowledged) > 0 {
+		fmt.Fprintf(stdout, "ok: the chain is intact apart from %d acknowledged problem(s) (see `airlock journal search --type integrity`)\n", len(rep.Acknowledged))
+		return nil
 	}
 	fmt.Fprintln(stdout, "ok: the chain is intact")
 	return nil
@@ -447,7 +460,25 @@ func cmdJournalCheckpoint(ctx context.Context, args []string, stdout io.Writer) 
 	if err != nil {
 		return err
 	}
+	// The whole chain, not only what followed the last checkpoint: an
+	// operator's command can afford it, and an edit below the last
+	// checkpoint must stop it too.
+	cps, err := recorder.StoredCheckpoints(ctx, st)
+	if err != nil {
+		return err
+	}
+	pub := key.Public().(ed25519.PublicKey)
+	rep, err := recorder.Verify(ctx, st, recorder.VerifyOptions{Checkpoints: cps, Key: pub})
+	if err != nil {
+		return err
+	}
+	if !rep.OK() {
+		return &recorder.IntegrityError{Report: rep}
+	}
 	c, err := recorder.MakeCheckpoint(ctx, st, key, time.Now())
+	if errors.Is(err, recorder.ErrEmptyJournal) {
+		return errors.New("the journal is empty: nothing to checkpoint")
+	}
 	if err != nil {
 		return err
 	}
@@ -483,5 +514,44 @@ func cmdJournalPrune(ctx context.Context, args []string, stdout io.Writer) error
 		return err
 	}
 	fmt.Fprintf(stdout, "pruned %d record(s)\n", n)
+	return nil
+}
+
+func cmdJournalAcknowledge(ctx context.Context, args []string, stdout io.Writer) error {
+	fs, cfgPath := newFlags("journal acknowledge")
+	reason := fs.String("reason", "", "why the damage is accepted (incident id, what was lost); required")
+	actor := fs.String("actor", "", "who acknowledges (default: $USER)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if strings.TrimSpace(*reason) == "" {
+		return usageError("usage: airlock journal acknowledge --reason TEXT [--actor NAME]")
+	}
+	if *actor == "" {
+		*actor = os.Getenv("USER")
+	}
+	cfg, st, err := openJournal(ctx, *cfgPath)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	key, err := recorder.LoadKey(cfg.Journal.CheckpointKeyFile)
+	if err != nil {
+		return fmt.Errorf("%w (acknowledging needs the checkpoint key)", err)
+	}
+	rec := recorder.New(st, recorder.WithMaxRecordBytes(cfg.Journal.MaxRecordBytes))
+	rep, c, err := recorder.Acknowledge(ctx, st, rec, key, *reason, *actor, time.Now())
+	if errors.Is(err, recorder.ErrNothingToAcknowledge) {
+		fmt.Fprintln(stdout, "ok: the chain is intact; nothing to acknowledge")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, f := range rep.Findings {
+		fmt.Fprintf(stdout, "ACKNOWLEDGED %s\n", f)
+	}
+	fmt.Fprintf(stdout, "%d problem(s) acknowledged; checkpoint signed at seq %d; running gateways sign again at their next checkpoint interval\n",
+		len(rep.Findings), c.Seq)
 	return nil
 }
