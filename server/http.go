@@ -23,12 +23,28 @@ const (
 	PathSSE            = "/sse"
 	PathMessage        = "/message"
 	PathHealth         = "/healthz"
+	PathReady          = "/readyz"
 	PathResourceMeta   = "/.well-known/oauth-protected-resource"
 	maxRequestBodySize = 4 << 20
 	// maxHeaderBytes bounds request headers; a bearer token is at most
 	// 64 KiB (identity.maxTokenBytes).
 	maxHeaderBytes = 128 << 10
 )
+
+// ready answers 503 while the gateway should not take traffic: today,
+// while its journal fails verification (no checkpoint is signed until an
+// operator acts). /healthz stays a liveness check. The body says what
+// failed and what to do, never a record's content.
+func (g *Gateway) ready(w http.ResponseWriter, r *http.Request) {
+	j := g.JournalIntegrity()
+	journal := map[string]any{"ok": j.OK, "fully_verified": j.FullyVerified}
+	if !j.OK {
+		journal["failed_at"], journal["problems"], journal["action"] = j.FailedAt, j.Problems, j.Action
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "journal": journal})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "journal": journal})
+}
 
 // Handler returns the gateway's HTTP handler: streamable HTTP at /mcp, SSE
 // at /sse (+ /message), health, RFC 9728 metadata and, when enabled, the
@@ -70,6 +86,7 @@ func (g *Gateway) buildHandler() http.Handler {
 	mux.HandleFunc("GET "+PathHealth, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
+	mux.HandleFunc("GET "+PathReady, g.ready)
 	mux.HandleFunc("GET "+PathResourceMeta, g.resourceMetadata)
 	mux.HandleFunc("GET "+PathResourceMeta+PathMCP, g.resourceMetadata)
 	if g.dev != nil {

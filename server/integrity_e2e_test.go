@@ -3,6 +3,7 @@ package server_test
 import (
 	"errors"
 	"log/slog"
+	"net/http"
 	"os/exec"
 	"strings"
 	"testing"
@@ -46,6 +47,9 @@ func TestGatewayRefusesToSignABrokenJournal(t *testing.T) {
 	for range 3 {
 		structured(t, query(t, c, "pg", "SELECT 1"))
 	}
+	if code := readyz(t, g.base); code != http.StatusOK {
+		t.Fatalf("/readyz = %d on a sound journal", code)
+	}
 	waitFor(t, "a checkpoint", func() bool { return checkpointCount(t, e) > 0 })
 	structured(t, query(t, c, "pg", "SELECT 2"))
 	waitFor(t, "a second checkpoint", func() bool { return checkpointCount(t, e) > 1 })
@@ -60,6 +64,9 @@ func TestGatewayRefusesToSignABrokenJournal(t *testing.T) {
 		return strings.Contains(g.log(), "JOURNAL INTEGRITY FAILURE") && strings.Contains(g.log(), "level=ERROR")
 	})
 	waitFor(t, "a second refusal", func() bool { return strings.Count(g.log(), "checkpoint refused") >= 2 })
+	if code := readyz(t, g.base); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz = %d over a broken journal, want 503", code)
+	}
 	structured(t, query(t, c, "pg", "SELECT 4")) // calls are still served and journaled
 	out, err := airlockCmd(t, "journal", "checkpoint", "--config", e.cfgPath)
 	var ee *exec.ExitError
@@ -93,6 +100,9 @@ func TestGatewayRefusesToSignABrokenJournal(t *testing.T) {
 	acked := checkpointCount(t, e)
 	structured(t, query(t, c2, "pg", "SELECT 6"))
 	waitFor(t, "a checkpoint after the acknowledgement", func() bool { return checkpointCount(t, e) > acked })
+	if code := readyz(t, g2.base); code != http.StatusOK {
+		t.Errorf("/readyz = %d after the acknowledgement, want 200", code)
+	}
 	g2.stop(t)
 	out, err = airlockCmd(t, "journal", "verify", "--config", e.cfgPath)
 	if err != nil || !strings.Contains(out, "ACKNOWLEDGED seq 3") || strings.Contains(out, "FAIL") {
@@ -146,3 +156,13 @@ func TestGatewayStartsOnAnEditedJournalAndSaysSo(t *testing.T) {
 }
 
 func slogText(w *syncBuf) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+func readyz(t *testing.T, base string) int {
+	t.Helper()
+	resp, err := http.Get(base + server.PathReady)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
