@@ -92,7 +92,12 @@ CREATE FUNCTION ssn_of(i int) RETURNS TABLE (x text) LANGUAGE sql AS 'SELECT ssn
 		{`SELECT max(ssn), min(right(card_number, 4)) FROM customers`, "mm"},
 		{`SELECT lag(ssn) OVER (ORDER BY id) FROM customers`, "m"},
 		{`SELECT secret_note || '', reverse(ssn) FROM customers`, "mm"},
+		// A function defined outside pg_catalog may read anything.
+		{`SELECT * FROM ssn_of(2)`, "m"},
+		{`SELECT x || '' FROM ssn_of(1)`, "m"},
+		{`SELECT id, (SELECT x FROM ssn_of(id)) FROM customers`, "-m"},
 		// What cannot reveal a value passes.
+		{`SELECT upper(name), length(name), g FROM customers, generate_series(1, 2) g`, "---"},
 		{`SELECT count(ssn), count(DISTINCT ssn), count(*) FROM customers`, "---"},
 		{`SELECT name, ssn IS NULL FROM customers`, "--"},
 		{`SELECT id, EXISTS (SELECT 1 FROM customers d WHERE d.ssn = c.ssn) FROM customers c`, "--"},

@@ -21,6 +21,13 @@ type Source struct {
 	Column string
 }
 
+// FunctionTable is the Table of a Source that stands for a function call:
+// Column is the function's name, schema-qualified when written so. A
+// function defined outside pg_catalog may read any table (its body is not
+// analysed), so the caller replaces it by Wildcard when the catalog says it
+// is one, and drops it otherwise.
+const FunctionTable = "()"
+
 // Wildcard is the source of a value the analysis could not trace: every
 // column of every relation.
 var Wildcard = Source{Table: "*", Column: "*"}
@@ -61,6 +68,7 @@ type relation struct {
 	base    string      // a stored relation (table or view) as written; "" when derived
 	entries []entry     // a derived relation's columns
 	members []*relation // a join's relations (for a join alias)
+	rec     bool        // a recursive CTE seen from inside: every column reads all it reads
 }
 
 // maxLineageWork bounds the analysis (nodes visited, lookups made): past
@@ -224,6 +232,9 @@ func (r *relation) lookup(name string, depth int) ([]Source, bool) {
 // has reports whether r certainly has a column called name (a derived
 // relation that lists it), so outer scopes need not be searched.
 func (r *relation) has(name string) bool {
+	if r.rec {
+		return true
+	}
 	if r.base != "" {
 		return false
 	}
@@ -424,7 +435,7 @@ func (a *analyzer) with(wc *pg_query.WithClause, outer *scope) *scope {
 		}
 		r := &relation{alias: cte.Ctename}
 		if wc.Recursive {
-			r.entries = []entry{{star: true}}
+			r.entries, r.rec = []entry{{star: true}}, true
 			sc.ctes[cte.Ctename] = r
 			var prev []Source
 			for range 4 {
@@ -438,7 +449,7 @@ func (a *analyzer) with(wc *pg_query.WithClause, outer *scope) *scope {
 			}
 		}
 		es := a.query(stmtOf(cte.Ctequery), sc)
-		r.entries = rename(es, cte.Aliascolnames)
+		r.entries, r.rec = rename(es, cte.Aliascolnames), false
 		sc.ctes[cte.Ctename] = r
 	}
 	return sc
@@ -482,7 +493,7 @@ func (a *analyzer) fromItem(it *pg_query.Node, sc *scope) *relation {
 		rv := n.RangeVar
 		if rv.Schemaname == "" && rv.Catalogname == "" {
 			if c := sc.cte(rv.Relname); c != nil {
-				r := &relation{alias: rv.Relname, entries: c.entries}
+				r := &relation{alias: rv.Relname, entries: c.entries, rec: c.rec}
 				if rv.Alias != nil {
 					r.alias = rv.Alias.Aliasname
 					r.entries = rename(c.entries, rv.Alias.Colnames)
@@ -745,9 +756,8 @@ func (a *analyzer) columnRef(cr *pg_query.ColumnRef, sc *scope) ([]Source, bool)
 func (a *analyzer) unqualified(name string, sc *scope) ([]Source, bool) {
 	var src []Source
 	cands := 0
-	direct := true
+	direct, certain := true, false
 	for l := sc; l != nil; l = l.parent {
-		certain := false
 		for _, r := range l.rels {
 			s, d := r.lookup(name, 0)
 			if len(s) > 0 {
@@ -765,7 +775,7 @@ func (a *analyzer) unqualified(name string, sc *scope) ([]Source, bool) {
 		src = append(src, r.all()...)
 		direct = false
 	}
-	if len(src) == 0 {
+	if len(src) == 0 && !certain {
 		// Nothing in scope could have it: a column the analysis cannot see.
 		return []Source{Wildcard}, false
 	}
@@ -794,7 +804,7 @@ func (a *analyzer) expr(n *pg_query.Node, sc *scope) []Source {
 		}
 		// Ordering, FILTER and OVER choose and order values; they do not
 		// put values in the result (like WHERE, which is not tracked).
-		var src []Source
+		src := []Source{{Table: FunctionTable, Column: funcName(fc)}}
 		for _, arg := range fc.Args {
 			src = append(src, a.expr(arg, sc)...)
 		}
@@ -826,6 +836,10 @@ func (a *analyzer) expr(n *pg_query.Node, sc *scope) []Source {
 	var src []Source
 	a.children(reflect.ValueOf(stmtOf(n)), sc, &src)
 	return src
+}
+
+func funcName(fc *pg_query.FuncCall) string {
+	return qualifier(fc.Funcname)
 }
 
 // isCount reports count(...) of pg_catalog (also as a window function),

@@ -2,6 +2,7 @@ package querydb
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strings"
 
@@ -48,24 +49,49 @@ type viewInfo struct {
 	all  []pgsql.Source
 }
 
-// expandViews replaces each column of a view (or materialized view) in
-// cols by what the view's definition reads for it, keeping the view's own
-// column too (a rule may name it). The catalog is asked on every call, on
-// the call's database: a view redefined a second ago is followed as it is
-// now. A relation that does not resolve is kept as written.
+// expandViews resolves what the parse tree alone cannot see through, on
+// the call's database: each column of a view (or materialized view) in
+// cols is joined by what the view's definition reads for it (the view's
+// own column stays: a rule may name it), and each call of a function
+// defined outside pg_catalog, whose body may read any table, becomes
+// Wildcard (built-in functions are dropped: their arguments are already
+// counted). The catalog is asked on every call, so a view redefined a
+// second ago is followed as it is now. A relation that does not resolve
+// is kept as written.
 func expandViews(ctx context.Context, db querier, cols []pgsql.ColumnLineage) ([]pgsql.ColumnLineage, error) {
-	views := map[string]*viewInfo{} // by name as written; nil: not a view
+	seenRel, seenFn := map[string]bool{}, map[string]bool{}
+	views, userFns := map[string]*viewInfo{}, map[string]bool{}
 	for depth := 0; ; depth++ {
-		var ask []string
+		var rels, fns []string
 		for _, c := range cols {
 			for _, s := range c.Sources {
-				if _, seen := views[s.Table]; !seen && s.Table != "*" {
-					views[s.Table] = nil
-					ask = append(ask, s.Table)
+				switch {
+				case s.Table == pgsql.FunctionTable:
+					if !seenFn[s.Column] {
+						seenFn[s.Column] = true
+						fns = append(fns, s.Column)
+					}
+				case s.Table != "*" && !seenRel[s.Table]:
+					seenRel[s.Table] = true
+					rels = append(rels, s.Table)
 				}
 			}
 		}
-		if len(ask) == 0 {
+		if len(rels) > 0 || len(fns) > 0 {
+			v, f, err := lookupCatalog(ctx, db, rels, fns)
+			if err != nil {
+				return nil, err
+			}
+			maps.Copy(views, v)
+			maps.Copy(userFns, f)
+		}
+		changed := false
+		for i, c := range cols {
+			n := substitute(c, views, userFns)
+			changed = changed || n.Direct != c.Direct || !slices.Equal(n.Sources, c.Sources)
+			cols[i] = n
+		}
+		if !changed {
 			return cols, nil
 		}
 		if depth == maxViewDepth {
@@ -76,28 +102,22 @@ func expandViews(ctx context.Context, db querier, cols []pgsql.ColumnLineage) ([
 			}
 			return cols, nil
 		}
-		found, err := lookupViews(ctx, db, ask)
-		if err != nil {
-			return nil, err
-		}
-		if len(found) == 0 {
-			return cols, nil
-		}
-		for name, v := range found {
-			views[name] = v
-		}
-		for i, c := range cols {
-			cols[i] = substitute(c, found)
-		}
 	}
 }
 
-// substitute adds, for each source that is a column of a view in found,
-// what that view column reads.
-func substitute(c pgsql.ColumnLineage, found map[string]*viewInfo) pgsql.ColumnLineage {
-	out := pgsql.ColumnLineage{Sources: slices.Clone(c.Sources), Direct: c.Direct}
+// substitute adds, for each source that is a column of a view in views,
+// what that view column reads, and resolves function calls.
+func substitute(c pgsql.ColumnLineage, views map[string]*viewInfo, userFns map[string]bool) pgsql.ColumnLineage {
+	out := pgsql.ColumnLineage{Direct: c.Direct}
 	for _, s := range c.Sources {
-		v, ok := found[s.Table]
+		if s.Table == pgsql.FunctionTable {
+			if userFns[s.Column] {
+				out.Sources = append(out.Sources, pgsql.Wildcard)
+			}
+			continue
+		}
+		out.Sources = append(out.Sources, s)
+		v, ok := views[s.Table]
 		if !ok {
 			continue
 		}
@@ -115,6 +135,9 @@ func substitute(c pgsql.ColumnLineage, found map[string]*viewInfo) pgsql.ColumnL
 		out.Sources = append(out.Sources, vc.Sources...)
 		out.Direct = out.Direct && vc.Direct
 	}
+	if slices.Contains(out.Sources, pgsql.Wildcard) {
+		return pgsql.ColumnLineage{Sources: []pgsql.Source{pgsql.Wildcard}}
+	}
 	slices.SortFunc(out.Sources, func(x, y pgsql.Source) int {
 		if c := strings.Compare(x.Table, y.Table); c != 0 {
 			return c
@@ -125,45 +148,59 @@ func substitute(c pgsql.ColumnLineage, found map[string]*viewInfo) pgsql.ColumnL
 	return out
 }
 
-// lookupViews asks the catalog which of names are views or materialized
-// views, with their columns and definitions.
-func lookupViews(ctx context.Context, db querier, names []string) (map[string]*viewInfo, error) {
-	quoted := make([]string, len(names))
-	for i, n := range names {
+// lookupCatalog asks, in one round trip, which of rels are views or
+// materialized views (with their columns and definitions) and which of
+// fns name a function defined outside the system schemas.
+func lookupCatalog(ctx context.Context, db querier, rels, fns []string) (map[string]*viewInfo, map[string]bool, error) {
+	quoted := make([]string, len(rels))
+	for i, n := range rels {
 		quoted[i] = quoteName(n)
 	}
-	rows, err := db.Query(ctx, `SELECT x.i, pg_catalog.pg_get_viewdef(c.oid),
+	bare := make([]string, len(fns))
+	for i, f := range fns {
+		bare[i] = f[strings.LastIndexByte(f, '.')+1:]
+	}
+	rows, err := db.Query(ctx, `SELECT 'v', x.i, pg_catalog.pg_get_viewdef(c.oid),
 		ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
 		      WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum)
 		FROM unnest($1::text[]) WITH ORDINALITY AS x(n, i)
 		JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(x.n)
-		WHERE c.relkind IN ('v', 'm')`, quoted)
+		WHERE c.relkind IN ('v', 'm')
+		UNION ALL
+		SELECT 'f', x.i, NULL, NULL FROM unnest($2::text[]) WITH ORDINALITY AS x(n, i)
+		WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace s ON s.oid = p.pronamespace
+		              WHERE p.proname = x.n AND s.nspname NOT IN ('pg_catalog', 'information_schema'))`, quoted, bare)
 	if err != nil {
-		return nil, pgError(err)
+		return nil, nil, pgError(err)
 	}
 	defer rows.Close()
-	out := map[string]*viewInfo{}
+	views, userFns := map[string]*viewInfo{}, map[string]bool{}
 	for rows.Next() {
 		var (
+			kind string
 			i    int64
-			def  string
+			def  *string
 			cols []string
 		)
-		if err := rows.Scan(&i, &def, &cols); err != nil {
-			return nil, pgError(err)
+		if err := rows.Scan(&kind, &i, &def, &cols); err != nil {
+			return nil, nil, pgError(err)
 		}
-		res := pgsql.AnalyzeLineage(def).Resolve(cols)
+		if kind == "f" {
+			userFns[fns[i-1]] = true
+			continue
+		}
+		res := pgsql.AnalyzeLineage(*def).Resolve(cols)
 		v := &viewInfo{cols: make(map[string]pgsql.ColumnLineage, len(cols))}
 		for k, col := range cols {
 			v.cols[col] = res[k]
 			v.all = append(v.all, res[k].Sources...)
 		}
-		out[names[i-1]] = v
+		views[rels[i-1]] = v
 	}
 	if err := rows.Err(); err != nil {
-		return nil, pgError(err)
+		return nil, nil, pgError(err)
 	}
-	return out, nil
+	return views, userFns, nil
 }
 
 // quoteName quotes each part of a relation name as written ("s.t"), so
