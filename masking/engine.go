@@ -535,7 +535,7 @@ func (w *walker) entry(out map[string]any, k, mk string, v any) {
 // a secret-like name is masked whole when it looks like a real secret.
 func (w *walker) named(name string, v any, hints uint8) any {
 	e := w.e
-	if strength := secretKey(name); strength > 0 && e.enabled(Secret) {
+	if strength := max(secretKey(name), secretName(name)); strength > 0 && e.enabled(Secret) {
 		if str, ok := scalarString(v); ok && v != nil && !isBool(v) && secretValue(str, strength) {
 			if looksMasked(str) {
 				return v

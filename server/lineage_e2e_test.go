@@ -143,3 +143,39 @@ func isMaskLabel(v any) bool {
 	s, ok := v.(string)
 	return ok && strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") && !strings.ContainsAny(s, "0123456789")
 }
+
+// Columns named like secrets are masked by the words of their names, not
+// a fixed list: password_hash, passwd_digest, api_key_hash, secret_token,
+// private_key, rolpassword; password_reset_at and token_count are not.
+func TestSecretColumnNamesAreMasked(t *testing.T) {
+	e := newEnvWith(t, `
+rules:
+  - {name: analysts-read, groups: [analysts], connections: [pg], access: [read], effect: allow}
+`)
+	if _, err := e.pg.Exec(context.Background(), `
+CREATE TABLE accounts (id int, password_hash text, passwd_digest text, api_key_hash text, secret_token text,
+  private_key text, rolpassword text, "clientSecret" text, password_reset_at text, token_count int);
+INSERT INTO accounts VALUES (1, '$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW',
+  'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', 'k1_9f8e7d6c5b4a39281706f5e4d3c2b1a0',
+  'tok_Zx81kQpLm2Vn7RsT', 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASC', 'SCRAM-SHA-256$4096:c2FsdA==$c3RvcmVk:c2VydmVy',
+  'cs_live_8fJ2kLmQ9xZ', '2026-01-02 03:04:05', 42);`); err != nil {
+		t.Fatal(err)
+	}
+	_, base := e.start(t, server.Options{})
+	c := httpClient(t, "streamable-http", base, e.token(t, "alice", "analysts"))
+	grant(t, c, "pg", "read")
+	r := structured(t, query(t, c, "pg", `SELECT * FROM accounts`))
+	if len(r.Rows) != 1 {
+		t.Fatalf("rows %v", r.Rows)
+	}
+	for i, col := range r.Columns {
+		v := r.Rows[0][i]
+		secret := col != "id" && col != "password_reset_at" && col != "token_count"
+		if secret && !isMaskLabel(v) {
+			t.Errorf("%s came back unmasked: %v", col, v)
+		}
+		if !secret && isMaskLabel(v) {
+			t.Errorf("%s was masked: %v", col, v)
+		}
+	}
+}
