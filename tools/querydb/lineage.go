@@ -10,6 +10,7 @@ import (
 
 	"github.com/airlockhq/airlock/masking"
 	"github.com/airlockhq/airlock/policy/pgsql"
+	"github.com/airlockhq/airlock/policy/sqlitesql"
 )
 
 // pgLineage traces each result column of sql to the stored columns it
@@ -211,4 +212,19 @@ func quoteName(n string) string {
 		parts[i] = `"` + strings.ReplaceAll(p, `"`, `""`) + `"`
 	}
 	return strings.Join(parts, ".")
+}
+
+// sqliteLineage is pgLineage for SQLite, from its tokens (policy/sqlitesql):
+// conservative, as SQLite's parse tree is not available.
+func sqliteLineage(sql string, columns []string) []masking.Lineage {
+	cols := sqlitesql.Lineage(sql, columns)
+	out := make([]masking.Lineage, len(cols))
+	for i, c := range cols {
+		l := masking.Lineage{Computed: !c.Direct}
+		for _, s := range c.Sources {
+			l.From = append(l.From, masking.ColumnRef(s))
+		}
+		out[i] = l
+	}
+	return out
 }

@@ -124,7 +124,7 @@ func (s *sqliteTarget) query(ctx context.Context, q *query, access policy.Access
 	if err != nil {
 		return nil, sqliteError(err)
 	}
-	rs := &resultSet{Columns: cols, Rows: [][]any{}}
+	rs := &resultSet{Columns: cols, Rows: [][]any{}, Lineage: sqliteLineage(q.SQL, cols)}
 	for rows.Next() {
 		if len(rs.Rows) == s.maxRows {
 			rs.Truncated = true
