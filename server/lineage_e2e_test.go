@@ -17,6 +17,7 @@ masking:
     "customers.ssn": redact
     "*.card_number": partial
     "customers.secret_note": "null"
+    "customers_p.ssn": redact
 rules:
   - {name: analysts-read, groups: [analysts], connections: [pg], access: [read], effect: allow}
 `
@@ -40,6 +41,11 @@ INSERT INTO orders VALUES (1, 1, '4012888888881881', 10), (2, 2, '37828224631000
 CREATE VIEW customer_v AS SELECT id, name, ssn AS tax_id, upper(card_number) AS pan FROM customers;
 CREATE VIEW customer_vv AS SELECT id, tax_id AS t2 FROM customer_v;
 CREATE MATERIALIZED VIEW customer_mv AS SELECT id, lower(ssn) AS s FROM customers;
+CREATE TABLE customers_p (id int, ssn text) PARTITION BY RANGE (id);
+CREATE TABLE customers_p1 PARTITION OF customers_p FOR VALUES FROM (0) TO (100);
+INSERT INTO customers_p VALUES (1, '219-09-9999');
+CREATE TABLE vip_customers () INHERITS (customers);
+INSERT INTO vip_customers VALUES (9, 'Vi', '219-09-9999', '4111111111111111', 'owes money');
 CREATE FUNCTION ssn_of(i int) RETURNS TABLE (x text) LANGUAGE sql AS 'SELECT ssn FROM customers WHERE id = i';
 `); err != nil {
 		t.Fatal(err)
@@ -92,6 +98,10 @@ CREATE FUNCTION ssn_of(i int) RETURNS TABLE (x text) LANGUAGE sql AS 'SELECT ssn
 		{`SELECT max(ssn), min(right(card_number, 4)) FROM customers`, "mm"},
 		{`SELECT lag(ssn) OVER (ORDER BY id) FROM customers`, "m"},
 		{`SELECT secret_note || '', reverse(ssn) FROM customers`, "mm"},
+		// Partitions and child tables carry their parent's rules.
+		{`SELECT ssn, reverse(ssn) FROM customers_p1`, "mm"},
+		{`SELECT ssn || '' FROM vip_customers`, "m"},
+		{`SELECT secret_note FROM vip_customers`, "m"},
 		// A function defined outside pg_catalog may read anything.
 		{`SELECT * FROM ssn_of(2)`, "m"},
 		{`SELECT x || '' FROM ssn_of(1)`, "m"},

@@ -46,8 +46,9 @@ const maxViewDepth = 8
 // viewInfo is one relation the lineage names: a view's columns and what
 // each reads.
 type viewInfo struct {
-	cols map[string]pgsql.ColumnLineage
-	all  []pgsql.Source
+	cols    map[string]pgsql.ColumnLineage // a view's columns; nil for a table
+	all     []pgsql.Source
+	parents []string // tables it inherits from or is a partition of, "schema.table"
 }
 
 // expandViews resolves what the parse tree alone cannot see through, on
@@ -122,6 +123,13 @@ func substitute(c pgsql.ColumnLineage, views map[string]*viewInfo, userFns map[s
 		if !ok {
 			continue
 		}
+		for _, p := range v.parents {
+			// A partition's or child table's column is its parent's too.
+			out.Sources = append(out.Sources, pgsql.Source{Table: p, Column: s.Column})
+		}
+		if v.cols == nil {
+			continue
+		}
 		if s.Column == "*" {
 			out.Sources = append(out.Sources, v.all...)
 			out.Direct = false
@@ -170,7 +178,17 @@ func lookupCatalog(ctx context.Context, db querier, rels, fns []string) (map[str
 		UNION ALL
 		SELECT 'f', x.i, NULL, NULL FROM unnest($2::text[]) WITH ORDINALITY AS x(n, i)
 		WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace s ON s.oid = p.pronamespace
-		              WHERE p.proname = x.n AND s.nspname NOT IN ('pg_catalog', 'information_schema'))`, quoted, bare)
+		              WHERE p.proname = x.n AND s.nspname NOT IN ('pg_catalog', 'information_schema'))
+		UNION ALL
+		SELECT 'p', x.i, s.nspname || '.' || c.relname, NULL
+		FROM unnest($1::text[]) WITH ORDINALITY AS x(n, i)
+		CROSS JOIN LATERAL (WITH RECURSIVE up(oid, depth) AS (
+		      SELECT h.inhparent, 1 FROM pg_catalog.pg_inherits h WHERE h.inhrelid = pg_catalog.to_regclass(x.n)
+		      UNION ALL
+		      SELECT h.inhparent, up.depth + 1 FROM pg_catalog.pg_inherits h JOIN up ON h.inhrelid = up.oid WHERE up.depth < 16)
+		    SELECT oid FROM up) a
+		JOIN pg_catalog.pg_class c ON c.oid = a.oid
+		JOIN pg_catalog.pg_namespace s ON s.oid = c.relnamespace`, quoted, bare)
 	if err != nil {
 		return nil, nil, pgError(err)
 	}
@@ -186,12 +204,25 @@ func lookupCatalog(ctx context.Context, db querier, rels, fns []string) (map[str
 		if err := rows.Scan(&kind, &i, &def, &cols); err != nil {
 			return nil, nil, pgError(err)
 		}
-		if kind == "f" {
+		switch kind {
+		case "f":
 			userFns[fns[i-1]] = true
+			continue
+		case "p":
+			v := views[rels[i-1]]
+			if v == nil {
+				v = &viewInfo{}
+				views[rels[i-1]] = v
+			}
+			v.parents = append(v.parents, *def)
 			continue
 		}
 		res := pgsql.AnalyzeLineage(*def).Resolve(cols)
-		v := &viewInfo{cols: make(map[string]pgsql.ColumnLineage, len(cols))}
+		v := views[rels[i-1]]
+		if v == nil {
+			v = &viewInfo{}
+		}
+		v.cols = make(map[string]pgsql.ColumnLineage, len(cols))
 		for k, col := range cols {
 			v.cols[col] = res[k]
 			v.all = append(v.all, res[k].Sources...)
