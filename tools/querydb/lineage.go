@@ -18,7 +18,7 @@ import (
 // as reverse(ssn) or row_to_json(c). Views and materialized views among
 // those columns are followed to what their definitions read, on the
 // call's database (see expandViews).
-func pgLineage(ctx context.Context, db querier, sql string, columns []string) ([]masking.Lineage, error) {
+func pgLineage(ctx context.Context, db catalogQuerier, sql string, columns []string) ([]masking.Lineage, error) {
 	cols := pgsql.AnalyzeLineage(sql).Resolve(columns)
 	cols, err := expandViews(ctx, db, cols)
 	if err != nil {
@@ -35,8 +35,8 @@ func pgLineage(ctx context.Context, db querier, sql string, columns []string) ([
 	return out, nil
 }
 
-// querier is what the view lookup needs of a connection.
-type querier interface {
+// catalogQuerier is what the view lookup needs of a connection.
+type catalogQuerier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
@@ -60,7 +60,7 @@ type viewInfo struct {
 // counted). The catalog is asked on every call, so a view redefined a
 // second ago is followed as it is now. A relation that does not resolve
 // is kept as written.
-func expandViews(ctx context.Context, db querier, cols []pgsql.ColumnLineage) ([]pgsql.ColumnLineage, error) {
+func expandViews(ctx context.Context, db catalogQuerier, cols []pgsql.ColumnLineage) ([]pgsql.ColumnLineage, error) {
 	seenRel, seenFn := map[string]bool{}, map[string]bool{}
 	views, userFns := map[string]*viewInfo{}, map[string]bool{}
 	for depth := 0; ; depth++ {
@@ -160,7 +160,7 @@ func substitute(c pgsql.ColumnLineage, views map[string]*viewInfo, userFns map[s
 // lookupCatalog asks, in one round trip, which of rels are views or
 // materialized views (with their columns and definitions) and which of
 // fns name a function defined outside the system schemas.
-func lookupCatalog(ctx context.Context, db querier, rels, fns []string) (map[string]*viewInfo, map[string]bool, error) {
+func lookupCatalog(ctx context.Context, db catalogQuerier, rels, fns []string) (map[string]*viewInfo, map[string]bool, error) {
 	quoted := make([]string, len(rels))
 	for i, n := range rels {
 		quoted[i] = quoteName(n)
