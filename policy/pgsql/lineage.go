@@ -919,3 +919,47 @@ func normalize(src []Source) []Source {
 	}
 	return src
 }
+
+// Names lists the relations (as written) and the functions the lineage
+// refers to, for a caller that resolves views and functions in the
+// catalog before the statement runs.
+func (l *Lineage) Names() (relations, functions []string) {
+	seen := map[*relation]bool{}
+	var rel func(r *relation)
+	var src func(ss []Source)
+	var ent func(es []entry)
+	src = func(ss []Source) {
+		for _, s := range ss {
+			switch s.Table {
+			case "*":
+			case FunctionTable:
+				functions = append(functions, s.Column)
+			default:
+				relations = append(relations, s.Table)
+			}
+		}
+	}
+	ent = func(es []entry) {
+		for _, e := range es {
+			src(e.src)
+			for _, r := range e.rels {
+				rel(r)
+			}
+		}
+	}
+	rel = func(r *relation) {
+		if seen[r] {
+			return
+		}
+		seen[r] = true
+		if r.base != "" {
+			relations = append(relations, r.base)
+		}
+		for _, m := range r.members {
+			rel(m)
+		}
+		ent(r.entries)
+	}
+	ent(l.entries)
+	return sortedSet(relations), sortedSet(functions)
+}

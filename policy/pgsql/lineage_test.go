@@ -185,3 +185,22 @@ func BenchmarkLineage(b *testing.B) {
 		})
 	}
 }
+
+func TestLineageNames(t *testing.T) {
+	cases := []struct{ sql, rels, fns string }{
+		{`SELECT * FROM v`, "v", ""},
+		{`SELECT reverse(a.x), b.* FROM s.a JOIN b ON true, LATERAL my_fn(a.y) f`, "b s.a", "reverse"}, // f is not in the result
+		{`WITH c AS (SELECT ssn FROM customers) SELECT count(*) FROM c`, "", ""},
+		{`SELECT x FROM (SELECT upper(ssn) AS x FROM customers) t`, "customers", "upper"},
+		{`SHOW search_path`, "", ""},
+	}
+	for _, tc := range cases {
+		r, f := AnalyzeLineage(tc.sql).Names()
+		if got := strings.Join(r, " "); got != tc.rels {
+			t.Errorf("%s: relations %q, want %q", tc.sql, got, tc.rels)
+		}
+		if got := strings.Join(f, " "); got != tc.fns {
+			t.Errorf("%s: functions %q, want %q", tc.sql, got, tc.fns)
+		}
+	}
+}

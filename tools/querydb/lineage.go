@@ -13,16 +13,72 @@ import (
 	"github.com/airlockhq/airlock/policy/sqlitesql"
 )
 
-// pgLineage traces each result column of sql to the stored columns it
-// reads (policy/pgsql), so that column rules also cover expressions such
-// as reverse(ssn) or row_to_json(c). Views and materialized views among
-// those columns are followed to what their definitions read, on the
-// call's database (see expandViews).
-func pgLineage(ctx context.Context, db catalogQuerier, sql string, columns []string) ([]masking.Lineage, error) {
-	cols := pgsql.AnalyzeLineage(sql).Resolve(columns)
-	cols, err := expandViews(ctx, db, cols)
-	if err != nil {
-		return nil, err
+// lineageCatalog is what the catalog says about the relations and
+// functions a statement's lineage names: views (with what each of their
+// columns reads), parents of partitions and inheriting tables, and
+// functions defined outside the system schemas.
+type lineageCatalog struct {
+	views   map[string]*viewInfo
+	userFns map[string]bool
+	tooDeep bool // views nested past maxViewDepth: not all were followed
+}
+
+// loadLineageCatalog asks the catalog, on the call's own connection and
+// before the statement runs (a capped stream is cancelled, after which
+// the transaction can run nothing), about what lin names, following views
+// of views. Nothing is cached: a view redefined a second ago is followed
+// as it is now.
+func loadLineageCatalog(ctx context.Context, db catalogQuerier, lin *pgsql.Lineage) (*lineageCatalog, error) {
+	cat := &lineageCatalog{views: map[string]*viewInfo{}, userFns: map[string]bool{}}
+	seenRel, seenFn := map[string]bool{}, map[string]bool{}
+	rels, fns := lin.Names()
+	for depth := 0; len(rels) > 0 || len(fns) > 0; depth++ {
+		rels = slices.DeleteFunc(rels, func(r string) bool { d := seenRel[r]; seenRel[r] = true; return d })
+		fns = slices.DeleteFunc(fns, func(f string) bool { d := seenFn[f]; seenFn[f] = true; return d })
+		if len(rels) == 0 && len(fns) == 0 {
+			break
+		}
+		if depth == maxViewDepth {
+			cat.tooDeep = true
+			break
+		}
+		views, userFns, err := lookupCatalog(ctx, db, rels, fns)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(cat.userFns, userFns)
+		rels, fns = nil, nil
+		for name, v := range views {
+			cat.views[name] = v
+			r, f := v.names()
+			rels, fns = append(rels, r...), append(fns, f...)
+		}
+	}
+	return cat, nil
+}
+
+// resolve traces each result column (named by the server) to the stored
+// columns it reads, through the views and functions in cat.
+func (cat *lineageCatalog) resolve(lin *pgsql.Lineage, columns []string) []masking.Lineage {
+	cols := lin.Resolve(columns)
+	for depth := 0; ; depth++ {
+		changed := false
+		for i, c := range cols {
+			n := substitute(c, cat.views, cat.userFns)
+			changed = changed || n.Direct != c.Direct || !slices.Equal(n.Sources, c.Sources)
+			cols[i] = n
+		}
+		if !changed {
+			break
+		}
+		if depth == maxViewDepth || cat.tooDeep {
+			// Views nested deeper than this are not followed: what they
+			// read is taken to be anything.
+			for i := range cols {
+				cols[i] = pgsql.ColumnLineage{Sources: []pgsql.Source{pgsql.Wildcard}}
+			}
+			break
+		}
 	}
 	out := make([]masking.Lineage, len(cols))
 	for i, c := range cols {
@@ -32,10 +88,10 @@ func pgLineage(ctx context.Context, db catalogQuerier, sql string, columns []str
 		}
 		out[i] = l
 	}
-	return out, nil
+	return out
 }
 
-// catalogQuerier is what the view lookup needs of a connection.
+// catalogQuerier is what the catalog lookup needs of a connection.
 type catalogQuerier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
@@ -44,67 +100,20 @@ type catalogQuerier interface {
 const maxViewDepth = 8
 
 // viewInfo is one relation the lineage names: a view's columns and what
-// each reads.
+// each reads, and the tables a table inherits from.
 type viewInfo struct {
 	cols    map[string]pgsql.ColumnLineage // a view's columns; nil for a table
 	all     []pgsql.Source
 	parents []string // tables it inherits from or is a partition of, "schema.table"
+	def     *pgsql.Lineage
 }
 
-// expandViews resolves what the parse tree alone cannot see through, on
-// the call's database: each column of a view (or materialized view) in
-// cols is joined by what the view's definition reads for it (the view's
-// own column stays: a rule may name it), and each call of a function
-// defined outside pg_catalog, whose body may read any table, becomes
-// Wildcard (built-in functions are dropped: their arguments are already
-// counted). The catalog is asked on every call, so a view redefined a
-// second ago is followed as it is now. A relation that does not resolve
-// is kept as written.
-func expandViews(ctx context.Context, db catalogQuerier, cols []pgsql.ColumnLineage) ([]pgsql.ColumnLineage, error) {
-	seenRel, seenFn := map[string]bool{}, map[string]bool{}
-	views, userFns := map[string]*viewInfo{}, map[string]bool{}
-	for depth := 0; ; depth++ {
-		var rels, fns []string
-		for _, c := range cols {
-			for _, s := range c.Sources {
-				switch {
-				case s.Table == pgsql.FunctionTable:
-					if !seenFn[s.Column] {
-						seenFn[s.Column] = true
-						fns = append(fns, s.Column)
-					}
-				case s.Table != "*" && !seenRel[s.Table]:
-					seenRel[s.Table] = true
-					rels = append(rels, s.Table)
-				}
-			}
-		}
-		if len(rels) > 0 || len(fns) > 0 {
-			v, f, err := lookupCatalog(ctx, db, rels, fns)
-			if err != nil {
-				return nil, err
-			}
-			maps.Copy(views, v)
-			maps.Copy(userFns, f)
-		}
-		changed := false
-		for i, c := range cols {
-			n := substitute(c, views, userFns)
-			changed = changed || n.Direct != c.Direct || !slices.Equal(n.Sources, c.Sources)
-			cols[i] = n
-		}
-		if !changed {
-			return cols, nil
-		}
-		if depth == maxViewDepth {
-			// Views nested deeper than this are not followed: what they
-			// read is taken to be anything.
-			for i := range cols {
-				cols[i] = pgsql.ColumnLineage{Sources: []pgsql.Source{pgsql.Wildcard}}
-			}
-			return cols, nil
-		}
+// names is what a view's definition names, to be looked up in turn.
+func (v *viewInfo) names() (rels, fns []string) {
+	if v.def == nil {
+		return nil, nil
 	}
+	return v.def.Names()
 }
 
 // substitute adds, for each source that is a column of a view in views,
@@ -217,11 +226,13 @@ func lookupCatalog(ctx context.Context, db catalogQuerier, rels, fns []string) (
 			v.parents = append(v.parents, *def)
 			continue
 		}
-		res := pgsql.AnalyzeLineage(*def).Resolve(cols)
+		lin := pgsql.AnalyzeLineage(*def)
+		res := lin.Resolve(cols)
 		v := views[rels[i-1]]
 		if v == nil {
 			v = &viewInfo{}
 		}
+		v.def = lin
 		v.cols = make(map[string]pgsql.ColumnLineage, len(cols))
 		for k, col := range cols {
 			v.cols[col] = res[k]
