@@ -95,9 +95,14 @@ func lineageOf(root any) *Lineage {
 	switch n := root.(type) {
 	case *pg_query.SelectStmt, *pg_query.InsertStmt, *pg_query.UpdateStmt, *pg_query.DeleteStmt, *pg_query.MergeStmt:
 		es = a.query(n, nil)
-	default:
-		// Utility statements (SHOW, EXPLAIN, ...) return no stored data.
+	case *pg_query.ExplainStmt, *pg_query.VariableShowStmt:
+		// Plans and settings hold no stored data.
 		return &Lineage{}
+	default:
+		// Anything else that returns rows (CALL with OUT parameters,
+		// EXECUTE of a prepared statement, FETCH from a cursor) is not
+		// followed: it may read anything.
+		return &Lineage{opaque: true}
 	}
 	if a.over {
 		return &Lineage{opaque: true}

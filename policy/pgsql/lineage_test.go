@@ -101,6 +101,10 @@ var lineageCases = []struct {
 	{`WITH d AS (DELETE FROM customers RETURNING ssn) SELECT lower(ssn) FROM d`, "lower", "().lower customers.ssn"},
 	// No stored data, or nothing to analyse.
 	{`SHOW search_path`, "search_path", "-"},
+	{`EXPLAIN SELECT ssn FROM customers`, "QUERY PLAN", "-"},
+	{`EXECUTE q(1)`, "ssn", "*.*"},
+	{`CALL p(NULL)`, "x", "*.*"},
+	{`FETCH ALL FROM c`, "ssn", "*.*"},
 	{`SELECT 1`, "x", "-"},
 	{`SELECT`, "", ""},
 	{`not sql`, "a", "*.*"},
