@@ -544,7 +544,7 @@ func (w *walker) entry(out map[string]any, k, mk string, v any) {
 // a secret-like name is masked whole when it looks like a real secret.
 func (w *walker) named(name string, v any, hints uint8) any {
 	e := w.e
-	if strength := secretKey(name); strength > 0 && e.enabled(Secret) {
+	if strength := max(secretKey(name), secretName(name)); strength > 0 && e.enabled(Secret) {
 		// Judge the value as the detectors would leave it, as the next
 		// pass will: "+100000000000\"1100" is not a secret, but what is
 		// left once its phone is masked may be.

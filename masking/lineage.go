@@ -94,17 +94,46 @@ func splitColumnPattern(p string) (table, column string) {
 // MaskCellFrom masks one result cell as MaskCell does, with the column
 // rules of the stored columns the value was read or computed from (l) as
 // well: the strictest operator of the cell's own source and its lineage
-// applies to the whole value.
+// applies to the whole value. To mask many cells of one column, build a
+// ColumnMasker once with Column.
 func (e *Engine) MaskCellFrom(table, column string, l Lineage, v any, c Counts) any {
-	lop, ok := e.LineageOperator(l)
-	if !ok {
-		return e.MaskCell(table, column, v, c)
+	return e.Column(table, column, l).Mask(v, c)
+}
+
+// ColumnMasker masks the cells of one result column: the rules that
+// apply to it are matched once, not per cell.
+type ColumnMasker struct {
+	e             *Engine
+	table, column string
+	hints         uint8
+	op            Operator // the winning structured rule, "" when none
+	computed      bool     // op came from the lineage of a computed value
+}
+
+// Column prepares the masking of a result column resolved to
+// table.column whose values read the stored columns in l.
+func (e *Engine) Column(table, column string, l Lineage) *ColumnMasker {
+	m := &ColumnMasker{e: e, table: table, column: column, hints: keyHints(strings.ToLower(column))}
+	own, hasOwn := e.ColumnOperator(table, column)
+	lop, hasLin := e.LineageOperator(l)
+	switch {
+	case hasLin && (!hasOwn || opRank(lop) > opRank(own)):
+		m.op, m.computed = lop, l.Computed
+	case hasOwn:
+		m.op = own
 	}
-	if op, own := e.ColumnOperator(table, column); own && opRank(op) >= opRank(lop) {
-		return e.maskWhole(op, v, "", keyHints(strings.ToLower(column)), c)
-	}
-	if !l.Computed {
-		return e.maskWhole(lop, v, "", keyHints(strings.ToLower(column)), c)
+	return m
+}
+
+// Mask masks one cell of the column.
+func (m *ColumnMasker) Mask(v any, c Counts) any {
+	e := m.e
+	switch {
+	case m.op == "":
+		w := walker{e: e, c: c}
+		return w.named(m.column, v, m.hints)
+	case !m.computed:
+		return e.maskWhole(m.op, v, "", m.hints, c)
 	}
 	// A computed value is masked even when it looks masked already: an
 	// agent can make it look so ('***' || ssn).
@@ -113,12 +142,12 @@ func (e *Engine) MaskCellFrom(table, column string, l Lineage, v any, c Counts) 
 	}
 	ent := Field
 	if str, scalar := scalarString(v); scalar {
-		if x, ok := e.classify(str, keyHints(strings.ToLower(column))); ok {
+		if x, ok := e.classify(str, m.hints); ok {
 			ent = x
 		}
 	}
 	c.add(ent)
-	if lop == Null {
+	if m.op == Null {
 		return nil
 	}
 	return label(ent)

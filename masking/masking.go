@@ -7,7 +7,8 @@
 //     "table.column" (Config.Columns) or a JSON key path (Config.JSONKeys)
 //     masks the whole value, whatever it looks like;
 //   - key names: a JSON key or column named like a secret (password,
-//     api_key, client_secret, …) masks its value when the value is not an
+//     api_key, client_secret, password_hash, rolpassword, …, judged by the
+//     words the name is made of) masks its value when the value is not an
 //     obvious placeholder and has enough entropy;
 //   - content detectors: every string, cell and line is scanned for cards
 //     (Luhn), US SSNs (valid ranges), emails, phone numbers, IBANs

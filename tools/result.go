@@ -41,17 +41,21 @@ type tableView struct {
 // other values by JSON-key rules then detectors, and the text.
 func maskResult(m *masking.Engine, r *Result, counts masking.Counts) {
 	if t := r.Table; t != nil {
+		cols := make([]*masking.ColumnMasker, len(t.Columns))
+		for i := range cols {
+			table, column := "", t.Columns[i]
+			if i < len(t.Sources) && t.Sources[i] != "" {
+				table, column, _ = strings.Cut(t.Sources[i], ".")
+			}
+			var lin masking.Lineage
+			if i < len(t.Lineage) {
+				lin = t.Lineage[i]
+			}
+			cols[i] = m.Column(table, column, lin)
+		}
 		for _, row := range t.Rows {
 			for i, v := range row {
-				table, column := "", t.Columns[i]
-				if i < len(t.Sources) && t.Sources[i] != "" {
-					table, column, _ = strings.Cut(t.Sources[i], ".")
-				}
-				var lin masking.Lineage
-				if i < len(t.Lineage) {
-					lin = t.Lineage[i]
-				}
-				row[i] = m.MaskCellFrom(table, column, lin, v, counts)
+				row[i] = cols[i].Mask(v, counts)
 			}
 		}
 		return

@@ -21,6 +21,13 @@ type Source struct {
 	Column string
 }
 
+// FunctionTable is the Table of a Source that stands for a function call:
+// Column is the function's name, schema-qualified when written so. A
+// function defined outside pg_catalog may read any table (its body is not
+// analysed), so the caller replaces it by Wildcard when the catalog says it
+// is one, and drops it otherwise.
+const FunctionTable = "()"
+
 // Wildcard is the source of a value the analysis could not trace: every
 // column of every relation.
 var Wildcard = Source{Table: "*", Column: "*"}
@@ -61,6 +68,7 @@ type relation struct {
 	base    string      // a stored relation (table or view) as written; "" when derived
 	entries []entry     // a derived relation's columns
 	members []*relation // a join's relations (for a join alias)
+	rec     bool        // a recursive CTE seen from inside: every column reads all it reads
 }
 
 // maxLineageWork bounds the analysis (nodes visited, lookups made): past
@@ -87,9 +95,14 @@ func lineageOf(root any) *Lineage {
 	switch n := root.(type) {
 	case *pg_query.SelectStmt, *pg_query.InsertStmt, *pg_query.UpdateStmt, *pg_query.DeleteStmt, *pg_query.MergeStmt:
 		es = a.query(n, nil)
-	default:
-		// Utility statements (SHOW, EXPLAIN, ...) return no stored data.
+	case *pg_query.ExplainStmt, *pg_query.VariableShowStmt:
+		// Plans and settings hold no stored data.
 		return &Lineage{}
+	default:
+		// Anything else that returns rows (CALL with OUT parameters,
+		// EXECUTE of a prepared statement, FETCH from a cursor) is not
+		// followed: it may read anything.
+		return &Lineage{opaque: true}
 	}
 	if a.over {
 		return &Lineage{opaque: true}
@@ -224,6 +237,9 @@ func (r *relation) lookup(name string, depth int) ([]Source, bool) {
 // has reports whether r certainly has a column called name (a derived
 // relation that lists it), so outer scopes need not be searched.
 func (r *relation) has(name string) bool {
+	if r.rec {
+		return true
+	}
 	if r.base != "" {
 		return false
 	}
@@ -424,7 +440,7 @@ func (a *analyzer) with(wc *pg_query.WithClause, outer *scope) *scope {
 		}
 		r := &relation{alias: cte.Ctename}
 		if wc.Recursive {
-			r.entries = []entry{{star: true}}
+			r.entries, r.rec = []entry{{star: true}}, true
 			sc.ctes[cte.Ctename] = r
 			var prev []Source
 			for range 4 {
@@ -438,7 +454,7 @@ func (a *analyzer) with(wc *pg_query.WithClause, outer *scope) *scope {
 			}
 		}
 		es := a.query(stmtOf(cte.Ctequery), sc)
-		r.entries = rename(es, cte.Aliascolnames)
+		r.entries, r.rec = rename(es, cte.Aliascolnames), false
 		sc.ctes[cte.Ctename] = r
 	}
 	return sc
@@ -482,7 +498,7 @@ func (a *analyzer) fromItem(it *pg_query.Node, sc *scope) *relation {
 		rv := n.RangeVar
 		if rv.Schemaname == "" && rv.Catalogname == "" {
 			if c := sc.cte(rv.Relname); c != nil {
-				r := &relation{alias: rv.Relname, entries: c.entries}
+				r := &relation{alias: rv.Relname, entries: c.entries, rec: c.rec}
 				if rv.Alias != nil {
 					r.alias = rv.Alias.Aliasname
 					r.entries = rename(c.entries, rv.Alias.Colnames)
@@ -745,9 +761,8 @@ func (a *analyzer) columnRef(cr *pg_query.ColumnRef, sc *scope) ([]Source, bool)
 func (a *analyzer) unqualified(name string, sc *scope) ([]Source, bool) {
 	var src []Source
 	cands := 0
-	direct := true
+	direct, certain := true, false
 	for l := sc; l != nil; l = l.parent {
-		certain := false
 		for _, r := range l.rels {
 			s, d := r.lookup(name, 0)
 			if len(s) > 0 {
@@ -765,7 +780,7 @@ func (a *analyzer) unqualified(name string, sc *scope) ([]Source, bool) {
 		src = append(src, r.all()...)
 		direct = false
 	}
-	if len(src) == 0 {
+	if len(src) == 0 && !certain {
 		// Nothing in scope could have it: a column the analysis cannot see.
 		return []Source{Wildcard}, false
 	}
@@ -794,7 +809,7 @@ func (a *analyzer) expr(n *pg_query.Node, sc *scope) []Source {
 		}
 		// Ordering, FILTER and OVER choose and order values; they do not
 		// put values in the result (like WHERE, which is not tracked).
-		var src []Source
+		src := []Source{{Table: FunctionTable, Column: funcName(fc)}}
 		for _, arg := range fc.Args {
 			src = append(src, a.expr(arg, sc)...)
 		}
@@ -826,6 +841,10 @@ func (a *analyzer) expr(n *pg_query.Node, sc *scope) []Source {
 	var src []Source
 	a.children(reflect.ValueOf(stmtOf(n)), sc, &src)
 	return src
+}
+
+func funcName(fc *pg_query.FuncCall) string {
+	return qualifier(fc.Funcname)
 }
 
 // isCount reports count(...) of pg_catalog (also as a window function),
@@ -904,4 +923,48 @@ func normalize(src []Source) []Source {
 		src = slices.DeleteFunc(src, func(s Source) bool { return s.Column != "*" && whole[s.Table] })
 	}
 	return src
+}
+
+// Names lists the relations (as written) and the functions the lineage
+// refers to, for a caller that resolves views and functions in the
+// catalog before the statement runs.
+func (l *Lineage) Names() (relations, functions []string) {
+	seen := map[*relation]bool{}
+	var rel func(r *relation)
+	var src func(ss []Source)
+	var ent func(es []entry)
+	src = func(ss []Source) {
+		for _, s := range ss {
+			switch s.Table {
+			case "*":
+			case FunctionTable:
+				functions = append(functions, s.Column)
+			default:
+				relations = append(relations, s.Table)
+			}
+		}
+	}
+	ent = func(es []entry) {
+		for _, e := range es {
+			src(e.src)
+			for _, r := range e.rels {
+				rel(r)
+			}
+		}
+	}
+	rel = func(r *relation) {
+		if seen[r] {
+			return
+		}
+		seen[r] = true
+		if r.base != "" {
+			relations = append(relations, r.base)
+		}
+		for _, m := range r.members {
+			rel(m)
+		}
+		ent(r.entries)
+	}
+	ent(l.entries)
+	return sortedSet(relations), sortedSet(functions)
 }

@@ -251,10 +251,19 @@ func (p *postgres) query(ctx context.Context, q *query, access policy.Access) (r
 	if err := tx.QueryRow(ctx, "SELECT set_config('statement_timeout', $1, true)", ms).Scan(&set); err != nil {
 		return nil, p.connError(err)
 	}
+	// Column lineage for masking: parsed here, its views and functions
+	// looked up on this transaction before the statement runs (a capped
+	// stream is cancelled, after which the transaction can run nothing).
+	lin := pgsql.AnalyzeLineage(q.SQL)
+	cat, err := loadLineageCatalog(ctx, tx, lin)
+	if err != nil {
+		return nil, err
+	}
 	rs, err = p.stream(ctx, tx, q, access)
 	if err != nil {
 		return nil, err
 	}
+	rs.Lineage = cat.resolve(lin, rs.Columns)
 	if access == policy.Read {
 		// Reads end before the lookup: a capped stream was cancelled, and
 		// its transaction can run nothing more.
@@ -265,16 +274,9 @@ func (p *postgres) query(ctx context.Context, q *query, access policy.Access) (r
 		if rs.Sources, err = p.sources(ctx, conn, rs.fields); err != nil {
 			return nil, err
 		}
-		// Views are resolved on the call's own connection too.
-		if rs.Lineage, err = pgLineage(ctx, conn, q.SQL, rs.Columns); err != nil {
-			return nil, err
-		}
 		return rs, nil
 	}
 	if rs.Sources, err = p.sources(ctx, tx, rs.fields); err != nil {
-		return nil, err
-	}
-	if rs.Lineage, err = pgLineage(ctx, tx, q.SQL, rs.Columns); err != nil {
 		return nil, err
 	}
 	done = true

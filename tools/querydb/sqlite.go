@@ -133,7 +133,7 @@ func (s *sqliteTarget) query(ctx context.Context, q *query, access policy.Access
 	if err != nil {
 		return nil, sqliteError(err)
 	}
-	rs := &resultSet{Columns: cols, Rows: [][]any{}}
+	rs := &resultSet{Columns: cols, Rows: [][]any{}, Lineage: sqliteLineage(q.SQL, cols)}
 	cv := converter{allowBinary: s.allowBinary}
 	size := 0
 	for rows.Next() {
