@@ -76,6 +76,13 @@ func newEnv(t *testing.T) *env { return newEnvWith(t, defaultRules) }
 // other top-level sections).
 func newEnvWith(t *testing.T, extra string) *env {
 	t.Helper()
+	return newEnvPG(t, "", extra)
+}
+
+// newEnvPG is newEnvWith with more options for the pg connection, written
+// as flow-mapping entries (", functions: [f]").
+func newEnvPG(t *testing.T, pgOptions, extra string) *env {
+	t.Helper()
 	dir := t.TempDir()
 	dsn, pool := pgtest.Schema(t)
 	if _, err := pool.Exec(context.Background(), `CREATE TABLE t (id int PRIMARY KEY, v text);
@@ -92,8 +99,8 @@ identity:
 store: sqlite:airlock.db
 connections:
   demo: {kind: sqlite, path: demo.db, seed: demo, description: Demo shop}
-  pg: {kind: postgres, dsn: %q}
-`, dsn) + extra
+  pg: {kind: postgres, dsn: %q%s}
+`, dsn, pgOptions) + extra
 	p := filepath.Join(dir, "airlock.yaml")
 	if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
