@@ -253,6 +253,12 @@ func (g *Gateway) Store() *store.SQLite { return g.store }
 // Tools returns the gateway's tools.
 func (g *Gateway) Tools() []tools.Tool { return g.tools }
 
+// InFlight is the number of tool calls running now.
+func (g *Gateway) InFlight() int64 { return g.pipeline.InFlight() }
+
+// ShutdownGrace is how long a shutdown waits for calls in flight.
+func (g *Gateway) ShutdownGrace() time.Duration { return g.cfg.Server.ShutdownGrace }
+
 // Drain waits for in-flight calls (and their journal records) to finish,
 // up to the configured grace period.
 func (g *Gateway) Drain() error {

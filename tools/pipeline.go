@@ -67,6 +67,7 @@ type Pipeline struct {
 	handler     Handler
 
 	inflight sync.WaitGroup
+	calls    atomic.Int64 // calls in flight, for shutdown logs
 	draining atomic.Bool
 }
 
@@ -119,11 +120,16 @@ var ErrShuttingDown = errors.New("the gateway is shutting down; retry against an
 func (p *Pipeline) Run(ctx context.Context, inv *Invocation) error {
 	p.inflight.Add(1)
 	defer p.inflight.Done()
+	p.calls.Add(1)
+	defer p.calls.Add(-1)
 	if p.draining.Load() {
 		return ErrShuttingDown
 	}
 	return p.handler(ctx, inv)
 }
+
+// InFlight is the number of calls the pipeline is running now.
+func (p *Pipeline) InFlight() int64 { return p.calls.Load() }
 
 // Drain refuses new calls and waits until calls in flight, and their
 // journal records, are done, or ctx ends.
