@@ -391,8 +391,25 @@ func (p *Pipeline) approve(next Handler) Handler {
 		}
 		switch r.Status {
 		case store.StatusUsed:
+			// The approval is reserved for this call alone; it is used up
+			// only if the call reached its target. A failure that left the
+			// target unchanged gives it back, for an identical retry.
 			inv.Approval = r
-			return next(ctx, inv)
+			err := next(ctx, inv)
+			if err == nil || !DidNotRun(err) {
+				return err
+			}
+			ok, rerr := p.jit.ReleaseApproval(context.WithoutCancel(ctx), r, inv.Principal.Subject)
+			if rerr != nil || !ok {
+				return err
+			}
+			inv.Approval = nil
+			var ae *AgentError
+			if errors.As(err, &ae) {
+				return &AgentError{Outcome: ae.Outcome, Msg: fmt.Sprintf("%s — nothing was changed, so the approval %s is still valid: "+
+					"fix the cause and send exactly the same call again.", ae.Msg, r.ID)}
+			}
+			return err
 		case store.StatusPending:
 			return Refuse(OutcomePending, "pending: this call needs a human approval (request %s, approvers: %s). Nothing was run. Once it is approved, send exactly the same call again; check with access_status {\"request_id\": %q}.",
 				r.ID, strings.Join(r.Approvers, ", "), r.ID)

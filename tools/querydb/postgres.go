@@ -147,6 +147,14 @@ func (p *postgres) close() {
 }
 
 func (p *postgres) query(ctx context.Context, q *query, access policy.Access) (rs *resultSet, err error) {
+	// Every error before COMMIT is sent leaves the database unchanged (the
+	// transaction rolls back); a failed COMMIT's outcome is unknown.
+	committing := false
+	defer func() {
+		if err != nil && !committing {
+			err = tools.NotRun(err)
+		}
+	}()
 	pool, err := p.getPool(ctx)
 	if err != nil {
 		return nil, err
@@ -181,6 +189,7 @@ func (p *postgres) query(ctx context.Context, q *query, access policy.Access) (r
 		return nil, err
 	}
 	if access != policy.Read {
+		committing = true
 		if err := tx.Commit(ctx); err != nil {
 			return nil, pgError(err)
 		}

@@ -111,7 +111,7 @@ func (s *sqliteTarget) close() {
 func (s *sqliteTarget) query(ctx context.Context, q *query, access policy.Access) (*resultSet, error) {
 	db, err := s.handle(ctx, access == policy.Read)
 	if err != nil {
-		return nil, err
+		return nil, tools.NotRun(err) // no statement was sent
 	}
 	ctx, cancel := context.WithTimeout(ctx, statementTimeout(ctx, s.limits))
 	defer cancel()
