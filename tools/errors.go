@@ -23,6 +23,14 @@ func Refuse(outcome, format string, args ...any) error {
 // was refused (or its result withheld): nothing runs unjournaled.
 var ErrJournalUnavailable = errors.New("journal unavailable: call refused")
 
+// UnknownConnection is the one answer to a connection name the caller
+// may not see: one that does not exist and one that no rule could grant
+// it read the same, and neither lists the others (tools/list and
+// list_connections show each principal its own).
+func UnknownConnection(name string) error {
+	return fmt.Errorf("unknown connection %q; call list_connections to see the connections you may use", name)
+}
+
 // ErrUnknownConnection is returned by a ConnectionChecker for a connection
 // it does not serve.
 var ErrUnknownConnection = errors.New("unknown connection")

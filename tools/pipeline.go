@@ -348,6 +348,11 @@ func (p *Pipeline) decide(next Handler) Handler {
 			Connection: c.Connection, Access: c.Access,
 		})
 		if inv.Decision.Effect == policy.Deny {
+			// A connection no rule could ever grant this caller on this
+			// tool reads exactly like one that does not exist.
+			if !p.policy.Visible(inv.Principal.Groups, inv.Name, []string{c.Connection}) {
+				return Refuse(recorder.OutcomeDenied, "%s", UnknownConnection(c.Connection).Error())
+			}
 			return Refuse(recorder.OutcomeDenied, "denied: %s. This call needs %s access to connection %q; ask an operator for a rule that grants it, or rephrase the call so it needs less.",
 				inv.Decision.Reason, c.Access, c.Connection)
 		}
