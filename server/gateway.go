@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
@@ -26,7 +28,7 @@ import (
 	"github.com/airlockhq/airlock/recorder"
 	"github.com/airlockhq/airlock/store"
 	"github.com/airlockhq/airlock/tools"
-	_ "github.com/airlockhq/airlock/tools/access"      // registers list_connections, request_access, access_status
+	"github.com/airlockhq/airlock/tools/access"        // registers list_connections, request_access, access_status
 	_ "github.com/airlockhq/airlock/tools/httprequest" // registers http_request
 	_ "github.com/airlockhq/airlock/tools/querydb"     // registers query_db
 	_ "github.com/airlockhq/airlock/tools/runssh"      // registers run_ssh
@@ -207,10 +209,42 @@ func (g *Gateway) filterToolList(ctx context.Context, _ any, _ *mcp.ListToolsReq
 	kept := res.Tools[:0]
 	for _, def := range res.Tools {
 		if g.visible(p, byName[def.Name], def.Name) {
-			kept = append(kept, def)
+			kept = append(kept, g.definitionFor(p, byName[def.Name], def))
 		}
 	}
 	res.Tools = kept
+}
+
+// definitionFor is t's definition as p sees it: a tool that names
+// connections (schema enum, description) names only those some rule
+// could grant p.
+func (g *Gateway) definitionFor(p *identity.Principal, t tools.Tool, def mcp.Tool) mcp.Tool {
+	sd, ok := t.(tools.ScopedDefinition)
+	if !ok {
+		return def
+	}
+	var candidates []string
+	if sc, ok := t.(tools.Scoped); ok {
+		candidates = sc.Connections()
+	} else {
+		candidates = slices.Sorted(maps.Keys(g.cfg.Connections))
+	}
+	var names []string
+	for _, c := range candidates {
+		if g.connectionVisible(p, def.Name, c) {
+			names = append(names, c)
+		}
+	}
+	return sd.DefinitionFor(names)
+}
+
+// connectionVisible reports whether some rule could let p use connection
+// through tool; request_access asks whether p may request anything on it.
+func (g *Gateway) connectionVisible(p *identity.Principal, tool, connection string) bool {
+	if tool == access.RequestAccess {
+		return access.Requestable(g.engine, p.Groups, connection)
+	}
+	return g.engine.Visible(p.Groups, tool, []string{connection})
 }
 
 func (g *Gateway) visible(p *identity.Principal, t tools.Tool, name string) bool {
@@ -228,8 +262,12 @@ func (g *Gateway) visible(p *identity.Principal, t tools.Tool, name string) bool
 func (g *Gateway) ToolsFor(p *identity.Principal) []mcp.Tool {
 	var out []mcp.Tool
 	for _, t := range g.tools {
-		if def := t.Definition(); p == nil || g.visible(p, t, def.Name) {
+		def := t.Definition()
+		switch {
+		case p == nil:
 			out = append(out, def)
+		case g.visible(p, t, def.Name):
+			out = append(out, g.definitionFor(p, t, def))
 		}
 	}
 	return out
@@ -270,6 +308,12 @@ func (g *Gateway) Store() *store.SQLite { return g.store }
 
 // Tools returns the gateway's tools.
 func (g *Gateway) Tools() []tools.Tool { return g.tools }
+
+// InFlight is the number of tool calls running now.
+func (g *Gateway) InFlight() int64 { return g.pipeline.InFlight() }
+
+// ShutdownGrace is how long a shutdown waits for calls in flight.
+func (g *Gateway) ShutdownGrace() time.Duration { return g.cfg.Server.ShutdownGrace }
 
 // Drain waits for in-flight calls (and their journal records) to finish,
 // up to the configured grace period.

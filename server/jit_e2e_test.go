@@ -520,3 +520,78 @@ func TestTwoProcessesShareOneStore(t *testing.T) {
 		t.Fatal("stdio process ran a call under a revoked grant")
 	}
 }
+
+// An approved write that fails without changing anything keeps its
+// approval: the identical retry runs under it, once; a write that ran
+// uses it up.
+func TestFailedApprovedWriteKeepsApproval(t *testing.T) {
+	e := newEnvWith(t, `
+approvals: {wait: 1s}
+rules:
+  - {name: writers-write-approved, groups: [writers], connections: [pg], access: [read, write], effect: approve,
+     grant: {approvers: [dba]}}
+`)
+	ctx := context.Background()
+	// A trigger makes the write fail while the flag table has a row.
+	if _, err := e.pg.Exec(ctx, `CREATE TABLE flag (x int);
+INSERT INTO flag VALUES (1);
+CREATE FUNCTION refuse_when_flagged() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN IF EXISTS (SELECT 1 FROM flag) THEN RAISE EXCEPTION 'maintenance in progress'; END IF; RETURN NEW; END $$;
+CREATE TRIGGER t_flag BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION refuse_when_flagged();`); err != nil {
+		t.Fatal(err)
+	}
+	_, base := e.start(t, server.Options{})
+	dave := e.token(t, "dave", "dba")
+	c := httpClient(t, "streamable-http", base, e.token(t, "wendy", "writers"))
+	grant(t, c, "pg", "write")
+	upd := "UPDATE t SET v = 'changed' WHERE id = 3"
+	value := func() string {
+		var v string
+		e.pg.QueryRow(ctx, "SELECT v FROM t WHERE id = 3").Scan(&v)
+		return v
+	}
+	res := query(t, c, "pg", upd)
+	id := approvalIDPattern.FindString(text(res))
+	if !res.IsError || id == "" {
+		t.Fatalf("unapproved update: %s", text(res))
+	}
+	if code, _ := adminCall(t, base, dave, http.MethodPost, "requests/"+id+"/approve", nil); code != http.StatusOK {
+		t.Fatal("approve")
+	}
+	// It fails in the database: nothing changed, the approval stays.
+	res = query(t, c, "pg", upd)
+	if !res.IsError || !strings.Contains(text(res), "maintenance in progress") || !strings.Contains(text(res), id+" is still valid") {
+		t.Fatalf("failed approved update: %s", text(res))
+	}
+	if value() == "changed" {
+		t.Fatal("the failed update changed the row")
+	}
+	if _, out := adminCall(t, base, dave, http.MethodGet, "requests/"+id, nil); out["status"] != "approved" {
+		t.Fatalf("after a failure that changed nothing, the approval is %v", out["status"])
+	}
+	// The identical retry runs under the same approval, without a new one.
+	if _, err := e.pg.Exec(ctx, "DELETE FROM flag"); err != nil {
+		t.Fatal(err)
+	}
+	if res = query(t, c, "pg", upd); res.IsError {
+		t.Fatalf("retry under the kept approval: %s", text(res))
+	}
+	if value() != "changed" {
+		t.Fatal("the retry did not run")
+	}
+	// Used up now: the next identical call needs a new approval.
+	res = query(t, c, "pg", upd)
+	if again := approvalIDPattern.FindString(text(res)); !res.IsError || again == "" || again == id {
+		t.Fatalf("third call: %s", text(res))
+	}
+	// The journal tells the story: used, released, used.
+	var events []string
+	for _, r := range journal(t, e) {
+		if r.RequestID == id && strings.HasPrefix(r.Event, "approval.") {
+			events = append(events, r.Event)
+		}
+	}
+	if strings.Join(events, ",") != "approval.used,approval.released,approval.used" {
+		t.Errorf("journal approval events for %s: %v", id, events)
+	}
+}

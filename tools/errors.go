@@ -41,6 +41,38 @@ func (e *UnrecordedError) Error() string {
 // Is makes errors.Is(err, ErrJournalUnavailable) hold.
 func (e *UnrecordedError) Is(target error) bool { return target == ErrJournalUnavailable }
 
+// UnknownConnection is the one answer to a connection name the caller
+// may not see: one that does not exist and one that no rule could grant
+// it read the same, and neither lists the others (tools/list and
+// list_connections show each principal its own).
+func UnknownConnection(name string) error {
+	return fmt.Errorf("unknown connection %q; call list_connections to see the connections you may use", name)
+}
+
 // ErrUnknownConnection is returned by a ConnectionChecker for a connection
 // it does not serve.
 var ErrUnknownConnection = errors.New("unknown connection")
+
+// notRun marks an execution error after which the target is known to be
+// unchanged: the kind never reached it, or its transaction rolled back.
+type notRun struct{ err error }
+
+func (e *notRun) Error() string { return e.err.Error() }
+func (e *notRun) Unwrap() error { return e.err }
+
+// NotRun marks err as leaving the target unchanged, so the per-call
+// approval the call held is released for an identical retry instead of
+// being used up. Mark only what is certain: an error whose outcome is
+// unknown (a lost COMMIT, a command that started) must stay unmarked.
+func NotRun(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &notRun{err: err}
+}
+
+// DidNotRun reports whether err was marked with NotRun.
+func DidNotRun(err error) bool {
+	var nr *notRun
+	return errors.As(err, &nr)
+}

@@ -73,6 +73,7 @@ type Pipeline struct {
 	handler     Handler
 
 	inflight sync.WaitGroup
+	calls    atomic.Int64 // calls in flight, for shutdown logs
 	draining atomic.Bool
 }
 
@@ -133,11 +134,16 @@ var ErrShuttingDown = errors.New("the gateway is shutting down; retry against an
 func (p *Pipeline) Run(ctx context.Context, inv *Invocation) error {
 	p.inflight.Add(1)
 	defer p.inflight.Done()
+	p.calls.Add(1)
+	defer p.calls.Add(-1)
 	if p.draining.Load() {
 		return ErrShuttingDown
 	}
 	return p.handler(ctx, inv)
 }
+
+// InFlight is the number of calls the pipeline is running now.
+func (p *Pipeline) InFlight() int64 { return p.calls.Load() }
 
 // Drain refuses new calls and waits until calls in flight, and their
 // journal records, are done, or ctx ends.
@@ -418,6 +424,11 @@ func (p *Pipeline) decide(next Handler) Handler {
 			Connection: c.Connection, Access: c.Access,
 		})
 		if inv.Decision.Effect == policy.Deny {
+			// A connection no rule could ever grant this caller on this
+			// tool reads exactly like one that does not exist.
+			if !p.policy.Visible(inv.Principal.Groups, inv.Name, []string{c.Connection}) {
+				return Refuse(recorder.OutcomeDenied, "%s", UnknownConnection(c.Connection).Error())
+			}
 			return Refuse(recorder.OutcomeDenied, "denied: %s. This call needs %s access to connection %q; ask an operator for a rule that grants it, or rephrase the call so it needs less.",
 				inv.Decision.Reason, c.Access, c.Connection)
 		}
@@ -461,8 +472,25 @@ func (p *Pipeline) approve(next Handler) Handler {
 		}
 		switch r.Status {
 		case store.StatusUsed:
+			// The approval is reserved for this call alone; it is used up
+			// only if the call reached its target. A failure that left the
+			// target unchanged gives it back, for an identical retry.
 			inv.Approval = r
-			return next(ctx, inv)
+			err := next(ctx, inv)
+			if err == nil || !DidNotRun(err) {
+				return err
+			}
+			ok, rerr := p.jit.ReleaseApproval(context.WithoutCancel(ctx), r, inv.Principal.Subject)
+			if rerr != nil || !ok {
+				return err
+			}
+			inv.Approval = nil
+			var ae *AgentError
+			if errors.As(err, &ae) {
+				return &AgentError{Outcome: ae.Outcome, Msg: fmt.Sprintf("%s — nothing was changed, so the approval %s is still valid: "+
+					"fix the cause and send exactly the same call again.", ae.Msg, r.ID)}
+			}
+			return err
 		case store.StatusPending:
 			return Refuse(OutcomePending, "pending: this call needs a human approval (request %s, approvers: %s). Nothing was run. Once it is approved, send exactly the same call again; check with access_status {\"request_id\": %q}.",
 				r.ID, strings.Join(r.Approvers, ", "), r.ID)

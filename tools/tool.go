@@ -74,6 +74,15 @@ type Tool interface {
 	Execute(ctx context.Context, c *Call) (*Result, error)
 }
 
+// ScopedDefinition is implemented by tools whose definition names
+// connections (an enum in the schema, a list in the description):
+// DefinitionFor describes only names, a subset of the tool's connections
+// in their order, so that tools/list never shows a principal a connection
+// no rule could grant it.
+type ScopedDefinition interface {
+	DefinitionFor(names []string) mcp.Tool
+}
+
 // ConnectionChecker is implemented by tools that can test their
 // connections (airlock check).
 type ConnectionChecker interface {

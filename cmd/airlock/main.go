@@ -37,9 +37,31 @@ Usage:
 Every command reads ./airlock.yaml unless --config says otherwise.
 `
 
+// signalCause is why the command's context ends on SIGINT or SIGTERM, so
+// serve can say which signal stopped it.
+type signalCause struct{ sig os.Signal }
+
+func (c signalCause) Error() string { return "received " + signalName(c.sig) }
+
+func signalName(s os.Signal) string {
+	switch s {
+	case os.Interrupt:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case syscall.SIGHUP:
+		return "SIGHUP"
+	}
+	return s.String()
+}
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	// Later signals stay caught (and serve logs them): a second Ctrl-C
+	// does not cut a drain short and lose journal records.
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() { cancel(signalCause{<-sigs}) }()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		var ue usageError
 		if errors.As(err, &ue) {

@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
+	"syscall"
+	"time"
 
 	"github.com/airlockhq/airlock/config"
 	"github.com/airlockhq/airlock/server"
@@ -36,17 +40,107 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer g.Close()
+	serveCtx, sd := watchSignals(ctx, g, log)
+	defer sd.stop()
 	if *stdio {
 		log.Info("serving MCP over stdio", "config", *cfgPath)
-		return g.ServeStdio(ctx, os.Stdin, os.Stdout)
+		return sd.finish(g.ServeStdio(serveCtx, os.Stdin, os.Stdout))
 	}
 	addr := cfg.Server.Listen
 	if *listen != "" {
 		addr = *listen
 	}
-	return g.ServeHTTP(ctx, addr, func(a net.Addr) {
+	return sd.finish(g.ServeHTTP(serveCtx, addr, func(a net.Addr) {
 		log.Info("serving MCP", "addr", a.String(), "streamable_http", "http://"+a.String()+server.PathMCP,
 			"sse", "http://"+a.String()+server.PathSSE)
 		fmt.Fprintf(stderr, "airlock listening on %s\n", a)
-	})
+	}))
+}
+
+// shutdown tracks one serve's signals and says, in the log, when and why
+// it stops and how its drain went.
+type shutdown struct {
+	log     *slog.Logger
+	g       *server.Gateway
+	started chan struct{} // closed when the shutdown begins
+	begun   time.Time
+	done    chan struct{}
+	sigs    chan os.Signal
+}
+
+// watchSignals returns the context serve runs under. It ends, after a log
+// line naming the reason and the calls in flight, when ctx ends (SIGINT or
+// SIGTERM in main) or a SIGINT/SIGTERM arrives. SIGHUP, which would
+// otherwise kill the process, is logged and ignored: config reload is not
+// supported yet. Later signals are logged and do not cut the drain short.
+func watchSignals(ctx context.Context, g *server.Gateway, log *slog.Logger) (context.Context, *shutdown) {
+	serveCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	sd := &shutdown{log: log, g: g, started: make(chan struct{}), done: make(chan struct{}), sigs: make(chan os.Signal, 4)}
+	signal.Notify(sd.sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	begin := func(reason string) {
+		sd.begun = time.Now()
+		log.Info("shutting down: refusing new calls, waiting for calls in flight to finish and be journaled",
+			"reason", reason, "in_flight", g.InFlight(), "grace", g.ShutdownGrace())
+		close(sd.started)
+		cancel()
+	}
+	go func() {
+		parent := ctx.Done()
+		for {
+			select {
+			case <-sd.done:
+				return
+			case <-parent:
+				parent = nil
+				if !sd.isShuttingDown() {
+					reason := "stopped by its caller"
+					var sc signalCause
+					if errors.As(context.Cause(ctx), &sc) {
+						reason = "received " + signalName(sc.sig)
+					}
+					begin(reason)
+				}
+			case s := <-sd.sigs:
+				switch {
+				case s == syscall.SIGHUP:
+					log.Warn("received SIGHUP: config reload is not supported yet; still serving with the config loaded at start (restart the gateway to apply changes)")
+				case !sd.isShuttingDown():
+					begin("received " + signalName(s))
+				default:
+					log.Warn("shutdown already in progress; still waiting for calls in flight",
+						"signal", signalName(s), "in_flight", g.InFlight(), "grace", g.ShutdownGrace())
+				}
+			}
+		}
+	}()
+	return serveCtx, sd
+}
+
+func (sd *shutdown) isShuttingDown() bool {
+	select {
+	case <-sd.started:
+		return true
+	default:
+		return false
+	}
+}
+
+// finish logs how a serve that was asked to stop ended, and passes err on.
+func (sd *shutdown) finish(err error) error {
+	if !sd.isShuttingDown() {
+		return err
+	}
+	took := time.Since(sd.begun).Round(time.Millisecond)
+	if err != nil {
+		sd.log.Error("shutdown incomplete: calls were still in flight after the grace period; "+
+			"their journal records are closed as outcome unknown at the next start", "in_flight", sd.g.InFlight(), "took", took, "err", err)
+		return err
+	}
+	sd.log.Info("shutdown complete: every call finished and was journaled", "took", took)
+	return nil
+}
+
+func (sd *shutdown) stop() {
+	signal.Stop(sd.sigs)
+	close(sd.done)
 }

@@ -22,8 +22,11 @@ const (
 	EventRequestApproved = "request.approved" // approved: the grant is active or the call may run once
 	EventRequestDenied   = "request.denied"
 	EventApprovalUsed    = "approval.used" // the approved call ran
-	EventGrantRevoked    = "grant.revoked"
-	EventExpired         = "request.expired" // a grant, approval or pending request ran out of time
+	// EventApprovalReleased: the call failed without reaching its target,
+	// so its approval is usable again.
+	EventApprovalReleased = "approval.released"
+	EventGrantRevoked     = "grant.revoked"
+	EventExpired          = "request.expired" // a grant, approval or pending request ran out of time
 )
 
 // Event announces a change to a grant or request.
@@ -57,6 +60,8 @@ func (e Event) Text() string {
 		return fmt.Sprintf("Airlock: %s denied %s for %s (%s).", e.Actor, what, r.Subject, r.ID)
 	case EventApprovalUsed:
 		return fmt.Sprintf("Airlock: %s ran the approved %s (%s).", r.Subject, what, r.ID)
+	case EventApprovalReleased:
+		return fmt.Sprintf("Airlock: the approved %s of %s failed without changing anything; the approval stays usable (%s).", what, r.Subject, r.ID)
 	case EventGrantRevoked:
 		return fmt.Sprintf("Airlock: %s revoked %s's %s (%s).", e.Actor, r.Subject, what, r.ID)
 	case EventExpired:
@@ -139,7 +144,7 @@ func NewWebhook(url string, secret []byte, log *slog.Logger) *Webhook {
 
 // Publish implements Sink without blocking.
 func (w *Webhook) Publish(_ context.Context, e Event) {
-	if e.Type == EventApprovalUsed {
+	if e.Type == EventApprovalUsed || e.Type == EventApprovalReleased {
 		return // routine: the journal has it
 	}
 	r := e.Request

@@ -329,6 +329,27 @@ func (s *Service) consumeApproved(ctx context.Context, h Hold) (*store.Request, 
 	return nil, nil
 }
 
+// ReleaseApproval gives back an approval that HoldCall consumed for a call
+// that then failed without reaching its target: used becomes approved
+// again, for an identical retry before the approval expires. Only the
+// reservation r itself is released (same used time, same subject), so a
+// release can never make an approval run twice.
+func (s *Service) ReleaseApproval(ctx context.Context, r *store.Request, subject string) (bool, error) {
+	released := false
+	got, err := s.st.UpdateRequest(ctx, r.ID, nil, func(x *store.Request) (bool, error) {
+		if x.Kind != store.KindApproval || x.Status != store.StatusUsed || x.UsedAt.UnixMilli() != r.UsedAt.UnixMilli() || x.Subject != subject {
+			return false, nil
+		}
+		x.Status, x.UsedAt, released = store.StatusApproved, time.Time{}, true
+		return true, nil
+	})
+	if err != nil || !released {
+		return false, err
+	}
+	s.publish(ctx, Event{Type: EventApprovalReleased, Request: got, Actor: subject})
+	return true, nil
+}
+
 // Decide records approver's vote on a pending request. Denial is final at
 // once; approval takes effect when MinApprovals distinct approvers agree.
 // Nobody may decide their own request.

@@ -223,3 +223,74 @@ func BenchmarkActiveGrant(b *testing.B) {
 		}
 	}
 }
+
+// A released reservation is usable again by exactly one identical call;
+// only its holder's reservation can be released, and only once.
+func TestReleasedApprovalStaysSingleUse(t *testing.T) {
+	s, _, sink := newService(t, rules)
+	ctx := context.Background()
+	h := Hold{Principal: carol, Tool: "query_db", Connection: "db", Access: policy.Write, Digest: "d-rel",
+		Arguments: []byte(`{"sql":"UPDATE t SET v = 1"}`), Rule: "write", Spec: rules[1].Grant}
+	r, err := s.HoldCall(ctx, h, nil)
+	if err != nil || r.Status != store.StatusPending {
+		t.Fatalf("hold: %+v %v", r, err)
+	}
+	if _, err := s.Decide(ctx, dave, r.ID, true, ""); err != nil {
+		t.Fatal(err)
+	}
+	race := func() []*store.Request {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var won []*store.Request
+		for range 8 {
+			wg.Go(func() {
+				got, err := s.HoldCall(ctx, h, nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if got.Status == store.StatusUsed && got.ID == r.ID {
+					mu.Lock()
+					won = append(won, got)
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		return won
+	}
+	won := race()
+	if len(won) != 1 {
+		t.Fatalf("%d calls hold one approval", len(won))
+	}
+	if ok, err := s.ReleaseApproval(ctx, won[0], "mal"); ok || err != nil {
+		t.Fatalf("another subject released it: %v %v", ok, err)
+	}
+	if ok, err := s.ReleaseApproval(ctx, won[0], carol.Subject); !ok || err != nil {
+		t.Fatalf("release: %v %v", ok, err)
+	}
+	if ok, _ := s.ReleaseApproval(ctx, won[0], carol.Subject); ok {
+		t.Fatal("released twice")
+	}
+	again := race()
+	if len(again) != 1 {
+		t.Fatalf("after a release, %d calls hold the approval", len(again))
+	}
+	if ok, _ := s.ReleaseApproval(ctx, won[0], carol.Subject); ok {
+		t.Fatal("a stale reservation released the new holder's")
+	}
+	if left := race(); len(left) != 0 {
+		t.Fatalf("%d calls ran after the approval was used", len(left))
+	}
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	n := 0
+	for _, e := range sink.events {
+		if e == EventApprovalReleased {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d release events, want 1", n)
+	}
+}

@@ -60,8 +60,23 @@ func schema(props map[string]any, required ...string) json.RawMessage {
 }
 
 func (t *tool) Definition() mcp.Tool {
+	return t.DefinitionFor(slices.Sorted(maps.Keys(t.env.Config.Connections)))
+}
+
+// Requestable reports whether groups may request some access to
+// connection: what list_connections shows and request_access's schema
+// names; any other connection reads as unknown.
+func Requestable(pol *policy.Engine, groups []string, connection string) bool {
+	return len(pol.Offers(groups, connection)) > 0
+}
+
+// DefinitionFor implements tools.ScopedDefinition: request_access's
+// connection enum lists only names.
+func (t *tool) DefinitionFor(names []string) mcp.Tool {
 	var def mcp.Tool
-	names := slices.Sorted(maps.Keys(t.env.Config.Connections))
+	if names == nil {
+		names = []string{}
+	}
 	classes := []string{"read", "write", "ddl", "admin"}
 	switch t.name {
 	case ListConnections:
@@ -124,9 +139,8 @@ func (t *tool) Parse(args map[string]any) (*tools.Call, error) {
 	case RequestAccess:
 		var ra requestArgs
 		ra.connection, _ = args["connection"].(string)
-		if t.env.Config.Connections[ra.connection] == nil {
-			return nil, fmt.Errorf("unknown connection %q; call list_connections to see what you may request", ra.connection)
-		}
+		// Whether it exists is not said here: Execute answers an unknown
+		// connection and one the caller may not request alike.
 		a, _ := args["access"].(string)
 		acc, err := policy.ParseAccess(a)
 		if err != nil {
@@ -192,6 +206,9 @@ func (t *tool) Execute(ctx context.Context, c *tools.Call) (*tools.Result, error
 		return t.list(ctx, p)
 	case RequestAccess:
 		ra := c.Args.(*requestArgs)
+		if t.env.Config.Connections[ra.connection] == nil || !Requestable(t.env.Policy, p.Groups, ra.connection) {
+			return nil, tools.Refuse(recorder.OutcomeDenied, "%s", tools.UnknownConnection(ra.connection).Error())
+		}
 		// The reason is agent text that approvers, the webhook and the
 		// journal's grant records show: mask it like everything else.
 		reason := ra.reason

@@ -46,6 +46,7 @@ func init() {
 type Tool struct {
 	conns     map[string]*conn
 	connNames []string
+	env       *tools.Env
 	def       mcp.Tool
 }
 
@@ -84,7 +85,8 @@ func newTool(env *tools.Env, lookup resolver) (*Tool, error) {
 	if len(t.conns) == 0 {
 		return nil, nil
 	}
-	t.def = definition(env, t)
+	t.env = env
+	t.def = definition(env, t, t.connNames)
 	return t, nil
 }
 
@@ -92,14 +94,14 @@ func newTool(env *tools.Env, lookup resolver) (*Tool, error) {
 // description.
 const maxRoutesDescribed = 12
 
-func definition(env *tools.Env, t *Tool) mcp.Tool {
+func definition(env *tools.Env, t *Tool, names []string) mcp.Tool {
 	var desc strings.Builder
 	desc.WriteString("Call a configured internal HTTP API through the Airlock gateway. Give a method and a path under the connection's base URL ")
 	desc.WriteString("(never a full URL), optional query parameters, a few headers (Accept, Accept-Language, Content-Type, If-Match, If-None-Match and the like, plus any a connection lists; never Authorization or Host: ")
 	desc.WriteString("the gateway adds the credential) and an optional body (objects and arrays are sent as JSON, a string as it is). ")
 	desc.WriteString("The result has the status, safe response headers and the body (JSON when the API answers JSON); truncated is true when the body hit the size or time cap. Connections:")
 	readOnly := true
-	for _, n := range t.connNames {
+	for _, n := range names {
 		cn := t.conns[n]
 		c := env.Config.Connections[n]
 		fmt.Fprintf(&desc, "\n- %s", n)
@@ -135,7 +137,7 @@ func definition(env *tools.Env, t *Tool) mcp.Tool {
 	schema := map[string]any{
 		"type": "object",
 		"properties": map[string]any{
-			"connection": map[string]any{"type": "string", "enum": t.connNames, "description": "Name of the http connection."},
+			"connection": map[string]any{"type": "string", "enum": names, "description": "Name of the http connection."},
 			"method": map[string]any{"type": "string", "pattern": "^[A-Z]{1,16}$",
 				"description": "HTTP method in upper case: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS."},
 			"path": map[string]any{"type": "string", "maxLength": httpguard.MaxPathLen,
@@ -157,6 +159,9 @@ func definition(env *tools.Env, t *Tool) mcp.Tool {
 
 // Definition implements tools.Tool.
 func (t *Tool) Definition() mcp.Tool { return t.def }
+
+// DefinitionFor implements tools.ScopedDefinition.
+func (t *Tool) DefinitionFor(names []string) mcp.Tool { return definition(t.env, t, names) }
 
 // Connections implements tools.Scoped.
 func (t *Tool) Connections() []string { return t.connNames }
@@ -182,7 +187,7 @@ func (t *Tool) Parse(args map[string]any) (*tools.Call, error) {
 	name, _ := args["connection"].(string)
 	cn, ok := t.conns[name]
 	if !ok {
-		return nil, fmt.Errorf("unknown connection %q; use one of: %s", name, strings.Join(t.connNames, ", "))
+		return nil, tools.UnknownConnection(name)
 	}
 	method, ok := args["method"].(string)
 	if !ok || method == "" {

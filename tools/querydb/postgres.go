@@ -211,6 +211,14 @@ func (p *postgres) close() {
 }
 
 func (p *postgres) query(ctx context.Context, q *query, access policy.Access) (rs *resultSet, err error) {
+	// Every error before COMMIT is sent leaves the database unchanged (the
+	// transaction rolls back); a failed COMMIT's outcome is unknown.
+	committing := false
+	defer func() {
+		if err != nil && !committing {
+			err = tools.NotRun(err)
+		}
+	}()
 	pool, err := p.getPool(ctx)
 	if err != nil {
 		return nil, err
@@ -279,7 +287,7 @@ func (p *postgres) query(ctx context.Context, q *query, access policy.Access) (r
 	if rs.Sources, err = p.sources(ctx, tx, rs.fields); err != nil {
 		return nil, err
 	}
-	done = true
+	done, committing = true, true
 	if err := tx.Commit(ctx); err != nil {
 		return nil, p.pgError(err)
 	}

@@ -87,6 +87,7 @@ type Tool struct {
 	limits    config.Limits
 	def       mcp.Tool
 	connNames []string
+	env       *tools.Env
 }
 
 var (
@@ -126,6 +127,7 @@ func New(env *tools.Env) (tools.Tool, error) {
 	if len(t.targets) == 0 {
 		return nil, nil
 	}
+	t.env = env
 	t.def = definition(env, t.connNames)
 	return t, nil
 }
@@ -169,6 +171,9 @@ func definition(env *tools.Env, names []string) mcp.Tool {
 // Definition implements tools.Tool.
 func (t *Tool) Definition() mcp.Tool { return t.def }
 
+// DefinitionFor implements tools.ScopedDefinition.
+func (t *Tool) DefinitionFor(names []string) mcp.Tool { return definition(t.env, names) }
+
 // Parse implements tools.Tool.
 func (t *Tool) Parse(args map[string]any) (*tools.Call, error) {
 	for k := range args {
@@ -179,7 +184,7 @@ func (t *Tool) Parse(args map[string]any) (*tools.Call, error) {
 	name, _ := args["connection"].(string)
 	tg, ok := t.targets[name]
 	if !ok {
-		return nil, fmt.Errorf("unknown connection %q; use one of: %s", name, strings.Join(t.connNames, ", "))
+		return nil, tools.UnknownConnection(name)
 	}
 	sql, ok := args["sql"].(string)
 	if !ok || strings.TrimSpace(sql) == "" {

@@ -109,7 +109,7 @@ func (s *sqliteTarget) close() {
 func (s *sqliteTarget) query(ctx context.Context, q *query, access policy.Access) (*resultSet, error) {
 	db, err := s.handle(ctx, access == policy.Read)
 	if err != nil {
-		return nil, err
+		return nil, tools.NotRun(err) // no statement was sent
 	}
 	// The driver interrupts the statement when ctx ends; the length limit
 	// stops what an interrupt cannot, one giant value built in a single

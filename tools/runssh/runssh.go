@@ -56,6 +56,7 @@ func init() {
 type Tool struct {
 	hosts     map[string]*host
 	connNames []string
+	env       *tools.Env
 	def       mcp.Tool
 }
 
@@ -99,11 +100,12 @@ func newTool(env *tools.Env) (*Tool, error) {
 	if len(t.hosts) == 0 {
 		return nil, nil
 	}
-	t.def = t.definition(env)
+	t.env = env
+	t.def = t.definition(env, t.connNames)
 	return t, nil
 }
 
-func (t *Tool) definition(env *tools.Env) mcp.Tool {
+func (t *Tool) definition(env *tools.Env, names []string) mcp.Tool {
 	var desc strings.Builder
 	desc.WriteString("Run one allowed command on a configured SSH host through the Airlock gateway. ")
 	desc.WriteString("The command is a program and its literal arguments, e.g. `df -h`: no pipes, redirections, `;`, `&&`, ")
@@ -111,7 +113,7 @@ func (t *Tool) definition(env *tools.Env) mcp.Tool {
 	desc.WriteString("(<...> is a variable word, [...] may be left out, arguments in the order shown). ")
 	desc.WriteString("The result holds stdout and stderr separately, the exit status and the duration; each stream is capped. Connections:")
 	readOnly := true
-	for _, n := range t.connNames {
+	for _, n := range names {
 		c := env.Config.Connections[n]
 		fmt.Fprintf(&desc, "\n- %s", n)
 		if c.Description != "" {
@@ -135,7 +137,7 @@ func (t *Tool) definition(env *tools.Env) mcp.Tool {
 	schema := map[string]any{
 		"type": "object",
 		"properties": map[string]any{
-			"connection": map[string]any{"type": "string", "enum": t.connNames, "description": "Name of the SSH connection (host)."},
+			"connection": map[string]any{"type": "string", "enum": names, "description": "Name of the SSH connection (host)."},
 			"command": map[string]any{"type": "string", "maxLength": maxCommandBytes,
 				"description": "One command in an allowed form, e.g. `df -h` or `tail -n 50 /var/log/app/app.log`."},
 		},
@@ -150,6 +152,9 @@ func (t *Tool) definition(env *tools.Env) mcp.Tool {
 
 // Definition implements tools.Tool.
 func (t *Tool) Definition() mcp.Tool { return t.def }
+
+// DefinitionFor implements tools.ScopedDefinition.
+func (t *Tool) DefinitionFor(names []string) mcp.Tool { return t.definition(t.env, names) }
 
 // Connections implements tools.Scoped.
 func (t *Tool) Connections() []string { return t.connNames }
@@ -172,7 +177,7 @@ func (t *Tool) Parse(args map[string]any) (*tools.Call, error) {
 	name, _ := args["connection"].(string)
 	h, ok := t.hosts[name]
 	if !ok {
-		return nil, fmt.Errorf("unknown connection %q; use one of: %s", name, strings.Join(t.connNames, ", "))
+		return nil, tools.UnknownConnection(name)
 	}
 	text, ok := args["command"].(string)
 	if !ok || strings.TrimSpace(text) == "" {
