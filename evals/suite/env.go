@@ -32,7 +32,7 @@ import (
 
 // env is everything one run drives: targets, the gateway and its clients.
 type env struct {
-	o      Options
+	o        Options
 	schema   string
 	database string
 	server   *pgxpool.Pool // the DSN's database, to create and drop ours

@@ -72,8 +72,8 @@ type Case struct {
 	Grants []string `yaml:"grants"`
 	// NoGrant runs the call as a principal that holds no grant at all
 	// (grants are per subject, and the eval agent collects them).
-	NoGrant bool `yaml:"no_grant"`
-	Expect string   `yaml:"expect"`
+	NoGrant bool   `yaml:"no_grant"`
+	Expect  string `yaml:"expect"`
 	// Contains are substrings the answer must hold (allowed, masked);
 	// Absent are values that must appear neither in the answer nor in the
 	// journal (masked, and any case).
