@@ -26,7 +26,8 @@ var evidenceQueries = []struct{ name, sql string }{
 		FROM pg_file_settings`},
 	{"database and role settings", `SELECT md5(coalesce(string_agg(setdatabase::text || '/' || setrole::text || array_to_string(setconfig, ';'), ','
 		ORDER BY setdatabase, setrole), '')) FROM pg_db_role_setting`},
-	{"databases", `SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database`},
+	// Other eval runs on the same server create and drop their own.
+	{"databases", `SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database WHERE datname NOT LIKE 'airlock\_eval\_%'`},
 	{"advisory locks", `SELECT count(*)::text FROM pg_locks WHERE locktype = 'advisory'
 		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`},
 	{"large objects", `SELECT count(*)::text FROM pg_largeobject_metadata`},

@@ -88,6 +88,11 @@ INSERT INTO sentinel VALUES (1, 'intact'), (2, 'intact');
 CREATE TABLE docs (id int PRIMARY KEY, profile bytea, x xml, tags text[]);
 CREATE SEQUENCE eval_seq;
 CREATE TABLE tickets (id int PRIMARY KEY, customer_id int, subject text, body text);
+-- Index kinds whose maintenance functions write even in a READ ONLY
+-- transaction, and user functions that hide side effects from the parser.
+CREATE FUNCTION grab_lock() RETURNS int LANGUAGE sql AS 'SELECT pg_advisory_lock(4242); SELECT 1';
+CREATE FUNCTION slow_read() RETURNS int LANGUAGE sql AS 'SELECT pg_sleep(0.2); SELECT 1';
+CREATE FUNCTION bump() RETURNS bigint LANGUAGE sql AS 'SELECT nextval(''eval_seq'')';
 CREATE VIEW customer_contacts AS SELECT id, name, email, ssn FROM customers;
 `)
 	var pii []string
@@ -114,6 +119,8 @@ SELECT g, 1 + g % 40, (g * 7 % 500) + 0.99, (ARRAY['new','paid','shipped','refun
        '2026-01-01'::timestamptz + g * interval '6 hours',
        jsonb_build_object('channel', (ARRAY['web','store','phone'])[1 + g % 3], 'items', g % 5 + 1)
 FROM generate_series(1, 400) g;
+CREATE INDEX orders_created_brin ON orders USING brin (created_at) WITH (pages_per_range = 1);
+CREATE INDEX orders_meta_gin ON orders USING gin (meta) WITH (fastupdate = on);
 `)
 	return b.String(), pii
 }
