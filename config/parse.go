@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/airlockhq/airlock/policy/httpguard"
 )
 
 // Parse decodes YAML strictly. lookup resolves ${NAME} references in
@@ -110,6 +112,9 @@ func walk(n *yaml.Node, t reflect.Type, path string, lookup func(string) (string
 	case yaml.ScalarNode:
 		if t == secretRefType && n.Tag != "!!null" {
 			return fieldErr(path, n, secretHint)
+		}
+		if inlineCredentialHeader(path, n.Value) {
+			return fieldErr(path, n, "a credential header must take its value from the environment (e.g. \"Bearer ${API_TOKEN}\"), never hold the credential in the file")
 		}
 		if n.Tag == "!!str" || n.Style != 0 || strings.Contains(n.Value, "${") {
 			v, err := expand(n.Value, lookup)
@@ -291,3 +296,14 @@ func validEnvName(s string) bool {
 }
 
 func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
+
+// inlineCredentialHeader reports whether path is an http connection's
+// operator header that carries a credential (connections.NAME.headers.H)
+// and raw, as written in the file, references no environment variable.
+func inlineCredentialHeader(path, raw string) bool {
+	parts := strings.Split(path, ".")
+	if len(parts) != 4 || parts[0] != "connections" || parts[2] != "headers" {
+		return false
+	}
+	return httpguard.CarriesCredential(parts[3]) && !strings.Contains(raw, "${")
+}

@@ -255,6 +255,19 @@ func (p *HeaderPolicy) checkName(canon string) error {
 	return refusef("header %s is not on this connection's allow-list (%s); leave it out, or ask an operator to add it to the connection's %s", canon, p.names, AllowOption)
 }
 
+// CarriesCredential reports whether an operator header named name would
+// carry a credential (Authorization, Cookie, anything named like a key,
+// token or secret): its value must come from the environment, never the
+// config file.
+func CarriesCredential(name string) bool {
+	canon := http.CanonicalHeaderKey(name)
+	switch canon {
+	case "Authorization", "Proxy-Authorization", "Cookie":
+		return true
+	}
+	return looksLikeCredential(canon)
+}
+
 func looksLikeCredential(canon string) bool {
 	lower := strings.ToLower(canon)
 	for _, w := range credentialWords {
