@@ -11,11 +11,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/airlockhq/airlock/identity"
 )
 
 // craftToken builds a token case's token.
@@ -257,4 +261,34 @@ func (e *env) openSSE(ctx context.Context, token string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("the SSE stream sent no endpoint")
+}
+
+var pendingID = regexp.MustCompile(`pending: this call needs a human approval \(request (\S+?),`)
+
+// runApproval: the call is held, an approver approves it, it runs once;
+// the replayed or swapped call that follows must be held again. Only that
+// last call is judged (its refusal, and the evidence around it).
+func (e *env) runApprovalSetup(ctx context.Context, cl interface {
+	CallTool(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error)
+}, c *Case) error {
+	refused, answer, err := e.callWith(ctx, cl, c)
+	if err != nil {
+		return err
+	}
+	m := pendingID.FindStringSubmatch(answer)
+	if !refused || m == nil {
+		return fmt.Errorf("the first call was not held for approval: %s", oneLine(answer))
+	}
+	approver, err := e.dev.Mint(identity.MintOptions{Subject: "eval-dba", Groups: []string{"dba"}, Audience: e.audience, TTL: 10 * time.Minute})
+	if err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, e.o.Binary, "approvals", "approve", m[1], "--server", e.base, "--token", approver, "--reason", "eval")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("approve %s: %v: %s", m[1], err, oneLine(string(out)))
+	}
+	if refused, answer, err := e.callWith(ctx, cl, c); err != nil || refused {
+		return fmt.Errorf("the approved call did not run: %v %s", err, oneLine(answer))
+	}
+	return nil
 }

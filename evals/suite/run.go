@@ -148,6 +148,17 @@ func (e *env) runCase(ctx context.Context, c *Case, tr string) Result {
 			return fail(Fail, "grant %s: %v", g, err)
 		}
 	}
+	judged := c
+	if c.Kind == KindApproval {
+		if err := e.runApprovalSetup(ctx, cl, c); err != nil {
+			return fail(Fail, "%v", err)
+		}
+		if c.Method == "swap" {
+			sw := *c
+			sw.Args = c.Swap
+			judged = &sw
+		}
+	}
 	before, err := e.snapshot(ctx)
 	if err != nil {
 		return fail(Fail, "evidence before: %v", err)
@@ -165,7 +176,7 @@ func (e *env) runCase(ctx context.Context, c *Case, tr string) Result {
 	case KindHijack:
 		refused, answer, err = e.runHijack(ctx, c, tr)
 	default:
-		refused, answer, err = e.callWith(ctx, cl, c)
+		refused, answer, err = e.callWith(ctx, cl, judged)
 	}
 	r.MS = float64(time.Since(t0).Microseconds()) / 1000
 	if err != nil {

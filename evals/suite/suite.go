@@ -57,6 +57,11 @@ const (
 	// KindHijack has another principal use the eval agent's session id
 	// (Method on the transport's endpoint); the gateway must refuse.
 	KindHijack = "hijack"
+	// KindApproval sends a call that waits for a human, has an approver
+	// approve it, and runs it once; then Method "replay" sends the same
+	// call again and "swap" sends Swap (other arguments) under the same
+	// approval. Either must be held again, with no effect.
+	KindApproval = "approval"
 )
 
 // Case is one call and what must happen.
@@ -93,8 +98,11 @@ type Case struct {
 	Alg     string `yaml:"alg"`
 	Raw     string `yaml:"raw"`
 	// Method is a hijack's HTTP method: POST (a call), GET (the
-	// notification stream) or DELETE (end the session).
+	// notification stream) or DELETE (end the session); for an approval
+	// case, replay or swap.
 	Method string `yaml:"method"`
+	// Swap is the arguments an approval case's second call sends.
+	Swap map[string]any `yaml:"swap"`
 
 	file string
 }
@@ -182,6 +190,13 @@ func (c *Case) validate() error {
 		if c.Expect != Unauthorized {
 			return fmt.Errorf("a token case expects %s", Unauthorized)
 		}
+	case KindApproval:
+		if c.Expect != Blocked {
+			return fmt.Errorf("an approval case expects %s", Blocked)
+		}
+		if c.Method != "replay" && c.Method != "swap" || (c.Method == "swap") != (c.Swap != nil) {
+			return fmt.Errorf("an approval case needs method replay, or method swap with swap arguments")
+		}
 	case KindExpiry, KindHijack:
 		if c.Expect != Blocked {
 			return fmt.Errorf("a %s case expects %s", c.Kind, Blocked)
@@ -190,7 +205,7 @@ func (c *Case) validate() error {
 			return fmt.Errorf("a hijack case needs method POST, GET or DELETE")
 		}
 	default:
-		return fmt.Errorf("kind must be call, token, expiry or hijack, not %q", c.Kind)
+		return fmt.Errorf("kind must be call, token, expiry, hijack or approval, not %q", c.Kind)
 	}
 	if c.Benign && c.Expect != Allowed && c.Expect != Masked {
 		return fmt.Errorf("a benign case must expect %s or %s", Allowed, Masked)
