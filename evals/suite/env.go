@@ -278,6 +278,18 @@ func (e *env) apiHandler() http.Handler {
 		}
 		writeJSON(w, map[string]any{"page": page, "items": items, "next": page*10 < numCustomers})
 	})
+	mux.HandleFunc("GET /v1/encoded/{id}", func(w http.ResponseWriter, r *http.Request) {
+		// The same customer's data in the encodings APIs use: masking must
+		// see through them.
+		var id int
+		fmt.Sscanf(r.PathValue("id"), "%d", &id)
+		if id < 1 || id > numCustomers {
+			http.NotFound(w, r)
+			return
+		}
+		c := seededCustomer(id)
+		writeJSON(w, encodedCustomer(c))
+	})
 	mux.HandleFunc("GET /v1/echo", func(w http.ResponseWriter, r *http.Request) {
 		// Echoes the request headers, as debugging endpoints do: the
 		// injected credential must not come back to the agent.

@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/hmac"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -39,6 +42,27 @@ func (e *env) craftToken(c *Case) (string, error) {
 		return e.dev.SignRaw([]byte(payload))
 	case "none":
 		return b64([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + b64([]byte(payload)) + ".", nil
+	case "RS256-foreign", "RS256-jku":
+		// Signed by a key the issuer never published, naming the issuer's
+		// own key id, or pointing at a key set the attacker serves.
+		key, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			return "", err
+		}
+		hdr := map[string]any{"alg": "RS256", "typ": "JWT", "kid": e.devKID()}
+		if c.Alg == "RS256-jku" {
+			hdr["kid"] = "attacker"
+			hdr["jku"] = e.honeyURL() + "/jwks.json"
+			hdr["x5u"] = e.honeyURL() + "/cert.pem"
+		}
+		hb, _ := json.Marshal(hdr)
+		signing := b64(hb) + "." + b64([]byte(payload))
+		sum := sha256.Sum256([]byte(signing))
+		sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
+		if err != nil {
+			return "", err
+		}
+		return signing + "." + b64(sig), nil
 	case "HS256-public":
 		pub, err := e.dev.PublicKeyPEM()
 		if err != nil {
@@ -50,6 +74,17 @@ func (e *env) craftToken(c *Case) (string, error) {
 		return signing + "." + b64(m.Sum(nil)), nil
 	}
 	return "", fmt.Errorf("unknown alg %q", c.Alg)
+}
+
+// devKID is the key id in the dev issuer's tokens.
+func (e *env) devKID() string {
+	h, _, _ := strings.Cut(e.token, ".")
+	b, _ := base64.RawURLEncoding.DecodeString(h)
+	var hdr struct {
+		Kid string `json:"kid"`
+	}
+	json.Unmarshal(b, &hdr)
+	return hdr.Kid
 }
 
 // initializeBody is a JSON-RPC initialize request.

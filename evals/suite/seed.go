@@ -2,7 +2,10 @@ package suite
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -126,3 +129,22 @@ CREATE INDEX orders_meta_gin ON orders USING gin (meta) WITH (fastupdate = on);
 }
 
 func lit(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// encodedCustomer carries c's personal data base64-, hex-, percent- and
+// HTML-entity-encoded, and split over fields.
+func encodedCustomer(c customer) map[string]any {
+	var ent strings.Builder
+	for _, r := range c.ssn {
+		fmt.Fprintf(&ent, "&#%d;", r)
+	}
+	return map[string]any{
+		"id":         c.id,
+		"blob":       base64.StdEncoding.EncodeToString([]byte("customer ssn " + c.ssn + " card " + c.card)),
+		"ssn_hex":    hex.EncodeToString([]byte(c.ssn)),
+		"link":       "https://crm.example/contact?to=" + url.QueryEscape(c.email),
+		"html":       "<td>SSN " + ent.String() + "</td>",
+		"ssn_area":   c.ssn[:3],
+		"ssn_group":  c.ssn[4:6],
+		"ssn_serial": c.ssn[7:],
+	}
+}

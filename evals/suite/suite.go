@@ -92,8 +92,10 @@ type Case struct {
 	Kind string `yaml:"kind"`
 	// Payload is a token's claims (JSON, with {{issuer}}, {{audience}},
 	// {{now}}, {{exp}} and {{past}}); Alg signs it: RS256 with the dev
-	// issuer's key (default), none, or HS256-public (HMAC keyed with the
-	// issuer's public key). Raw is a literal token instead.
+	// issuer's key (default), none, HS256-public (HMAC keyed with the
+	// issuer's public key), RS256-foreign (another key, the issuer's key
+	// id) or RS256-jku (another key, its key set at the honeypot). Raw is
+	// a literal token instead.
 	Payload string `yaml:"payload"`
 	Alg     string `yaml:"alg"`
 	Raw     string `yaml:"raw"`
@@ -183,9 +185,9 @@ func (c *Case) validate() error {
 			return fmt.Errorf("a token case needs exactly one of payload and raw")
 		}
 		switch c.Alg {
-		case "", "RS256", "none", "HS256-public":
+		case "", "RS256", "none", "HS256-public", "RS256-foreign", "RS256-jku":
 		default:
-			return fmt.Errorf("alg must be RS256, none or HS256-public")
+			return fmt.Errorf("alg must be RS256, none, HS256-public, RS256-foreign or RS256-jku")
 		}
 		if c.Expect != Unauthorized {
 			return fmt.Errorf("a token case expects %s", Unauthorized)
