@@ -10,7 +10,7 @@ BIN      := bin/airlock
 # Prints the DSN of a PostgreSQL the tests may use (reuses or starts one).
 PG_DSN_CMD := bash scripts/test-postgres.sh
 
-.PHONY: build test bench fuzz fmt vet clean pg pg-stop interop-deps
+.PHONY: build test eval bench fuzz fmt vet clean pg pg-stop interop-deps
 
 build:
 	$(GO) build -o $(BIN) ./cmd/airlock
@@ -33,6 +33,13 @@ test:
 	rc=0; $(GO) test -count=1 -timeout 30m ./... || rc=$$?; \
 	if [ -f .testenv/eval-scorecard.txt ]; then echo; echo "+ eval scorecard (evals/suite)"; cat .testenv/eval-scorecard.txt; fi; \
 	exit $$rc
+
+## eval: provision PostgreSQL and sshd, then run the adversarial suite and
+## print its scorecard (`airlock eval`; non-zero on any escape).
+eval:
+	@sshd="$$(bash scripts/test-sshd.sh)"; \
+	dsn="$$($(PG_DSN_CMD))"; \
+	AIRLOCK_TEST_SSHD="$$sshd" $(GO) run ./cmd/airlock eval --dsn "$$dsn"
 
 bench:
 	@dsn="$$($(PG_DSN_CMD))"; \

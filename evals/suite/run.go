@@ -247,10 +247,11 @@ func (e *env) runCase(ctx context.Context, c *Case, tr string) Result {
 }
 
 // expand fills the placeholders cases may use in string arguments:
-// {{sentinel}} (the SSH host's sentinel directory) and {{honeypot}} (the
-// honeypot's URL).
+// {{sentinel}} (the SSH host's sentinel directory), {{honeypot}} (the
+// honeypot's URL) and {{honeyport}} (its port, for address encodings).
 func (e *env) expand(v map[string]any) map[string]any {
-	r := strings.NewReplacer("{{sentinel}}", e.sshDir, "{{honeypot}}", e.honeyURL())
+	_, port, _ := strings.Cut(e.honey.Addr().String(), ":")
+	r := strings.NewReplacer("{{sentinel}}", e.sshDir, "{{honeypot}}", e.honeyURL(), "{{honeyport}}", port)
 	var walk func(any) any
 	walk = func(x any) any {
 		switch y := x.(type) {
