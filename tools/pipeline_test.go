@@ -259,3 +259,21 @@ func TestResourcesAreMaskedInTheJournal(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPipelineParallel is BenchmarkPipeline from many goroutines:
+// the grant lookup shares the store with the other calls.
+func BenchmarkPipelineParallel(b *testing.B) {
+	p := newTestPipeline(b, &memJournal{})
+	ctx := identity.NewContext(context.Background(), analyst)
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		ft := &fakeTool{}
+		for pb.Next() {
+			if _, err := call(p, ft, ctx, map[string]any{"access": "read"}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

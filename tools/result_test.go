@@ -98,3 +98,29 @@ func BenchmarkCapTable(b *testing.B) {
 		capResult(tc, r, 2000)
 	}
 }
+
+// rows100 is the bench's 100-row read after masking: id, name and the
+// masked email, phone, SSN and card number.
+func rows100() [][]any {
+	rows := make([][]any, 100)
+	for i := range rows {
+		rows[i] = []any{i + 1, fmt.Sprintf("Customer %d Lastname", i+1), fmt.Sprintf("c***%d@example.com", i),
+			"+1-***-***-0182", "***-**-7890", "**** **** **** 4242"}
+	}
+	return rows
+}
+
+// BenchmarkCapRows100 is capResult on the bench's rows100 result with the
+// default budget (8000 tokens).
+func BenchmarkCapRows100(b *testing.B) {
+	tc := counter(b)
+	if err := tc.Wait(); err != nil {
+		b.Fatal(err)
+	}
+	rows := rows100()
+	b.ReportAllocs()
+	for b.Loop() {
+		r := &Result{Table: &Table{Columns: []string{"id", "name", "email", "phone", "ssn", "card_number"}, Rows: append([][]any(nil), rows...)}, Rows: 100}
+		capResult(tc, r, 8000)
+	}
+}
