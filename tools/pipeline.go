@@ -42,7 +42,8 @@ type Invocation struct {
 	Digest   string
 	Result   *Result
 	// Masked counts the values masked in the result, per entity; Tokens
-	// is the size of what the agent got.
+	// is the size of what the agent got, when it was counted exactly (0
+	// when the result fit its budget uncounted; see capTokens).
 	Masked masking.Counts
 	Tokens int
 	// Executed is set once the call is handed to the tool: from then on
@@ -524,7 +525,13 @@ func (p *Pipeline) capTokens(next Handler) Handler {
 			budget = p.budget(inv.Call.Connection)
 		}
 		if budget > 0 {
-			inv.Tokens = capResult(p.tokens, inv.Result, budget)
+			// The journal's tokens is an exact count or nothing: a result
+			// that fits its budget by its size in bytes is not counted, and
+			// its record's bytes (the result as journaled, JSON) bound its
+			// tokens.
+			if n, exact := capResult(p.tokens, inv.Result, budget); exact {
+				inv.Tokens = n
+			}
 		}
 		return nil
 	}
