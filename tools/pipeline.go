@@ -433,7 +433,10 @@ func (p *Pipeline) decide(next Handler) Handler {
 			return Refuse(recorder.OutcomeDenied, "denied: %s. This call needs %s access to connection %q; ask an operator for a rule that grants it, or rephrase the call so it needs less.",
 				inv.Decision.Reason, c.Access, c.Connection)
 		}
-		g, err := p.jit.ActiveGrant(ctx, inv.Principal.Subject, c.Connection, c.Access)
+		// From memory unless a grant changed (here at once, elsewhere
+		// within a second: jit.Service.CachedActiveGrant); expiry is
+		// checked every call.
+		g, err := p.jit.CachedActiveGrant(ctx, inv.Principal.Subject, c.Connection, c.Access)
 		if err != nil {
 			return fmt.Errorf("grant lookup: %w", err)
 		}
