@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -68,6 +69,7 @@ type Verifier struct {
 	groupsClaim string
 	issuer      string
 	audience    string
+	cache       *tokenCache
 }
 
 // AuthError reports a rejected credential. Reason is short and never
@@ -160,12 +162,15 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 		groupsClaim: groupsClaim,
 		issuer:      cfg.Issuer,
 		audience:    cfg.Audience,
+		cache:       newTokenCache(maxCachedTokens),
 	}, nil
 }
 
 // Verify checks rawToken's signature, issuer, audience and expiry (go-oidc
 // rules: exp required and in the future, nbf with 5 minutes leeway) and
-// returns the caller. Every failure is an *AuthError.
+// returns the caller. Every failure is an *AuthError. A token verified
+// before is answered from a cache until its exp (see tokencache.go); the
+// caller gets its own copy of the principal.
 func (v *Verifier) Verify(ctx context.Context, rawToken string) (*Principal, error) {
 	if rawToken == "" {
 		return nil, authErr("missing token", nil)
@@ -173,6 +178,20 @@ func (v *Verifier) Verify(ctx context.Context, rawToken string) (*Principal, err
 	if len(rawToken) > maxTokenBytes {
 		return nil, authErr("token too large", nil)
 	}
+	key := sha256.Sum256([]byte(rawToken))
+	if p := v.cache.get(key); p != nil {
+		return p, nil
+	}
+	p, err := v.verify(ctx, rawToken)
+	if err != nil {
+		return nil, err
+	}
+	v.cache.put(key, p)
+	return p, nil
+}
+
+// verify is Verify without the cache.
+func (v *Verifier) verify(ctx context.Context, rawToken string) (*Principal, error) {
 	tok, err := v.v.Verify(ctx, rawToken)
 	if err != nil {
 		var exp *oidc.TokenExpiredError

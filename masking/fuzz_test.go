@@ -77,6 +77,9 @@ func FuzzTokens(f *testing.F) {
 		f.Add(s, 10)
 	}
 	tc, err := NewTokenCounter("")
+	if err == nil {
+		err = tc.Wait() // the encoder loads in the background; tc.ent.enc is read below
+	}
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -88,6 +91,10 @@ func FuzzTokens(f *testing.F) {
 		whole := len(tc.ent.enc.EncodeOrdinary(s))
 		if got := tc.Count(s, -1); got != whole && len(s) <= chunkSize {
 			t.Fatalf("Count(%q) = %d, whole %d", s, got, whole)
+		}
+		// FitBound skips counting on this bound: it must hold for any text.
+		if whole > MaxTokens(s) {
+			t.Fatalf("%q has %d tokens, more than the bound %d", s, whole, MaxTokens(s))
 		}
 		got := tc.Count(s, limit)
 		if want := min(tc.Count(s, -1), limit+1); got != want {

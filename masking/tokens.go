@@ -159,6 +159,60 @@ func isSpaceByte(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
 }
 
+// MaxTokens bounds the tokens of s without counting them: a byte-level
+// BPE never makes more tokens than it is given bytes. The encoder reads
+// invalid UTF-8 as U+FFFD (3 bytes per invalid byte at most), so such text
+// gets three times its length.
+func MaxTokens(s string) int {
+	if utf8.ValidString(s) {
+		return len(s)
+	}
+	return 3 * len(s)
+}
+
+// FitBound is Fit that counts only what it must. Units are counted in
+// order, as by Fit, until the tokens counted so far plus MaxTokens of the
+// units left are within budget: the rest then fit uncounted. A result
+// whose bytes fit the budget is not counted at all, and counting starts
+// without waiting for the encoder to load.
+//
+// n is the same as Fit's. used is exact (exact is true) when every unit
+// was counted, or counting stopped at the budget; otherwise it is an upper
+// bound: the tokens counted plus the bytes not counted.
+func (t *TokenCounter) FitBound(units []string, budget int) (n, used int, exact bool) {
+	// rest is the bytes of the units not yet counted: summing lengths
+	// costs nothing, while checking UTF-8 is done only on a tail that
+	// already fits by length (at most budget bytes).
+	rest := 0
+	for _, u := range units {
+		rest += len(u)
+	}
+	shortcut := true
+	for i, u := range units {
+		if shortcut && used+rest <= budget {
+			bound := 0
+			for _, v := range units[i:] {
+				bound += MaxTokens(v)
+			}
+			if used+bound <= budget {
+				return len(units), used + bound, bound == 0
+			}
+			shortcut = false // invalid UTF-8 in the tail: count the rest
+		}
+		left := budget - used
+		if left < 0 {
+			return i, used, true
+		}
+		c := t.Count(u, left)
+		if c > left {
+			return i, used, true
+		}
+		used += c
+		rest -= len(u)
+	}
+	return len(units), used, true
+}
+
 // Fit returns how many of units (rows or lines, already rendered) fit
 // within budget tokens, in order, and the tokens they use. It stops
 // counting at the budget. Units are counted one by one, which matches

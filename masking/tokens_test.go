@@ -191,3 +191,59 @@ func TestTokensOffline(t *testing.T) {
 		t.Fatalf("offline child failed: %v\n%s", err, out)
 	}
 }
+
+// FitBound cuts where Fit cuts; what it reports is exact when it says so
+// and an upper bound otherwise; a result that fits by its bytes is not
+// counted (so it needs no encoder).
+func TestFitBound(t *testing.T) {
+	tc := testCounter(t)
+	row := `[1,"Customer 1 Lastname","c***0@example.com","+1-***-***-0182","***-**-7890"]`
+	many := make([]string, 100)
+	for i := range many {
+		many[i] = row
+	}
+	sets := map[string][]string{
+		"rows":      many,
+		"special":   {"<|endoftext|>", "<|endoftext|> <|fim_prefix|>", "x"},
+		"cjk":       {"日本語のテキスト", "中文文本，没有空格的很长的一句话", "한국어"},
+		"invalid":   {"\xff\xfe\xfd", "a\xffb\xff", "\xc0\x80\xed\xa0\x80", "ok"},
+		"empty":     {"", "", ""},
+		"long":      {strings.Repeat("word ", 3000), "tail"},
+		"base64ish": {strings.Repeat("QUJDRA==", 600)},
+	}
+	for name, units := range sets {
+		all := 0
+		for _, u := range units {
+			all += tc.Count(u, -1)
+		}
+		for _, budget := range []int{0, 1, 5, 30, 100, 1000, 2500, 4000, 8000, 20000} {
+			wantN, wantUsed := tc.Fit(units, budget)
+			n, used, exact := tc.FitBound(units, budget)
+			if n != wantN {
+				t.Errorf("%s/%d: FitBound keeps %d units, Fit %d", name, budget, n, wantN)
+			}
+			if exact && used != wantUsed {
+				t.Errorf("%s/%d: exact used %d, Fit counts %d", name, budget, used, wantUsed)
+			}
+			if !exact && (used < wantUsed || used > budget) {
+				t.Errorf("%s/%d: bound %d is below the count %d or over the budget", name, budget, used, wantUsed)
+			}
+			if n == len(units) && wantUsed != all {
+				t.Errorf("%s/%d: everything fit but Fit used %d of %d", name, budget, wantUsed, all)
+			}
+		}
+	}
+	// What fits by bytes is never counted: a counter without an encoder
+	// passes it, and still cuts (fails closed on) whatever needs counting.
+	broken := &TokenCounter{ent: &encEntry{name: "no-such-encoding"}}
+	if n, used, exact := broken.FitBound([]string{"ab", "cd"}, 4); n != 2 || used != 4 || exact {
+		t.Errorf("fits by bytes: n=%d used=%d exact=%v", n, used, exact)
+	}
+	if n, _, _ := broken.FitBound([]string{"ab", "cde"}, 4); n != 0 {
+		t.Errorf("needs counting without an encoder: kept %d units, want 0", n)
+	}
+	// Invalid UTF-8 is bounded at three tokens a byte.
+	if n, _, _ := broken.FitBound([]string{"\xff\xff"}, 5); n != 0 {
+		t.Errorf("invalid UTF-8 passed on its length alone")
+	}
+}

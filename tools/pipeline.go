@@ -42,7 +42,8 @@ type Invocation struct {
 	Digest   string
 	Result   *Result
 	// Masked counts the values masked in the result, per entity; Tokens
-	// is the size of what the agent got.
+	// is the size of what the agent got, when it was counted exactly (0
+	// when the result fit its budget uncounted; see capTokens).
 	Masked masking.Counts
 	Tokens int
 	// Executed is set once the call is handed to the tool: from then on
@@ -432,7 +433,10 @@ func (p *Pipeline) decide(next Handler) Handler {
 			return Refuse(recorder.OutcomeDenied, "denied: %s. This call needs %s access to connection %q; ask an operator for a rule that grants it, or rephrase the call so it needs less.",
 				inv.Decision.Reason, c.Access, c.Connection)
 		}
-		g, err := p.jit.ActiveGrant(ctx, inv.Principal.Subject, c.Connection, c.Access)
+		// From memory unless a grant changed (here at once, elsewhere
+		// within a second: jit.Service.CachedActiveGrant); expiry is
+		// checked every call.
+		g, err := p.jit.CachedActiveGrant(ctx, inv.Principal.Subject, c.Connection, c.Access)
 		if err != nil {
 			return fmt.Errorf("grant lookup: %w", err)
 		}
@@ -524,7 +528,13 @@ func (p *Pipeline) capTokens(next Handler) Handler {
 			budget = p.budget(inv.Call.Connection)
 		}
 		if budget > 0 {
-			inv.Tokens = capResult(p.tokens, inv.Result, budget)
+			// The journal's tokens is an exact count or nothing: a result
+			// that fits its budget by its size in bytes is not counted, and
+			// its record's bytes (the result as journaled, JSON) bound its
+			// tokens.
+			if n, exact := capResult(p.tokens, inv.Result, budget); exact {
+				inv.Tokens = n
+			}
 		}
 		return nil
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/airlockhq/airlock/identity"
+	"github.com/airlockhq/airlock/masking"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/policy/jit"
 	"github.com/airlockhq/airlock/recorder"
@@ -256,6 +257,52 @@ func TestResourcesAreMaskedInTheJournal(t *testing.T) {
 	for _, r := range j.records(t) {
 		if b, _ := json.Marshal(r); strings.Contains(string(b), "jane.doe") {
 			t.Errorf("journal record holds agent input unmasked: %s", b)
+		}
+	}
+}
+
+// BenchmarkPipelineParallel is BenchmarkPipeline from many goroutines:
+// the grant lookup shares the store with the other calls.
+func BenchmarkPipelineParallel(b *testing.B) {
+	p := newTestPipeline(b, &memJournal{})
+	ctx := identity.NewContext(context.Background(), analyst)
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		ft := &fakeTool{}
+		for pb.Next() {
+			if _, err := call(p, ft, ctx, map[string]any{"access": "read"}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// The journal's tokens is an exact count or absent: a result that fits
+// its budget by its bytes is not counted (its record's bytes bound it); a
+// result that had to be counted records the count.
+func TestJournalTokensExactOrAbsent(t *testing.T) {
+	tc, err := masking.NewTokenCounter("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		budget    int
+		wantExact bool
+	}{{8000, false}, {3, true}} {
+		j := &memJournal{}
+		p := newTestPipeline(t, j)
+		p.tokens, p.budget = tc, func(string) int { return c.budget }
+		if _, err := call(p, &fakeTool{}, identity.NewContext(context.Background(), analyst), map[string]any{"access": "read"}); err != nil {
+			t.Fatal(err)
+		}
+		f := j.records(t)[1]
+		switch {
+		case !c.wantExact && (f.Tokens != 0 || f.Bytes == 0 || f.Truncated):
+			t.Errorf("budget %d: tokens=%d bytes=%d truncated=%v, want no count and a byte size", c.budget, f.Tokens, f.Bytes, f.Truncated)
+		case c.wantExact && (f.Tokens == 0 || f.Tokens > c.budget):
+			t.Errorf("budget %d: tokens=%d, want an exact count within the budget", c.budget, f.Tokens)
 		}
 	}
 }

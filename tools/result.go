@@ -88,26 +88,31 @@ func jsonValue(v any) any {
 
 // capResult bounds r to budget tokens: tables at a row boundary, other
 // results by halving their largest string or list until they fit. Counting
-// stops at the budget, so the cost does not grow with the result.
-func capResult(tc *masking.TokenCounter, r *Result, budget int) (tokens int) {
+// stops at the budget, so the cost does not grow with the result, and
+// skips what fits by its size in bytes (masking.TokenCounter.FitBound).
+// tokens is the exact count of what the agent gets when exact is true;
+// otherwise the result was not (fully) counted and tokens is only an upper
+// bound.
+func capResult(tc *masking.TokenCounter, r *Result, budget int) (tokens int, exact bool) {
 	if t := r.Table; t != nil {
-		units := make([]string, len(t.Rows))
+		// The header is counted like a row, first.
+		units := make([]string, len(t.Rows)+1)
+		units[0] = strings.Join(t.Columns, ",")
 		for i, row := range t.Rows {
 			b, err := json.Marshal(row)
 			if err != nil {
 				b = []byte(`"unrenderable row"`)
 			}
-			units[i] = string(b)
+			units[i+1] = string(b)
 		}
-		header := tc.Count(strings.Join(t.Columns, ","), budget)
-		n, used := tc.Fit(units, max(budget-header, 0))
-		if n < len(t.Rows) {
-			r.TokenNote = fmt.Sprintf("%d of %d rows shown: the rest exceeded the token budget (%d tokens); select fewer columns or add a narrower WHERE or a LIMIT", n, len(t.Rows), budget)
-			t.Rows = t.Rows[:n]
+		n, used, exact := tc.FitBound(units, budget)
+		if rows := max(n-1, 0); rows < len(t.Rows) {
+			r.TokenNote = fmt.Sprintf("%d of %d rows shown: the rest exceeded the token budget (%d tokens); select fewer columns or add a narrower WHERE or a LIMIT", rows, len(t.Rows), budget)
+			t.Rows = t.Rows[:rows]
 			r.Truncated = true
-			r.Rows = n
+			r.Rows = rows
 		}
-		return header + used
+		return used, exact
 	}
 	if r.Structured != nil {
 		var cut bool
@@ -118,12 +123,12 @@ func capResult(tc *masking.TokenCounter, r *Result, budget int) (tokens int) {
 		}
 	}
 	lines := strings.SplitAfter(r.Text, "\n")
-	n, used := tc.Fit(lines, budget)
+	n, used, exact := tc.FitBound(lines, budget)
 	if n < len(lines) {
 		r.Text = strings.Join(lines[:n], "") + fmt.Sprintf("\n[truncated: %d more lines exceeded the token budget of %d tokens]", len(lines)-n, budget)
 		r.Truncated = true
 	}
-	return used
+	return used, exact
 }
 
 // shrink halves the largest string or list in v until its JSON fits the
@@ -133,7 +138,7 @@ func shrink(tc *masking.TokenCounter, v any, budget int) (any, bool) {
 	root := []any{v} // a parent for v, so it can be replaced like any element
 	for range 40 {
 		b, err := json.Marshal(root[0])
-		if err != nil || tc.Count(string(b), budget) <= budget {
+		if err != nil || masking.MaxTokens(string(b)) <= budget || tc.Count(string(b), budget) <= budget {
 			return root[0], cut
 		}
 		var (

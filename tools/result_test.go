@@ -25,7 +25,7 @@ func TestCapTableAtRowBoundary(t *testing.T) {
 		tab.Rows = append(tab.Rows, []any{i, strings.Repeat("word ", 20)})
 	}
 	r := &Result{Table: tab, Rows: 1000}
-	used := capResult(tc, r, 500)
+	used, _ := capResult(tc, r, 500)
 	if !r.Truncated || len(tab.Rows) == 0 || len(tab.Rows) >= 1000 || used > 500 || !strings.Contains(r.TokenNote, "of 1000 rows") {
 		t.Fatalf("rows=%d used=%d note=%q", len(tab.Rows), used, r.TokenNote)
 	}
@@ -59,7 +59,7 @@ func TestCapTextAndStructured(t *testing.T) {
 func TestCapSpecialTokens(t *testing.T) {
 	tc := counter(t)
 	r := &Result{Text: strings.Repeat("<|endoftext|> ", 1000)}
-	if used := capResult(tc, r, 200); used > 200 {
+	if used, _ := capResult(tc, r, 200); used > 200 {
 		t.Fatalf("used %d", used)
 	}
 }
@@ -96,5 +96,61 @@ func BenchmarkCapTable(b *testing.B) {
 	for b.Loop() {
 		r := &Result{Table: &Table{Columns: []string{"id", "t"}, Rows: append([][]any(nil), rows...)}}
 		capResult(tc, r, 2000)
+	}
+}
+
+// rows100 is the bench's 100-row read after masking: id, name and the
+// masked email, phone, SSN and card number.
+func rows100() [][]any {
+	rows := make([][]any, 100)
+	for i := range rows {
+		rows[i] = []any{i + 1, fmt.Sprintf("Customer %d Lastname", i+1), fmt.Sprintf("c***%d@example.com", i),
+			"+1-***-***-0182", "***-**-7890", "**** **** **** 4242"}
+	}
+	return rows
+}
+
+// BenchmarkCapRows100 is capResult on the bench's rows100 result with the
+// default budget (8000 tokens).
+func BenchmarkCapRows100(b *testing.B) {
+	tc := counter(b)
+	if err := tc.Wait(); err != nil {
+		b.Fatal(err)
+	}
+	rows := rows100()
+	b.ReportAllocs()
+	for b.Loop() {
+		r := &Result{Table: &Table{Columns: []string{"id", "name", "email", "phone", "ssn", "card_number"}, Rows: append([][]any(nil), rows...)}, Rows: 100}
+		capResult(tc, r, 8000)
+	}
+}
+
+// A table whose bytes fit the budget passes uncounted (an upper bound, not
+// exact); one that does not is counted up to the cut, never over the
+// budget, and what it reports is exact.
+func TestCapTableByBytes(t *testing.T) {
+	tc := counter(t)
+	cols := []string{"id", "name", "email", "phone", "ssn", "card_number"}
+	r := &Result{Table: &Table{Columns: cols, Rows: rows100()}, Rows: 100}
+	used, exact := capResult(tc, r, 20000)
+	if r.Truncated || len(r.Table.Rows) != 100 || exact || used > 20000 {
+		t.Fatalf("fits by bytes: rows=%d used=%d exact=%v", len(r.Table.Rows), used, exact)
+	}
+	// The same table against a budget its bytes exceed but its tokens fit:
+	// counted in part, all rows kept, the bound within the budget.
+	r = &Result{Table: &Table{Columns: cols, Rows: rows100()}, Rows: 100}
+	if used, _ := capResult(tc, r, 8000); r.Truncated || len(r.Table.Rows) != 100 || used > 8000 {
+		t.Fatalf("fits by tokens: rows=%d used=%d", len(r.Table.Rows), used)
+	}
+	// Cut: exact, and equal to counting what was kept.
+	r = &Result{Table: &Table{Columns: cols, Rows: rows100()}, Rows: 100}
+	used, exact = capResult(tc, r, 1000)
+	want := tc.Count(strings.Join(cols, ","), -1)
+	for _, row := range r.Table.Rows {
+		b, _ := json.Marshal(row)
+		want += tc.Count(string(b), -1)
+	}
+	if !r.Truncated || !exact || used != want || used > 1000 || len(r.Table.Rows) == 0 {
+		t.Fatalf("cut: rows=%d used=%d want %d exact=%v", len(r.Table.Rows), used, want, exact)
 	}
 }

@@ -86,6 +86,7 @@ type Sink interface {
 }
 
 func (s *Service) publish(ctx context.Context, e Event) {
+	s.grantChanged(e) // every change publishes: the grant view hears of it here
 	if e.Time.IsZero() {
 		e.Time = s.now().UTC()
 	}

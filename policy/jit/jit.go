@@ -80,6 +80,8 @@ type Service struct {
 
 	mu      sync.Mutex
 	tracked map[string]map[*trackedCall]struct{}
+
+	grants grantCache // see grantcache.go
 }
 
 type trackedCall struct{ cancel context.CancelCauseFunc }
