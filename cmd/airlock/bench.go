@@ -31,6 +31,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	refDir := fs.String("reference-dir", envOr("AIRLOCK_BENCH_REFERENCE_DIR", bench.DefaultReferenceDir()),
 		"where the reference server ("+bench.ReferencePackage+") is installed; installed there with npm on first use")
+	gateway := fs.String("gateway", "", "the airlock binary the gateway targets run (default: this one), e.g. an older build to compare")
 	workDir := fs.String("work-dir", "", "keep the bench gateway's config, store and keys here (default: a temporary folder, removed)")
 	fs.SetOutput(stderr)
 	if err := parseFlags(fs, args); err != nil {
@@ -48,6 +49,9 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if o.Binary, err = os.Executable(); err != nil {
 		return err
+	}
+	if *gateway != "" {
+		o.Binary = *gateway
 	}
 	if slices.Contains(o.Targets, bench.TargetReference) {
 		o.ReferenceDir = *refDir
