@@ -285,6 +285,22 @@ func BenchmarkJournalAppend32(b *testing.B) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
 }
 
+// BenchmarkJournalAppend1 is the latency of one durable append with a
+// single writer: what a lone call pays for each of its two records.
+func BenchmarkJournalAppend1(b *testing.B) {
+	st := openTemp(b)
+	data := []byte(benchRecord)
+	b.ReportAllocs()
+	for b.Loop() {
+		e := &Entry{CallID: "c", Type: "started", Time: time.Now(), Data: data}
+		if _, err := st.AppendJournal(context.Background(), e); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+const benchRecord = `{"call_id":"0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b","type":"started","time":"2026-11-25T22:16:34.123456789Z","principal":{"subject":"alice","groups":["analysts"],"issuer":"https://login.example.com/"},"transport":"streamable-http","tool":"query_db","arguments":{"connection":"demo","sql":"SELECT status, count(*) FROM orders GROUP BY status"},"arguments_digest":"5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"}`
+
 // BenchmarkChainHash is the per-record hashing cost.
 func BenchmarkChainHash(b *testing.B) {
 	e := entry(1)
