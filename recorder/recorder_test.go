@@ -192,7 +192,7 @@ func BenchmarkRecorderBegin32(b *testing.B) {
 	p := &identity.Principal{Subject: "alice", Groups: []string{"analysts"}, Issuer: "https://login.example.com/"}
 	b.ReportAllocs()
 	b.SetParallelism(max(1, 32/runtime.GOMAXPROCS(0)))
-	start := time.Now()
+	start, cpu0 := time.Now(), processCPU()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			rec := &Record{CallID: NewCallID(), Tool: "query_db", Transport: "streamable-http", Principal: p,
@@ -204,6 +204,7 @@ func BenchmarkRecorderBegin32(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
+	b.ReportMetric(float64(processCPU()-cpu0)/1e3/float64(b.N), "cpu-µs/op")
 }
 
 // BenchmarkBeginFinish1 is one call's journal cost with a single caller:
@@ -229,7 +230,7 @@ func benchBeginFinish(b *testing.B, writers int) {
 		return r.Finish(context.Background(), rec)
 	}
 	b.ReportAllocs()
-	start := time.Now()
+	start, cpu0 := time.Now(), processCPU()
 	if writers == 1 {
 		for b.Loop() {
 			if err := call(); err != nil {
@@ -248,4 +249,5 @@ func benchBeginFinish(b *testing.B, writers int) {
 		})
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "calls/s")
+	b.ReportMetric(float64(processCPU()-cpu0)/1e3/float64(b.N), "cpu-µs/op")
 }
