@@ -109,6 +109,39 @@ func TestConcurrentAppendsMakeOneChain(t *testing.T) {
 	}
 }
 
+// The prepared statements belong to one open store: closing it releases
+// them, appends to the closed store fail, and a reopened store continues
+// the same chain.
+func TestPreparedStatementsAcrossReopen(t *testing.T) {
+	path := "sqlite:" + filepath.Join(t.TempDir(), "airlock.db")
+	ctx := context.Background()
+	for round := range 3 {
+		st, err := Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			if _, err := st.AppendJournal(ctx, entry(round*10+i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.AppendJournal(ctx, entry(99)); err == nil {
+			t.Fatal("append to a closed store succeeded")
+		}
+	}
+	st, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if es := checkChain(t, st); len(es) != 9 {
+		t.Fatalf("%d entries, want 9", len(es))
+	}
+}
+
 // Two processes appending to one file cannot fork the chain: the head is
 // read inside the write transaction.
 func TestTwoProcessesShareOneChain(t *testing.T) {
