@@ -28,9 +28,13 @@ type Entry struct {
 	Hash     string // hex SHA-256 of this entry (ChainHash)
 }
 
+// journalSchema: seq is a plain INTEGER PRIMARY KEY. The store assigns
+// every seq itself (head + 1, inside the write transaction), so
+// AUTOINCREMENT added nothing but a sqlite_sequence page written and
+// fsynced with every commit; journals created before keep it, harmlessly.
 const journalSchema = `
 CREATE TABLE IF NOT EXISTS journal (
-	seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+	seq       INTEGER PRIMARY KEY,
 	call_id   TEXT NOT NULL,
 	type      TEXT NOT NULL,
 	time      TEXT NOT NULL,
