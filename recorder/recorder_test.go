@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -229,11 +230,24 @@ func benchBeginFinish(b *testing.B, writers int) {
 		rec.Result, rec.Rows = json.RawMessage(`{"columns":["status","count"],"rows":[["open",12],["shipped",40]]}`), 2
 		return r.Finish(context.Background(), rec)
 	}
+	var (
+		mu  sync.Mutex
+		lat []time.Duration
+	)
+	timed := func() error {
+		t := time.Now()
+		err := call()
+		d := time.Since(t)
+		mu.Lock()
+		lat = append(lat, d)
+		mu.Unlock()
+		return err
+	}
 	b.ReportAllocs()
 	start, cpu0 := time.Now(), processCPU()
 	if writers == 1 {
 		for b.Loop() {
-			if err := call(); err != nil {
+			if err := timed(); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -241,13 +255,16 @@ func benchBeginFinish(b *testing.B, writers int) {
 		b.SetParallelism(max(1, writers/runtime.GOMAXPROCS(0)))
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				if err := call(); err != nil {
+				if err := timed(); err != nil {
 					b.Error(err)
 					return
 				}
 			}
 		})
 	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "calls/s")
 	b.ReportMetric(float64(processCPU()-cpu0)/1e3/float64(b.N), "cpu-µs/op")
 }
