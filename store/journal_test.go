@@ -181,8 +181,58 @@ func TestTwoProcessesShareOneChain(t *testing.T) {
 	}
 }
 
-// TestHelperAppend is the child of TestTwoProcessesShareOneChain and
-// TestIOErrorDisablesJournal.
+// An append acknowledged under group commit survives the process being
+// killed (SIGKILL) right after: every acknowledged seq is in the journal
+// with the hash the writer was given, and the chain is unbroken.
+func TestAcknowledgedAppendsSurviveKill(t *testing.T) {
+	if os.Getenv("AIRLOCK_STORE_HELPER") != "" {
+		return
+	}
+	path := filepath.Join(t.TempDir(), "airlock.db")
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestHelperAppend$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "AIRLOCK_STORE_HELPER=ack", "AIRLOCK_STORE_PATH="+path)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	acked := map[int64]string{}
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		var seq int64
+		var hash string
+		if _, err := fmt.Sscanf(sc.Text(), "ACK %d %s", &seq, &hash); err != nil {
+			continue
+		}
+		acked[seq] = hash
+		if len(acked) == 400 {
+			cmd.Process.Kill()
+		}
+	}
+	cmd.Wait()
+	if len(acked) < 400 {
+		t.Fatalf("helper acknowledged only %d appends", len(acked))
+	}
+	st, err := Open(context.Background(), "sqlite:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	es := checkChain(t, st)
+	for seq, hash := range acked {
+		if seq < 1 || seq > int64(len(es)) {
+			t.Fatalf("acknowledged seq %d lost (journal has %d entries)", seq, len(es))
+		}
+		if es[seq-1].Hash != hash {
+			t.Fatalf("seq %d: hash %s, acknowledged as %s", seq, es[seq-1].Hash, hash)
+		}
+	}
+}
+
+// TestHelperAppend is the child of TestTwoProcessesShareOneChain,
+// TestAcknowledgedAppendsSurviveKill and TestIOErrorDisablesJournal.
 func TestHelperAppend(t *testing.T) {
 	switch os.Getenv("AIRLOCK_STORE_HELPER") {
 	case "append":
@@ -205,6 +255,28 @@ func TestHelperAppend(t *testing.T) {
 			})
 		}
 		wg.Wait()
+	case "ack":
+		st, err := Open(context.Background(), "sqlite:"+os.Getenv("AIRLOCK_STORE_PATH"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for g := range 16 {
+			wg.Go(func() {
+				for i := range 5000 { // bounded, should the parent never kill it
+					e := entry(g*1000000 + i)
+					if _, err := st.AppendJournal(context.Background(), e); err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					fmt.Fprintf(os.Stdout, "ACK %d %s\n", e.Seq, e.Hash)
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait() // normally until the parent kills the process
 	default:
 		helperUnix(t)
 	}
