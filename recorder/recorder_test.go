@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -192,7 +193,7 @@ func BenchmarkRecorderBegin32(b *testing.B) {
 	p := &identity.Principal{Subject: "alice", Groups: []string{"analysts"}, Issuer: "https://login.example.com/"}
 	b.ReportAllocs()
 	b.SetParallelism(max(1, 32/runtime.GOMAXPROCS(0)))
-	start := time.Now()
+	start, cpu0 := time.Now(), processCPU()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			rec := &Record{CallID: NewCallID(), Tool: "query_db", Transport: "streamable-http", Principal: p,
@@ -204,4 +205,66 @@ func BenchmarkRecorderBegin32(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
+	b.ReportMetric(float64(processCPU()-cpu0)/1e3/float64(b.N), "cpu-µs/op")
+}
+
+// BenchmarkBeginFinish1 is one call's journal cost with a single caller:
+// a durable started record, then a durable finished record.
+func BenchmarkBeginFinish1(b *testing.B) { benchBeginFinish(b, 1) }
+
+// BenchmarkBeginFinish32 is the same with 32 concurrent callers; ns/op is
+// per call (two records), calls/s is the throughput.
+func BenchmarkBeginFinish32(b *testing.B) { benchBeginFinish(b, 32) }
+
+func benchBeginFinish(b *testing.B, writers int) {
+	j := newTestJournal(b)
+	r := New(j.st)
+	p := &identity.Principal{Subject: "alice", Groups: []string{"analysts"}, Issuer: "https://login.example.com/"}
+	call := func() error {
+		rec := &Record{CallID: NewCallID(), Tool: "query_db", Transport: "streamable-http", Principal: p,
+			Arguments: json.RawMessage(`{"connection":"demo","sql":"SELECT status, count(*) FROM orders GROUP BY status"}`)}
+		if err := r.Begin(context.Background(), rec); err != nil {
+			return err
+		}
+		rec.Connection, rec.Access, rec.Decision, rec.Outcome = "demo", "read", "allow", OutcomeOK
+		rec.Result, rec.Rows = json.RawMessage(`{"columns":["status","count"],"rows":[["open",12],["shipped",40]]}`), 2
+		return r.Finish(context.Background(), rec)
+	}
+	var (
+		mu  sync.Mutex
+		lat []time.Duration
+	)
+	timed := func() error {
+		t := time.Now()
+		err := call()
+		d := time.Since(t)
+		mu.Lock()
+		lat = append(lat, d)
+		mu.Unlock()
+		return err
+	}
+	b.ReportAllocs()
+	start, cpu0 := time.Now(), processCPU()
+	if writers == 1 {
+		for b.Loop() {
+			if err := timed(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	} else {
+		b.SetParallelism(max(1, writers/runtime.GOMAXPROCS(0)))
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := timed(); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "calls/s")
+	b.ReportMetric(float64(processCPU()-cpu0)/1e3/float64(b.N), "cpu-µs/op")
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"weak"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
@@ -60,7 +61,12 @@ func Open(ctx context.Context, dsn string) (*SQLite, error) {
 func (s *SQLite) Path() string { return s.path }
 
 // Close closes the store.
-func (s *SQLite) Close() error { return s.db.Close() }
+func (s *SQLite) Close() error {
+	if v, ok := journalStates.Load(weak.Make(s)); ok {
+		v.(*journalState).closeStmts()
+	}
+	return s.db.Close()
+}
 
 func (s *SQLite) migrate(ctx context.Context) error {
 	for _, schema := range []string{journalSchema, requestsSchema} {
