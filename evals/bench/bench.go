@@ -198,7 +198,7 @@ func (o *Options) validate() error {
 	if o.Rounds < 1 {
 		return errors.New("bench: rounds must be at least 1")
 	}
-	if len(o.Agents) == 0 || slices.Min(o.Agents) < 1 || slices.Max(o.Agents) > 256 {
+	if len(o.Agents) == 0 || slices.Min(o.Agents) < 1 || slices.Max(o.Agents) > maxAgentsPerTarget {
 		return errors.New("bench: agents must be between 1 and 256")
 	}
 	if o.CallsScale <= 0 {

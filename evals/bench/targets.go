@@ -103,7 +103,10 @@ func (a floorAgent) call(ctx context.Context, sc Scenario) error {
 
 // gatewayEnv is the gateway's config, store and dev-issuer token.
 type gatewayEnv struct {
-	binary, cfgPath, token string
+	binary, cfgPath string
+	// tokens[i] is agent i's: each agent is its own principal, as agents
+	// are in a deployment (per-principal limits apply to each).
+	tokens []string
 }
 
 const connection = "bench"
@@ -151,13 +154,20 @@ limits:
 	if err != nil {
 		return nil, err
 	}
-	tok, err := dev.Mint(identity.MintOptions{Subject: "bench-agent", Groups: []string{"bench"},
-		Audience: cfg.Identity.Audience, TTL: 8 * time.Hour, Agent: "airlock-bench"})
-	if err != nil {
-		return nil, err
+	e := &gatewayEnv{binary: binary, cfgPath: p}
+	for i := range maxAgentsPerTarget {
+		tok, err := dev.Mint(identity.MintOptions{Subject: fmt.Sprintf("bench-agent-%d", i), Groups: []string{"bench"},
+			Audience: cfg.Identity.Audience, TTL: 8 * time.Hour, Agent: "airlock-bench"})
+		if err != nil {
+			return nil, err
+		}
+		e.tokens = append(e.tokens, tok)
 	}
-	return &gatewayEnv{binary: binary, cfgPath: p, token: tok}, nil
+	return e, nil
 }
+
+// maxAgentsPerTarget bounds the agents of one target (Options.validate).
+const maxAgentsPerTarget = 256
 
 // Startup is the gateway's start-up cost.
 type Startup struct {
@@ -342,8 +352,8 @@ func initialize(ctx context.Context, c *client.Client) error {
 	return err
 }
 
-// requestAccess gets the read grant every gateway agent runs under (one
-// per subject, shared by the agents).
+// requestAccess gets the read grant an agent runs under (grants are per
+// subject).
 func requestAccess(ctx context.Context, c *client.Client) error {
 	args := map[string]any{"connection": connection, "access": "read", "duration": "8h", "reason": "airlock bench"}
 	a := &mcpAgent{c: c, tool: "request_access", args: func(string) map[string]any { return args }}
@@ -358,11 +368,11 @@ func (e *gatewayEnv) newHTTP(ctx context.Context, n int) (target, error) {
 	t := &mcpTarget{pids: []int{p.cmd.Process.Pid}, stop: p.stop}
 	for i := range n {
 		c, err := client.NewStreamableHttpClient(p.base+"/mcp",
-			transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + e.token}))
+			transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + e.tokens[i]}))
 		if err == nil {
 			err = initialize(ctx, c)
 		}
-		if err == nil && i == 0 {
+		if err == nil {
 			err = requestAccess(ctx, c)
 		}
 		if err != nil {
@@ -409,9 +419,9 @@ func stdioClient(ctx context.Context, command string, env, args []string) (*clie
 func (e *gatewayEnv) newStdio(ctx context.Context, n int) (target, error) {
 	t := &mcpTarget{}
 	for i := range n {
-		c, pid, err := stdioClient(ctx, e.binary, []string{"AIRLOCK_TOKEN=" + e.token},
+		c, pid, err := stdioClient(ctx, e.binary, []string{"AIRLOCK_TOKEN=" + e.tokens[i]},
 			[]string{"serve", "--stdio", "--config", e.cfgPath})
-		if err == nil && i == 0 {
+		if err == nil {
 			err = requestAccess(ctx, c)
 		}
 		if err != nil {
