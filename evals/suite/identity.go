@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os/exec"
 	"regexp"
@@ -342,4 +343,42 @@ func (e *env) runApprovalSetup(ctx context.Context, cl interface {
 		return fmt.Errorf("the approved call did not run: %v %s", err, oneLine(answer))
 	}
 	return nil
+}
+
+// flood holds c.Count hostile connections open against the gateway (only
+// on loopback, bounded) and returns a function that closes them.
+func (e *env) flood(ctx context.Context, c *Case) (func(), error) {
+	var conns []net.Conn
+	stop := func() {
+		for _, cn := range conns {
+			cn.Close()
+		}
+	}
+	host := strings.TrimPrefix(e.base, "http://")
+	switch c.Method {
+	case "sessions":
+		// Sessions cost state, not connections: initialize and drop them.
+		tok, err := e.mint("eval-flooder", 10*time.Minute)
+		if err != nil {
+			return stop, err
+		}
+		for range c.Count {
+			if _, err := e.openSession(ctx, tok); err != nil && ctx.Err() != nil {
+				return stop, err
+			}
+		}
+	case "slow-bodies":
+		// Unauthenticated requests that promise a body and never send it,
+		// from another loopback address than the eval agent's.
+		d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
+		for range c.Count {
+			cn, err := d.DialContext(ctx, "tcp", host)
+			if err != nil {
+				break // refused past the per-address bound: that is the point
+			}
+			conns = append(conns, cn)
+			fmt.Fprintf(cn, "POST /mcp HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{", host)
+		}
+	}
+	return stop, nil
 }

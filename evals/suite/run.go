@@ -175,6 +175,13 @@ func (e *env) runCase(ctx context.Context, c *Case, tr string) Result {
 		refused, answer, err = e.runExpiry(ctx, c, tr)
 	case KindHijack:
 		refused, answer, err = e.runHijack(ctx, c, tr)
+	case KindFlood:
+		var stop func()
+		stop, err = e.flood(ctx, c)
+		if err == nil {
+			refused, answer, err = e.callWith(ctx, cl, c)
+		}
+		stop()
 	default:
 		refused, answer, err = e.callWith(ctx, cl, judged)
 	}

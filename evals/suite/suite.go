@@ -62,6 +62,11 @@ const (
 	// call again and "swap" sends Swap (other arguments) under the same
 	// approval. Either must be held again, with no effect.
 	KindApproval = "approval"
+	// KindFlood holds Count hostile connections open while the case's
+	// call is made: Method "sessions" initializes that many MCP sessions
+	// as one principal, "slow-bodies" opens that many requests that never
+	// send their body. The call must still be answered as expected.
+	KindFlood = "flood"
 )
 
 // Case is one call and what must happen.
@@ -105,6 +110,8 @@ type Case struct {
 	Method string `yaml:"method"`
 	// Swap is the arguments an approval case's second call sends.
 	Swap map[string]any `yaml:"swap"`
+	// Count is a flood case's number of hostile sessions or connections.
+	Count int `yaml:"count"`
 
 	file string
 }
@@ -192,6 +199,13 @@ func (c *Case) validate() error {
 		if c.Expect != Unauthorized {
 			return fmt.Errorf("a token case expects %s", Unauthorized)
 		}
+	case KindFlood:
+		if c.Expect != Allowed {
+			return fmt.Errorf("a flood case expects %s (the gateway keeps serving)", Allowed)
+		}
+		if (c.Method != "sessions" && c.Method != "slow-bodies") || c.Count < 1 || c.Count > 2000 {
+			return fmt.Errorf("a flood case needs method sessions or slow-bodies and a count of 1 to 2000")
+		}
 	case KindApproval:
 		if c.Expect != Blocked {
 			return fmt.Errorf("an approval case expects %s", Blocked)
@@ -207,7 +221,7 @@ func (c *Case) validate() error {
 			return fmt.Errorf("a hijack case needs method POST, GET or DELETE")
 		}
 	default:
-		return fmt.Errorf("kind must be call, token, expiry, hijack or approval, not %q", c.Kind)
+		return fmt.Errorf("kind must be call, token, expiry, hijack, approval or flood, not %q", c.Kind)
 	}
 	if c.Benign && c.Expect != Allowed && c.Expect != Masked {
 		return fmt.Errorf("a benign case must expect %s or %s", Allowed, Masked)
