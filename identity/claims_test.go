@@ -23,11 +23,16 @@ func signRaw(t testing.TB, d *DevIssuer, payload string) string {
 	return tok
 }
 
+// testLater is the exp of the test payloads: one value for the whole run,
+// so a second boundary between building a payload and checking its expiry
+// cannot make them differ.
+var testLater = time.Now().Add(time.Hour).Unix()
+
 // rawClaims is a valid payload for d with the members in extra appended
 // (or, when a name is already present, a duplicate of it).
 func rawClaims(d *DevIssuer, exp, extra string) string {
 	if exp == "" {
-		exp = fmt.Sprint(time.Now().Add(time.Hour).Unix())
+		exp = fmt.Sprint(testLater)
 	}
 	s := fmt.Sprintf(`{"iss":%q,"sub":"alice","aud":%q,"exp":%s`, d.Issuer(), testAudience, exp)
 	if extra != "" {
@@ -44,7 +49,7 @@ func TestVerifyTypedClaims(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	later := time.Now().Add(time.Hour).Unix()
+	later := testLater
 	refused := map[string]string{
 		"exp as string":              rawClaims(d, fmt.Sprintf("%q", fmt.Sprint(later)), ""),
 		"exp as string with float":   rawClaims(d, fmt.Sprintf(`"%d.5"`, later), ""),
