@@ -468,6 +468,15 @@ func causeOf(err error) string {
 // one request is not enough: it sends one every cancelEvery until the query
 // returns. If the server still does not stop, the connection's deadline
 // closes it.
+//
+// No request can land on the connection's next statement, and nothing
+// waits a fixed time for that: CancelRequest returns once the server has
+// acknowledged the request (it closes the cancel connection after
+// signalling the backend), HandleUnwatchAfterCancel waits for a request in
+// flight to return, and a backend discards a cancel that reaches it while
+// it is idle before it reads its next command (PostgresMain checks for
+// interrupts with DoingCommandRead set). So once the query has returned
+// and no request is in flight, the next statement is safe.
 type cancelHandler struct {
 	conn *pgconn.PgConn
 	stop chan struct{}
@@ -490,11 +499,8 @@ func (h *cancelHandler) HandleCancel(context.Context) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			_ = h.conn.CancelRequest(ctx)
 			cancel()
-			// Waiting after each request also keeps a late one from
-			// landing on the connection's next statement.
 			select {
 			case <-h.stop:
-				time.Sleep(cancelEvery)
 				return
 			case <-time.After(cancelEvery):
 			}
