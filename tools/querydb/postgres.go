@@ -231,27 +231,24 @@ func (p *postgres) query(ctx context.Context, q *query, access policy.Access) (r
 		return nil, p.connError(err)
 	}
 	defer conn.Release()
-	// Say the access mode explicitly both ways: a database whose default is
-	// default_transaction_read_only=on still runs an allowed write.
-	opts := pgx.TxOptions{AccessMode: pgx.ReadWrite}
 	if access == policy.Read {
-		opts.AccessMode = pgx.ReadOnly
+		return p.read(ctx, conn, q)
 	}
-	tx, err := conn.BeginTx(ctx, opts)
+	// Say the access mode explicitly: a database whose default is
+	// default_transaction_read_only=on still runs an allowed write.
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadWrite})
 	if err != nil {
 		return nil, p.connError(err)
-	}
-	rollback := func() error {
-		// A cancelled stream leaves the connection busy; roll back on a
-		// fresh context so it returns to the pool clean or is closed.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		return tx.Rollback(rctx)
 	}
 	done := false
 	defer func() {
 		if !done {
-			_ = rollback()
+			// A cancelled call leaves the connection busy; roll back on
+			// a fresh context so it returns to the pool clean or is
+			// closed.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_ = tx.Rollback(rctx)
 		}
 	}()
 	ms := strconv.FormatInt(statementTimeout(ctx, p.limits).Milliseconds(), 10)
@@ -260,31 +257,18 @@ func (p *postgres) query(ctx context.Context, q *query, access policy.Access) (r
 		return nil, p.connError(err)
 	}
 	// Column lineage for masking: parsed here, its views and functions
-	// looked up on this transaction before the statement runs (a capped
-	// stream is cancelled, after which the transaction can run nothing).
+	// looked up on this transaction before the statement runs.
 	lin := pgsql.AnalyzeLineage(q.SQL)
-	cat, err := loadLineageCatalog(ctx, tx, lin)
+	cat, err := loadLineageCatalog(ctx, oneTrip{tx}, lin)
 	if err != nil {
 		return nil, err
 	}
-	rs, err = p.stream(ctx, tx, q, access)
+	rs, err = p.stream(ctx, tx, q)
 	if err != nil {
 		return nil, err
 	}
 	rs.Lineage = cat.resolve(lin, rs.Columns)
-	if access == policy.Read {
-		// Reads end before the lookup: a capped stream was cancelled, and
-		// its transaction can run nothing more.
-		done = true
-		if err := rollback(); err != nil {
-			return nil, p.connError(err)
-		}
-		if rs.Sources, err = p.sources(ctx, conn, rs.fields); err != nil {
-			return nil, err
-		}
-		return rs, nil
-	}
-	if rs.Sources, err = p.sources(ctx, tx, rs.fields); err != nil {
+	if rs.Sources, err = p.sources(ctx, oneTrip{tx}, rs.fields); err != nil {
 		return nil, err
 	}
 	done, committing = true, true
@@ -294,11 +278,10 @@ func (p *postgres) query(ctx context.Context, q *query, access policy.Access) (r
 	return rs, nil
 }
 
-// stream reads at most maxRows rows and MaxResultBytes of values. A read
-// that has more is cancelled rather than read to the end; a write is read
-// to the end (rows past the bounds are dropped), since cancelling it would
-// undo it.
-func (p *postgres) stream(ctx context.Context, tx pgx.Tx, q *query, access policy.Access) (*resultSet, error) {
+// stream runs a write and keeps at most maxRows rows and MaxResultBytes of
+// the values it returns. It is read to the end (rows past the bounds are
+// dropped), since cancelling it would undo it. Reads go through read.
+func (p *postgres) stream(ctx context.Context, tx pgx.Tx, q *query) (*resultSet, error) {
 	qctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	args := make([]any, 0, len(q.Params)+1)
@@ -328,10 +311,6 @@ func (p *postgres) stream(ctx context.Context, tx pgx.Tx, q *query, access polic
 				rs.Note = fmt.Sprintf("only the first %d rows were read: they reached the gateway's limit of %d bytes per result; select fewer or shorter columns, or add a narrower WHERE or a LIMIT",
 					len(rs.Rows), MaxResultBytes)
 			}
-			if access == policy.Read {
-				cancel()
-				break
-			}
 			dropped++
 			continue
 		}
@@ -350,17 +329,15 @@ func (p *postgres) stream(ctx context.Context, tx pgx.Tx, q *query, access polic
 		}
 		rs.Rows = append(rs.Rows, vals)
 	}
-	if !rs.Truncated || access != policy.Read {
-		if err := rows.Err(); err != nil {
-			return nil, p.pgError(err)
-		}
+	if err := rows.Err(); err != nil {
+		return nil, p.pgError(err)
 	}
 	if cv.cut > 0 {
 		rs.Note = joinNotes(rs.Note, fmt.Sprintf("%d values were longer than the gateway's limit of %d bytes per value and were cut (marked …[cut]); select a part of them, e.g. left(column, 1000)",
 			cv.cut, MaxValueBytes))
 	}
 	rs.RowCount = len(rs.Rows)
-	if tag := rows.CommandTag(); access != policy.Read && (tag.Insert() || tag.Update() || tag.Delete() || tag.String() != "" && strings.HasPrefix(tag.String(), "MERGE")) {
+	if tag := rows.CommandTag(); tag.Insert() || tag.Update() || tag.Delete() || tag.String() != "" && strings.HasPrefix(tag.String(), "MERGE") {
 		rs.Command = tag.String()
 		rs.RowCount = int(tag.RowsAffected())
 	}
@@ -468,6 +445,15 @@ func causeOf(err error) string {
 // one request is not enough: it sends one every cancelEvery until the query
 // returns. If the server still does not stop, the connection's deadline
 // closes it.
+//
+// No request can land on the connection's next statement, and nothing
+// waits a fixed time for that: CancelRequest returns once the server has
+// acknowledged the request (it closes the cancel connection after
+// signalling the backend), HandleUnwatchAfterCancel waits for a request in
+// flight to return, and a backend discards a cancel that reaches it while
+// it is idle before it reads its next command (PostgresMain checks for
+// interrupts with DoingCommandRead set). So once the query has returned
+// and no request is in flight, the next statement is safe.
 type cancelHandler struct {
 	conn *pgconn.PgConn
 	stop chan struct{}
@@ -490,11 +476,8 @@ func (h *cancelHandler) HandleCancel(context.Context) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			_ = h.conn.CancelRequest(ctx)
 			cancel()
-			// Waiting after each request also keeps a late one from
-			// landing on the connection's next statement.
 			select {
 			case <-h.stop:
-				time.Sleep(cancelEvery)
 				return
 			case <-time.After(cancelEvery):
 			}
