@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -9,11 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -23,6 +20,7 @@ import (
 
 	"github.com/airlockhq/airlock/config"
 	"github.com/airlockhq/airlock/identity"
+	"github.com/airlockhq/airlock/internal/gatewayproc"
 )
 
 // target is one way of running the scenarios: a set of agents and the
@@ -183,11 +181,11 @@ func (e *gatewayEnv) startup(ctx context.Context) (*Startup, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer p.stop()
+	defer p.Stop()
 	hc := &http.Client{Timeout: 2 * time.Second}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := hc.Get(p.base + "/healthz")
+		resp, err := hc.Get(p.Base + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -202,83 +200,12 @@ func (e *gatewayEnv) startup(ctx context.Context) (*Startup, error) {
 	st := &Startup{HealthzMS: float64(time.Since(t0).Microseconds()) / 1000}
 	// Let background start-up work settle before reading the idle RSS.
 	time.Sleep(500 * time.Millisecond)
-	st.IdleRSSMiB = procStatus(p.cmd.Process.Pid, "VmRSS")
+	st.IdleRSSMiB = procStatus(p.Cmd.Process.Pid, "VmRSS")
 	return st, nil
 }
 
-var listening = regexp.MustCompile(`airlock listening on (\S+)`)
-
-// proc is a gateway serving HTTP as a child process.
-type proc struct {
-	cmd  *exec.Cmd
-	base string
-	mu   sync.Mutex
-	tail []string
-}
-
-func (e *gatewayEnv) startHTTP(ctx context.Context) (*proc, error) {
-	cmd := exec.Command(e.binary, "serve", "--config", e.cfgPath, "--listen", "127.0.0.1:0")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p := &proc{cmd: cmd}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.tail = append(p.tail, sc.Text())
-			if len(p.tail) > 20 {
-				p.tail = p.tail[1:]
-			}
-			p.mu.Unlock()
-			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case addr <- m[1]:
-				default:
-				}
-			}
-		}
-		close(addr)
-	}()
-	select {
-	case a, ok := <-addr:
-		if !ok {
-			cmd.Wait()
-			return nil, fmt.Errorf("the gateway exited before listening: %s", p.lastLines())
-		}
-		p.base = "http://" + a
-		return p, nil
-	case <-time.After(60 * time.Second):
-		p.stop()
-		return nil, fmt.Errorf("the gateway did not listen within 60s: %s", p.lastLines())
-	case <-ctx.Done():
-		p.stop()
-		return nil, ctx.Err()
-	}
-}
-
-func (p *proc) lastLines() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return strings.Join(p.tail, " | ")
-}
-
-func (p *proc) stop() {
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { p.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		p.cmd.Process.Kill()
-		<-done
-	}
+func (e *gatewayEnv) startHTTP(ctx context.Context) (*gatewayproc.Proc, error) {
+	return gatewayproc.Start(ctx, e.binary, e.cfgPath, nil)
 }
 
 // mcpTarget is a set of MCP clients and the server processes behind them.
@@ -365,9 +292,9 @@ func (e *gatewayEnv) newHTTP(ctx context.Context, n int) (target, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &mcpTarget{pids: []int{p.cmd.Process.Pid}, stop: p.stop}
+	t := &mcpTarget{pids: []int{p.Cmd.Process.Pid}, stop: p.Stop}
 	for i := range n {
-		c, err := client.NewStreamableHttpClient(p.base+"/mcp",
+		c, err := client.NewStreamableHttpClient(p.Base+"/mcp",
 			transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + e.tokens[i]}))
 		if err == nil {
 			err = initialize(ctx, c)
@@ -377,7 +304,7 @@ func (e *gatewayEnv) newHTTP(ctx context.Context, n int) (target, error) {
 		}
 		if err != nil {
 			t.close()
-			return nil, fmt.Errorf("agent %d: %w (gateway: %s)", i, err, p.lastLines())
+			return nil, fmt.Errorf("agent %d: %w (gateway: %s)", i, err, p.LastLines())
 		}
 		t.clients = append(t.clients, c)
 		t.as = append(t.as, &mcpAgent{c: c, tool: "query_db", args: queryDBArgs})

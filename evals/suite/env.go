@@ -1,7 +1,6 @@
 package suite
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -13,11 +12,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -27,6 +24,7 @@ import (
 
 	"github.com/airlockhq/airlock/config"
 	"github.com/airlockhq/airlock/identity"
+	"github.com/airlockhq/airlock/internal/gatewayproc"
 	"github.com/airlockhq/airlock/tools/runssh/sshdtest"
 )
 
@@ -53,9 +51,8 @@ type env struct {
 	token    string
 	dev      *identity.DevIssuer
 	audience string
-	gw       *exec.Cmd
+	gw       *gatewayproc.Proc
 	base     string
-	gwLog    *tail
 
 	mu      sync.Mutex
 	clients map[string]*client.Client
@@ -100,16 +97,8 @@ func (e *env) close() {
 		c.Close()
 	}
 	e.mu.Unlock()
-	if e.gw != nil && e.gw.Process != nil {
-		e.gw.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { e.gw.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			e.gw.Process.Kill()
-			<-done
-		}
+	if e.gw != nil {
+		e.gw.Stop()
 	}
 	for i := len(e.sshStops) - 1; i >= 0; i-- {
 		e.sshStops[i]()
@@ -436,67 +425,13 @@ func (e *env) mint(subject string, ttl time.Duration) (string, error) {
 		Audience: e.audience, TTL: ttl, Agent: "airlock-eval"})
 }
 
-var listening = regexp.MustCompile(`airlock listening on (\S+)`)
-
-// tail keeps the last lines a process wrote.
-type tail struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (t *tail) add(s string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.lines = append(t.lines, s)
-	if len(t.lines) > 30 {
-		t.lines = t.lines[1:]
-	}
-}
-
-func (t *tail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return strings.Join(t.lines, "\n")
-}
-
 func (e *env) startGateway(ctx context.Context) error {
-	cmd := exec.Command(e.o.Binary, "serve", "--config", e.cfgPath, "--listen", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "AIRLOCK_EVAL_API_SECRET="+apiSecret)
-	stderr, err := cmd.StderrPipe()
+	gw, err := gatewayproc.Start(ctx, e.o.Binary, e.cfgPath, []string{"AIRLOCK_EVAL_API_SECRET=" + apiSecret})
 	if err != nil {
-		return err
+		return fmt.Errorf("eval: %w", err)
 	}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	e.gw, e.gwLog = cmd, &tail{}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			e.gwLog.add(sc.Text())
-			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case addr <- m[1]:
-				default:
-				}
-			}
-		}
-		close(addr)
-	}()
-	select {
-	case a, ok := <-addr:
-		if !ok {
-			return fmt.Errorf("eval: the gateway exited before listening:\n%s", e.gwLog)
-		}
-		e.base = "http://" + a
-		return nil
-	case <-time.After(60 * time.Second):
-		return fmt.Errorf("eval: the gateway did not listen within 60s:\n%s", e.gwLog)
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	e.gw, e.base = gw, gw.Base
+	return nil
 }
 
 // client returns the eval agent's MCP client of a transport, started on
