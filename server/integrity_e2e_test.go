@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -73,7 +74,11 @@ func TestGatewayRefusesToSignABrokenJournal(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(out, "refusing to sign") || !strings.Contains(out, "airlock journal verify") {
 		t.Fatalf("journal checkpoint over a broken journal: %v\n%s", err, out)
 	}
-	g.stop(t)
+	// A shutdown that refuses to sign exits non-zero, and says why.
+	g.cmd.Process.Signal(syscall.SIGTERM)
+	if err := g.cmd.Wait(); err == nil {
+		t.Errorf("the gateway exited 0 after refusing to sign at shutdown:\n%s", g.log())
+	}
 	if !strings.Contains(g.log(), "no checkpoint signed at shutdown") {
 		t.Errorf("shutdown did not say it refused to sign:\n%s", g.log())
 	}

@@ -18,7 +18,7 @@ import (
 
 func version() string { return server.Version }
 
-func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
+func cmdServe(ctx context.Context, args []string, stderr io.Writer) (err error) {
 	fs, cfgPath := newFlags("serve")
 	listen := fs.String("listen", "", "listen address (overrides server.listen)")
 	stdio := fs.Bool("stdio", false, "serve MCP over stdin/stdout instead of HTTP")
@@ -39,7 +39,14 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer g.Close()
+	defer func() {
+		// A shutdown that could not close the journal cleanly (a checkpoint
+		// refused over a journal that fails verification, a store error)
+		// exits non-zero: the log has said why.
+		if cerr := g.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("shutdown: %w", cerr)
+		}
+	}()
 	serveCtx, sd := watchSignals(ctx, g, log)
 	defer sd.stop()
 	if *stdio {
