@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -88,9 +89,45 @@ func (c *adminClient) do(ctx context.Context, method, path string, body any, out
 	return json.Unmarshal(data, out)
 }
 
-func cmdApprovals(ctx context.Context, args []string, stdout io.Writer) error {
+const approvalsUsage = `usage: airlock approvals list [--all] [--json]
+       airlock approvals approve ID [--reason R] [--json]
+       airlock approvals deny ID [--reason R] [--json]
+
+Pending grant requests and per-call approvals you may decide, through the
+gateway's admin API. Every subcommand takes --token T (default
+$AIRLOCK_TOKEN: your own token, not an agent's) and --server URL (default
+server.public_url from --config F).
+`
+
+const grantsUsage = `usage: airlock grants list [--status active|all|S1,S2] [--json]
+       airlock grants revoke ID [--reason R] [--json]
+
+Grants through the gateway's admin API; revoking one cancels the calls
+running under it. Every subcommand takes --token T (default $AIRLOCK_TOKEN)
+and --server URL (default server.public_url from --config F).
+`
+
+// adminSubcommand checks an admin command's subcommand before any flag or
+// config is read: help prints the usage (done is true), an unknown or
+// missing one is a usage error naming the choices.
+func adminSubcommand(name string, args []string, valid []string, usage string, stdout io.Writer) (done bool, err error) {
 	if len(args) == 0 {
-		return usageError("usage: airlock approvals list|approve ID|deny ID [--reason R]")
+		return true, usageError(usage)
+	}
+	switch sub := args[0]; {
+	case sub == "help" || sub == "-h" || sub == "--help" || sub == "-help":
+		fmt.Fprint(stdout, usage)
+		return true, nil
+	case slices.Contains(valid, sub):
+		return false, nil
+	default:
+		return true, usageError(fmt.Sprintf("airlock %s: unknown subcommand %q (%s)\n%s", name, sub, strings.Join(valid, ", "), usage))
+	}
+}
+
+func cmdApprovals(ctx context.Context, args []string, stdout io.Writer) error {
+	if done, err := adminSubcommand("approvals", args, []string{"list", "approve", "deny"}, approvalsUsage, stdout); done {
+		return err
 	}
 	sub, rest := args[0], args[1:]
 	fs, cfgPath := newFlags("approvals " + sub)
@@ -121,8 +158,8 @@ func cmdApprovals(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 func cmdGrants(ctx context.Context, args []string, stdout io.Writer) error {
-	if len(args) == 0 {
-		return usageError("usage: airlock grants list|revoke ID [--reason R]")
+	if done, err := adminSubcommand("grants", args, []string{"list", "revoke"}, grantsUsage, stdout); done {
+		return err
 	}
 	sub, rest := args[0], args[1:]
 	fs, cfgPath := newFlags("grants " + sub)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"os"
@@ -274,5 +275,31 @@ func TestCheckToken(t *testing.T) {
 	}
 	if strings.Contains(out, wrong) {
 		t.Errorf("check printed the token:\n%s", out)
+	}
+}
+
+// The admin commands print their usage on --help (before any config or
+// token is needed) and name the choices on a wrong subcommand.
+func TestAdminCommandsHelp(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"grants", "--help"}, "usage: airlock grants list"},
+		{[]string{"grants", "help"}, "airlock grants revoke ID"},
+		{[]string{"approvals", "--help"}, "usage: airlock approvals list"},
+		{[]string{"approvals", "-h"}, "airlock approvals approve ID"},
+	} {
+		out, err := runCmd(t, append(c.args, "--config", "/nonexistent/airlock.yaml")...)
+		if err != nil || !strings.Contains(out, c.want) || strings.Contains(out, "token is required") {
+			t.Errorf("%v: %v\n%s", c.args, err, out)
+		}
+	}
+	for _, args := range [][]string{{"grants", "bogus"}, {"approvals", "list2"}, {"approvals"}, {"grants"}} {
+		_, err := runCmd(t, args...)
+		var ue usageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), "usage: airlock "+args[0]) {
+			t.Errorf("%v: want a usage error, got %v", args, err)
+		}
 	}
 }
