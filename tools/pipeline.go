@@ -40,7 +40,10 @@ type Invocation struct {
 	Grant    *store.Request
 	Approval *store.Request
 	Digest   string
-	Result   *Result
+	// MaskedArgs are the arguments as the journal and approvers see them,
+	// masked once by the journal stage.
+	MaskedArgs json.RawMessage
+	Result     *Result
 	// Masked counts the values masked in the result, per entity; Tokens
 	// is the size of what the agent got, when it was counted exactly (0
 	// when the result fit its budget uncounted; see capTokens).
@@ -241,10 +244,10 @@ func (p *Pipeline) journal(next Handler) Handler {
 		args := canonicalArgs(inv.Args)
 		digest := argumentsDigest(p.digest, args)
 		inv.Digest = callDigest(p.digest, inv.Principal.Subject, inv.Name, args)
-		maskedArgs, _ := json.Marshal(p.masker.MaskValue(jsonValue(inv.Args), nil))
+		inv.MaskedArgs, _ = json.Marshal(p.masker.MaskValue(jsonValue(inv.Args), nil))
 		rec := &recorder.Record{
 			CallID: inv.CallID, Principal: inv.Principal, Transport: inv.Transport, Tool: inv.Name, Session: sessionID(ctx),
-			Arguments: maskedArgs, ArgumentsDigest: digest,
+			Arguments: inv.MaskedArgs, ArgumentsDigest: digest,
 		}
 		if err := p.rec.Begin(ctx, rec); err != nil {
 			p.logLimit.Error("journal.begin", "journal write failed; call refused", "call_id", inv.CallID, "tool", inv.Name, "err", err)
@@ -464,11 +467,10 @@ func (p *Pipeline) approve(next Handler) Handler {
 		if inv.Decision.Effect != policy.Approve || inv.Call.Meta {
 			return next(ctx, inv)
 		}
-		// Approvers see the arguments masked, like the journal does.
-		args, _ := json.Marshal(p.masker.MaskValue(jsonValue(inv.Args), nil))
+		// Approvers see the arguments masked, as the journal holds them.
 		r, err := p.jit.HoldCall(ctx, jit.Hold{
 			Principal: inv.Principal, Tool: inv.Name, Connection: inv.Call.Connection, Access: inv.Call.Access,
-			Digest: inv.Digest, Arguments: args, Rule: inv.Decision.Rule,
+			Digest: inv.Digest, Arguments: inv.MaskedArgs, Rule: inv.Decision.Rule,
 			Spec: inv.Decision.Grant, Reason: "per-call approval: " + inv.Decision.Reason,
 		}, ProgressReporter(ctx, "waiting for a human to approve this call"))
 		if err != nil {
