@@ -40,6 +40,8 @@ type Invocation struct {
 	Grant    *store.Request
 	Approval *store.Request
 	Digest   string
+	// canonical is the arguments' canonical encoding, for Digest.
+	canonical []byte
 	// MaskedArgs are the arguments as the journal and approvers see them,
 	// masked once by the journal stage.
 	MaskedArgs json.RawMessage
@@ -243,7 +245,7 @@ func (p *Pipeline) journal(next Handler) Handler {
 		inv.CallID = recorder.NewCallID()
 		args := canonicalArgs(inv.Args)
 		digest := argumentsDigest(p.digest, args)
-		inv.Digest = callDigest(p.digest, inv.Principal.Subject, inv.Name, args)
+		inv.canonical = args
 		inv.MaskedArgs, _ = json.Marshal(p.masker.MaskValue(jsonValue(inv.Args), nil))
 		rec := &recorder.Record{
 			CallID: inv.CallID, Principal: inv.Principal, Transport: inv.Transport, Tool: inv.Name, Session: sessionID(ctx),
@@ -282,9 +284,11 @@ func (p *Pipeline) journal(next Handler) Handler {
 			}
 			return ErrJournalUnavailable
 		}
-		p.log.Info("call", "call_id", inv.CallID, "tool", inv.Name, "subject", inv.Principal.Subject,
-			"connection", rec.Connection, "access", rec.Access, "decision", rec.Decision,
-			"outcome", rec.Outcome, "duration_ms", rec.DurationMS)
+		if p.log.Enabled(ctx, slog.LevelInfo) {
+			p.log.Info("call", "call_id", inv.CallID, "tool", inv.Name, "subject", inv.Principal.Subject,
+				"connection", rec.Connection, "access", rec.Access, "decision", rec.Decision,
+				"outcome", rec.Outcome, "duration_ms", rec.DurationMS)
+		}
 		return err
 	}
 }
@@ -467,6 +471,8 @@ func (p *Pipeline) approve(next Handler) Handler {
 		if inv.Decision.Effect != policy.Approve || inv.Call.Meta {
 			return next(ctx, inv)
 		}
+		// The binding digest is only needed here, for calls held for a human.
+		inv.Digest = callDigest(p.digest, inv.Principal.Subject, inv.Name, inv.canonical)
 		// Approvers see the arguments masked, as the journal holds them.
 		r, err := p.jit.HoldCall(ctx, jit.Hold{
 			Principal: inv.Principal, Tool: inv.Name, Connection: inv.Call.Connection, Access: inv.Call.Access,

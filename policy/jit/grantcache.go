@@ -98,8 +98,15 @@ func (c *grantCache) drop(signal bool) error {
 	}
 	var n [nonceSize]byte
 	_, _ = rand.Read(n[:])
-	_, err := c.signal.WriteAt(n[:], 0)
-	return err
+	if _, err := c.signal.WriteAt(n[:], 0); err != nil {
+		return err
+	}
+	// Our own signal: the views were just dropped, so the next lookup need
+	// not drop them again. A later write by another process still differs.
+	c.mu.Lock()
+	c.nonce = n
+	c.mu.Unlock()
+	return nil
 }
 
 // CachedActiveGrant is ActiveGrant answered from an in-memory view of the
