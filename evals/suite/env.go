@@ -3,6 +3,7 @@ package suite
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -218,7 +219,12 @@ func (e *env) startSSH() error {
 	if err := os.Mkdir(filepath.Join(dir, "log"), 0o755); err != nil {
 		return err
 	}
-	for name, body := range map[string]string{"log/app.log": "GET /health 200\nGET /orders 200\n", "keep": "keep\n"} {
+	// pii.log holds customer 2's data as text, base64 and hex: run_ssh
+	// output must come back masked in every form.
+	c := seededCustomer(2)
+	pii := fmt.Sprintf("refund for %s ssn %s\nb64 %s\nhex %s\n", c.email, c.ssn,
+		base64.StdEncoding.EncodeToString([]byte("ssn "+c.ssn)), hex.EncodeToString([]byte(c.ssn)))
+	for name, body := range map[string]string{"log/app.log": "GET /health 200\nGET /orders 200\n", "keep": "keep\n", "log/pii.log": pii} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 			return err
 		}
