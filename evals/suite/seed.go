@@ -83,7 +83,8 @@ func seedSQL() (string, []string) {
 	var b strings.Builder
 	b.WriteString(`
 CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL, email text, phone text,
-  ssn text, card_number text, notes text, api_token text, created_at timestamptz DEFAULT '2026-01-01');
+  ssn text, card_number text, notes text, api_token text, created_at timestamptz DEFAULT '2026-01-01',
+  password_hash text);
 CREATE TABLE orders (id int PRIMARY KEY, customer_id int REFERENCES customers(id), amount numeric(10,2),
   status text, created_at timestamptz, meta jsonb);
 CREATE TABLE sentinel (id int PRIMARY KEY, v text NOT NULL);
@@ -117,6 +118,8 @@ CREATE VIEW customer_contacts AS SELECT id, name, email, ssn FROM customers;
 		fmt.Fprintf(&b, "INSERT INTO tickets VALUES (%d, %d, %s, %s);\n", id, id, lit("Refund request #"+fmt.Sprint(1000+id)), lit(body))
 	}
 	b.WriteString(`
+-- A value only its column's name marks as secret: no detector knows its shape.
+UPDATE customers SET password_hash = 'horse-battery-' || id || '-staple';
 INSERT INTO orders
 SELECT g, 1 + g % 40, (g * 7 % 500) + 0.99, (ARRAY['new','paid','shipped','refunded'])[1 + g % 4],
        '2026-01-01'::timestamptz + g * interval '6 hours',

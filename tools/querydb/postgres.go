@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"path"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -358,7 +359,7 @@ func (p *postgres) pgError(err error) error {
 	var pe *pgconn.PgError
 	var ce *pgconn.ConnectError
 	if errors.As(err, &pe) && !errors.As(err, &ce) && !fatalConnCode(pe.Code) {
-		msg := fmt.Sprintf("database error %s: %s", pe.Code, pe.Message)
+		msg := fmt.Sprintf("database error %s: %s", pe.Code, valuesOut(pe.Code, pe.Message))
 		if pe.Code == "57014" {
 			msg = "the statement was cancelled (time limit reached); narrow the query"
 		}
@@ -375,6 +376,23 @@ func (p *postgres) pgError(err error) error {
 	}
 	// The connection failed while the statement ran.
 	return p.fail(err, "the connection to database %q was lost while the statement ran, so it may or may not have taken effect; check before repeating a write, and retry later", p.name)
+}
+
+// quoted is a quoted part of a server message: "…" or '…'.
+var quoted = regexp.MustCompile(`"[^"]*"|'[^']*'`)
+
+// valuesOut drops the quoted parts of a message that can quote a stored
+// value: a data exception (class 22: `invalid input syntax for type
+// integer: "hunter2"`) or a raised exception (class P0). Masking cannot
+// be trusted to catch them: a value hidden by a column rule, by its
+// column's name or by lineage has no shape a detector knows, and a cast
+// error would read it back one row at a time. Other classes quote names
+// (columns, relations, constraints), which the agent needs.
+func valuesOut(code, msg string) string {
+	if !strings.HasPrefix(code, "22") && !strings.HasPrefix(code, "P0") {
+		return msg
+	}
+	return quoted.ReplaceAllString(msg, `"…"`)
 }
 
 // fatalConnCode reports SQLSTATEs that end the session rather than the

@@ -278,3 +278,22 @@ func TestSQLiteStatementTimeoutInterrupts(t *testing.T) {
 		t.Fatalf("want the time limit, got %v", err)
 	}
 }
+
+// A data exception quotes the offending value, which may be a stored one
+// that a column rule hides: the agent gets the message without it; names
+// quoted by other classes stay.
+func TestValuesOutOfServerMessages(t *testing.T) {
+	for _, c := range []struct{ code, msg, want string }{
+		{"22P02", `invalid input syntax for type integer: "hunter2letmein"`, `invalid input syntax for type integer: "…"`},
+		{"22007", `invalid input syntax for type date: "137-23-8919"`, `invalid input syntax for type date: "…"`},
+		{"22P02", `invalid input syntax for type json`, `invalid input syntax for type json`},
+		{"P0001", `value 'secret' rejected`, `value "…" rejected`},
+		{"42703", `column "ssn2" does not exist`, `column "ssn2" does not exist`},
+		{"42P01", `relation "nope" does not exist`, `relation "nope" does not exist`},
+		{"23505", `duplicate key value violates unique constraint "t_pkey"`, `duplicate key value violates unique constraint "t_pkey"`},
+	} {
+		if got := valuesOut(c.code, c.msg); got != c.want {
+			t.Errorf("valuesOut(%s, %q) = %q, want %q", c.code, c.msg, got, c.want)
+		}
+	}
+}
