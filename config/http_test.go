@@ -82,6 +82,7 @@ func TestHTTPConnectionInvalid(t *testing.T) {
 		{"crlf header", "    base_url: https://h/\n    headers: {X-A: \"a\\r\\nHost: evil\"}\n", "connections.api.headers.X-A", "control character"},
 		{"inline authorization", "    base_url: https://h/\n    headers: {Authorization: Bearer abc123}\n", "connections.api.headers.Authorization", "from the environment"},
 		{"inline api key", "    base_url: https://h/\n    headers: {X-Api-Key: abc123}\n", "connections.api.headers.X-Api-Key", "from the environment"},
+		{"credential beside a reference", "    base_url: https://h/\n    headers: {Authorization: \"Bearer sk_live_x ${T}\"}\n", "connections.api.headers.Authorization", "from the environment"},
 		{"inline cookie", "    base_url: https://h/\n    headers: {cookie: sid=abc123}\n", "connections.api.headers.cookie", "from the environment"},
 		{"cert without key", "    base_url: https://h/\n    tls: {cert_file: c.pem}\n", "connections.api.tls", "both"},
 		{"missing ca", "    base_url: https://h/\n    tls: {ca_file: nope.pem}\n", "connections.api.tls.ca_file", "cannot read"},

@@ -305,5 +305,33 @@ func inlineCredentialHeader(path, raw string) bool {
 	if len(parts) != 4 || parts[0] != "connections" || parts[2] != "headers" {
 		return false
 	}
-	return httpguard.CarriesCredential(parts[3]) && !strings.Contains(raw, "${")
+	if !httpguard.CarriesCredential(parts[3]) {
+		return false
+	}
+	// What stays once the references are taken out may be a scheme word
+	// ("Bearer ${TOKEN}"), nothing more: "Bearer sk_live_x ${V}" still
+	// holds a credential in the file.
+	refs := envRef.FindAllStringIndex(raw, -1)
+	if len(refs) == 0 {
+		return true
+	}
+	rest := strings.Fields(envRef.ReplaceAllString(raw, " "))
+	return len(rest) > 1 || len(rest) == 1 && !schemeWord(rest[0])
+}
+
+// envRef is one ${NAME} reference in a raw config value.
+var envRef = regexp.MustCompile(`\$\{[^}]*\}`)
+
+// schemeWord reports whether w can be an authentication scheme (letters
+// only, as in Bearer, Basic, Token).
+func schemeWord(w string) bool {
+	if len(w) > 20 {
+		return false
+	}
+	for _, r := range w {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z') {
+			return false
+		}
+	}
+	return true
 }
