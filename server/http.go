@@ -90,6 +90,8 @@ func (g *Gateway) buildHandler() http.Handler {
 	mux.HandleFunc("GET "+PathReady, g.ready)
 	mux.HandleFunc("GET "+PathResourceMeta, g.resourceMetadata)
 	mux.HandleFunc("GET "+PathResourceMeta+PathMCP, g.resourceMetadata)
+	mux.HandleFunc("OPTIONS "+PathResourceMeta, g.resourceMetadata)
+	mux.HandleFunc("OPTIONS "+PathResourceMeta+PathMCP, g.resourceMetadata)
 	if g.dev != nil {
 		mux.Handle("/oidc/", g.dev.Handler())
 		// RFC 8414 metadata lives outside the issuer's path.
@@ -124,8 +126,17 @@ func boundBodies(next http.Handler) http.Handler {
 	})
 }
 
-// resourceMetadata serves RFC 9728 protected resource metadata.
+// resourceMetadata serves RFC 9728 protected resource metadata. Browser
+// MCP clients (the MCP Inspector) fetch it from another origin, without
+// credentials, so any origin may read it.
 func (g *Gateway) resourceMetadata(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	if r.Method == http.MethodOptions {
+		w.Header().Set("Access-Control-Allow-Methods", "GET, OPTIONS")
+		w.Header().Set("Access-Control-Allow-Headers", "MCP-Protocol-Version")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"resource":                 g.cfg.Server.PublicURL + PathMCP,
 		"authorization_servers":    []string{g.cfg.Identity.Issuer},
