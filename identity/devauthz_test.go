@@ -456,3 +456,90 @@ func TestEnableAuthorizationErrors(t *testing.T) {
 		t.Error("a client id equal to the audience was accepted")
 	}
 }
+
+// FuzzCheckRedirectURI: whatever it accepts is absolute, has no fragment
+// or user info, is not a script scheme, and is on a loopback host if it
+// is plain http.
+func FuzzCheckRedirectURI(f *testing.F) {
+	for _, s := range []string{"https://a.example/cb", "http://127.0.0.1:1/cb", "http://localhost/cb",
+		"cursor://x/cb", "javascript:alert(1)", "http://example.com/", "HTTP://LOCALHOST/", "https://u@h/#f", "http://[::1]:0/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		if checkRedirectURI(raw) != nil {
+			return
+		}
+		u, err := url.Parse(raw)
+		if err != nil || !u.IsAbs() || u.Fragment != "" || strings.Contains(raw, "#") || u.User != nil {
+			t.Fatalf("accepted %q", raw)
+		}
+		switch s := strings.ToLower(u.Scheme); s {
+		case "javascript", "data", "file", "vbscript":
+			t.Fatalf("accepted script scheme %q", raw)
+		case "http":
+			if !isLoopbackHost(u.Hostname()) {
+				t.Fatalf("accepted non-loopback http %q", raw)
+			}
+		}
+	})
+}
+
+// FuzzTokenEndpoint posts arbitrary bodies: the answer is always a JSON
+// OAuth error (never a token, never a 5xx), as no code was issued.
+func FuzzTokenEndpoint(f *testing.F) {
+	d := newInProcessIssuer(f)
+	if err := d.EnableAuthorization(DevAuthConfig{Audience: "airlock"}); err != nil {
+		f.Fatal(err)
+	}
+	d.RegisterClient(DevClient{ID: "pub", RedirectURIs: []string{testRedirect}})
+	h := d.Handler()
+	f.Add("grant_type=authorization_code&code=x&client_id=pub&code_verifier=" + strings.Repeat("a", 43))
+	f.Add("grant_type=refresh_token")
+	f.Add("%zz")
+	f.Add("client_id=pub&client_id=pub")
+	f.Fuzz(func(t *testing.T, body string) {
+		req := httptest.NewRequest("POST", "/oidc/token", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		var out map[string]string
+		if rec.Code < 400 || rec.Code >= 500 || json.Unmarshal(rec.Body.Bytes(), &out) != nil || out["error"] == "" || out["access_token"] != "" {
+			t.Fatalf("%q: %d %s", body, rec.Code, rec.Body)
+		}
+	})
+}
+
+func BenchmarkCheckRedirectURI(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = checkRedirectURI("http://localhost:6274/oauth/callback")
+	}
+}
+
+// BenchmarkTokenExchange: one login's token request (code lookup, PKCE,
+// signing the access and ID tokens).
+func BenchmarkTokenExchange(b *testing.B) {
+	d := newInProcessIssuer(b)
+	if err := d.EnableAuthorization(DevAuthConfig{Audience: "airlock"}); err != nil {
+		b.Fatal(err)
+	}
+	a := d.authz.Load()
+	a.clients["pub"] = &DevClient{ID: "pub", RedirectURIs: []string{testRedirect}}
+	ver := oauth2.GenerateVerifier()
+	chal := oauth2.S256ChallengeFromVerifier(ver)
+	h := d.Handler()
+	b.ReportAllocs()
+	for b.Loop() {
+		code, _ := a.newCode(&authCode{clientID: "pub", redirectURI: testRedirect, challenge: chal,
+			subject: "alice", groups: []string{"dev"}, scope: "openid", audience: "airlock"})
+		body := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "client_id": {"pub"},
+			"redirect_uri": {testRedirect}, "code_verifier": {ver}}.Encode()
+		req := httptest.NewRequest("POST", "/oidc/token", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			b.Fatal(rec.Body)
+		}
+	}
+}

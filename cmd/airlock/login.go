@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -44,7 +45,8 @@ metadata. Without --client-id, the CLI registers itself with the issuer
 (dynamic client registration, as the dev issuer offers); with an IdP that
 has none, register a public ("native") client whose redirect URI is
 http://127.0.0.1:PORT/callback and pass --client-id and --port (see
-docs/oauth.md).
+docs/oauth.md); a client secret, where the IdP insists on one for native
+apps, is read from $AIRLOCK_CLIENT_SECRET.
 `
 
 // loginTimeout bounds how long the CLI waits for the browser.
@@ -224,7 +226,11 @@ func cmdLogin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	redirect := "http://" + ln.Addr().String() + "/callback"
 
 	// 4. The client: given, or registered now (RFC 7591).
-	conf := oauth2.Config{ClientID: *clientID, Endpoint: provider.Endpoint(), RedirectURL: redirect}
+	// A "desktop" client of some IdPs (Google) has a secret that is not
+	// secret; it is read from the environment only, never a flag, to keep
+	// it out of shell history and ps.
+	conf := oauth2.Config{ClientID: *clientID, ClientSecret: os.Getenv("AIRLOCK_CLIENT_SECRET"),
+		Endpoint: provider.Endpoint(), RedirectURL: redirect}
 	for s := range strings.SplitSeq(*scopes, ",") {
 		if s = strings.TrimSpace(s); s != "" {
 			conf.Scopes = append(conf.Scopes, s)
@@ -239,6 +245,8 @@ func cmdLogin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		conf.ClientID, conf.ClientSecret = id, secret
+	} else if len(meta.PKCE) > 0 && !slices.Contains(meta.PKCE, "S256") {
+		return fmt.Errorf("issuer %s does not offer PKCE with S256 (code_challenge_methods_supported: %v)", issuer, meta.PKCE)
 	}
 
 	// 5. The browser leg, with PKCE S256 and a state bound to this run.
