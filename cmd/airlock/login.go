@@ -31,7 +31,8 @@ import (
 )
 
 const loginUsage = `usage: airlock login  [--config F] [--server URL] [--client-id ID] [--port N]
-                      [--scopes openid,...] [--param k=v]... [--id-token] [--no-browser]
+                      [--scopes openid,...] [--param k=v]... [--id-token] [--no-resource]
+                      [--no-browser]
        airlock logout [--config F] [--server URL]
 
 Logs you in to the gateway's identity provider in your browser
@@ -177,6 +178,7 @@ func cmdLogin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Var(&params, "param", "extra authorization request parameter k=v (repeatable), e.g. audience=airlock for Auth0")
 	useID := fs.Bool("id-token", false, "keep the ID token instead of the access token (IdPs whose access tokens are opaque, e.g. Google; identity.audience must then be the client id)")
 	noBrowser := fs.Bool("no-browser", false, "print the login URL instead of opening a browser")
+	noResource := fs.Bool("no-resource", false, "do not send the resource indicator (RFC 8707); for IdPs that refuse it, e.g. Entra ID (AADSTS901002)")
 	fs.Usage = func() { fmt.Fprint(fs.Output(), loginUsage); fs.PrintDefaults() }
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -253,7 +255,7 @@ func cmdLogin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	verifier := oauth2.GenerateVerifier()
 	state := randomString()
 	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier)}
-	if prm.Resource != "" {
+	if prm.Resource != "" && !*noResource {
 		opts = append(opts, oauth2.SetAuthURLParam("resource", prm.Resource))
 	}
 	for _, p := range params {
@@ -285,7 +287,7 @@ func cmdLogin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	// 6. The token, bound to the same resource.
 	xopts := []oauth2.AuthCodeOption{oauth2.VerifierOption(verifier)}
-	if prm.Resource != "" {
+	if prm.Resource != "" && !*noResource {
 		xopts = append(xopts, oauth2.SetAuthURLParam("resource", prm.Resource))
 	}
 	tok, err := conf.Exchange(ctx, res.code, xopts...)
