@@ -543,3 +543,54 @@ func BenchmarkTokenExchange(b *testing.B) {
 		}
 	}
 }
+
+// TestDevIssuerInProcessExchange: the token endpoint also works through
+// HTTPClient (no listener), as a gateway-side client such as the console
+// may use it; and the endpoints answer CORS preflights.
+func TestDevIssuerInProcessExchange(t *testing.T) {
+	d := newInProcessIssuer(t)
+	if err := d.EnableAuthorization(DevAuthConfig{Audience: "airlock"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.RegisterClient(DevClient{ID: "console", Secret: "s", RedirectURIs: []string{"http://127.0.0.1:1/console/callback"}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := oidc.ClientContext(context.Background(), d.HTTPClient())
+	provider, err := oidc.NewProvider(ctx, d.Issuer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ver := oauth2.GenerateVerifier()
+	code, oe := d.authz.Load().newCode(&authCode{clientID: "console", redirectURI: "http://127.0.0.1:1/console/callback",
+		challenge: oauth2.S256ChallengeFromVerifier(ver), subject: "erin", groups: []string{"auditors"}, scope: "openid", audience: "airlock"})
+	if oe != nil {
+		t.Fatal(oe)
+	}
+	conf := oauth2.Config{ClientID: "console", ClientSecret: "s", Endpoint: provider.Endpoint(), RedirectURL: "http://127.0.0.1:1/console/callback"}
+	tok, err := conf.Exchange(ctx, code, oauth2.VerifierOption(ver))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	idt, err := provider.Verifier(&oidc.Config{ClientID: "console"}).Verify(ctx, raw)
+	if err != nil || idt.Subject != "erin" {
+		t.Fatalf("id token: %v %v", idt, err)
+	}
+
+	for _, p := range []string{"/token", "/register", "/.well-known/openid-configuration", "/jwks"} {
+		req := httptest.NewRequest("OPTIONS", d.Issuer()+p, nil)
+		req.Header.Set("Origin", "http://localhost:6274")
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		rec := httptest.NewRecorder()
+		d.Handler().ServeHTTP(rec, req)
+		if rec.Code != http.StatusNoContent || rec.Header().Get("Access-Control-Allow-Origin") != "*" {
+			t.Errorf("preflight %s: %d %v", p, rec.Code, rec.Header())
+		}
+	}
+	// The login form is a top-level page: no CORS.
+	rec := httptest.NewRecorder()
+	d.Handler().ServeHTTP(rec, httptest.NewRequest("GET", d.AuthorizationEndpoint(), nil))
+	if rec.Header().Get("Access-Control-Allow-Origin") != "" {
+		t.Error("authorize endpoint allows cross-origin reads")
+	}
+}
