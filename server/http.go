@@ -223,7 +223,11 @@ func (g *Gateway) unauthorized(w http.ResponseWriter, code, desc string) {
 	}
 	w.Header().Set("WWW-Authenticate", v)
 	dropBody(w)
-	body := map[string]string{"error": "unauthorized"}
+	// The description says "Unauthorized" in words: MCP Inspector
+	// versions up to 0.21, behind their proxy, see only this body and
+	// start their OAuth login when it contains that word.
+	body := map[string]string{"error": "unauthorized", "error_description": "Unauthorized: send Authorization: Bearer <token>; " +
+		"MCP clients find where to log in from the resource_metadata URL in WWW-Authenticate"}
 	if code != "" {
 		body["error"], body["error_description"] = code, desc
 	}
