@@ -178,3 +178,50 @@ func TestOAuthTokenForAnotherAudienceRefused(t *testing.T) {
 		t.Errorf("login for B's resource at A's issuer: err=%v\n%s", err, stderr)
 	}
 }
+
+// TestUnauthorizedAnswerForMCPClients: what an MCP client without a token
+// gets is enough to start a login: the 401 names the metadata (and has no
+// error code, RFC 6750 §3.1), its body says Unauthorized in words (the MCP
+// Inspector behind its proxy sees only the body), and the metadata, RFC
+// 8414 document and registration answer browsers from any origin.
+func TestUnauthorizedAnswerForMCPClients(t *testing.T) {
+	_, base := oauthGateway(t, `{dev_issuer: {enabled: true}}`)
+	resp, err := http.Post(base+server.PathMCP, "application/json", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"initialize"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body map[string]string
+	json.NewDecoder(resp.Body).Decode(&body)
+	resp.Body.Close()
+	h := resp.Header.Get("WWW-Authenticate")
+	if resp.StatusCode != http.StatusUnauthorized || h != `Bearer resource_metadata="`+base+server.PathResourceMeta+`"` ||
+		!strings.Contains(body["error_description"], "Unauthorized") {
+		t.Errorf("401: %d %q %v", resp.StatusCode, h, body)
+	}
+	for _, u := range []string{base + server.PathResourceMeta, base + server.PathResourceMeta + server.PathMCP,
+		base + "/.well-known/oauth-authorization-server/oidc", base + "/oidc/register"} {
+		req, _ := http.NewRequest(http.MethodOptions, u, nil)
+		req.Header.Set("Origin", "http://localhost:6274")
+		req.Header.Set("Access-Control-Request-Method", "GET")
+		req.Header.Set("Access-Control-Request-Headers", "mcp-protocol-version")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+			t.Errorf("preflight %s: %d %v", u, resp.StatusCode, resp.Header)
+		}
+	}
+	var meta map[string]any
+	resp, err = http.Get(base + "/.well-known/oauth-authorization-server/oidc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&meta)
+	resp.Body.Close()
+	if meta["issuer"] != base+"/oidc" || meta["registration_endpoint"] != base+"/oidc/register" ||
+		fmt.Sprint(meta["code_challenge_methods_supported"]) != "[S256]" {
+		t.Errorf("RFC 8414 metadata: %v", meta)
+	}
+}
