@@ -314,6 +314,9 @@ func cmdLogin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if entry.Token == "" {
 		return errors.New("the issuer returned no access token")
 	}
+	if err := checkGatewayAccepts(ctx, hc, base, entry.Token); err != nil {
+		return err
+	}
 	path, err := tokenCachePath()
 	if err != nil {
 		return err
@@ -404,6 +407,29 @@ func callbackHandler(state string, out chan<- callbackResult) http.Handler {
 		default: // a second redirect with the same state: the first one counts
 		}
 	})
+}
+
+// checkGatewayAccepts asks the gateway whether it takes the token, so a
+// token for the wrong audience is reported now, not at the next command.
+func checkGatewayAccepts(ctx context.Context, hc *http.Client, base, token string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+server.PathAdminAPI+"requests?status=pending", nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("checking the token with the gateway: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		return nil
+	}
+	var e struct {
+		Description string `json:"error_description"`
+	}
+	_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&e)
+	return fmt.Errorf("logged in at the issuer, but the gateway refuses the token (%s): check identity.audience and the IdP's audience setup (docs/oauth.md, audience binding); nothing was saved", e.Description)
 }
 
 // registerCLI registers the CLI as a public client (RFC 7591).

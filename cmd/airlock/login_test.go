@@ -91,11 +91,20 @@ func browse(t *testing.T, authURL, subject, groups string) {
 // prints.
 func loginAs(t *testing.T, cfgPath, subject, groups string) string {
 	t.Helper()
+	out, err := tryLogin(t, subject, groups, "--config", cfgPath)
+	if err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	return out
+}
+
+func tryLogin(t *testing.T, subject, groups string, args ...string) (string, error) {
+	t.Helper()
 	pr, pw := io.Pipe()
 	var out strings.Builder
 	done := make(chan error, 1)
 	go func() {
-		err := run(context.Background(), []string{"login", "--config", cfgPath, "--no-browser"}, &out, pw)
+		err := run(context.Background(), append([]string{"login", "--no-browser"}, args...), &out, pw)
 		pw.Close()
 		done <- err
 	}()
@@ -113,19 +122,17 @@ func loginAs(t *testing.T, cfgPath, subject, groups string) string {
 	}
 	u, _ := url.Parse(authURL)
 	q := u.Query()
-	if q.Get("code_challenge_method") != "S256" || q.Get("resource") == "" || !strings.HasPrefix(q.Get("redirect_uri"), "http://127.0.0.1:") {
+	if q.Get("code_challenge_method") != "S256" || !strings.HasPrefix(q.Get("redirect_uri"), "http://127.0.0.1:") {
 		t.Errorf("authorization URL: %s", u.Redacted())
 	}
 	browse(t, authURL, subject, groups)
 	select {
 	case err := <-done:
-		if err != nil {
-			t.Fatalf("login: %v", err)
-		}
+		return out.String(), err
 	case <-time.After(60 * time.Second):
 		t.Fatal("login did not finish")
 	}
-	return out.String()
+	return "", nil
 }
 
 // TestLoginThenAdminCommands: `airlock login` through the dev issuer's
@@ -189,5 +196,44 @@ func TestCachedTokenExpired(t *testing.T) {
 	}
 	if _, err := cachedToken("http://other"); err == nil || !strings.Contains(err.Error(), "airlock login") {
 		t.Errorf("unknown gateway: %v", err)
+	}
+}
+
+// TestLoginRefusedByGateway: gateway B trusts A's dev issuer but wants
+// another audience; a login to B through A (without the resource
+// indicator, which A would refuse) gets a token B refuses, and login says
+// so instead of keeping it.
+func TestLoginRefusedByGateway(t *testing.T) {
+	cache := filepath.Join(t.TempDir(), "tokens.json")
+	t.Setenv("AIRLOCK_TOKEN_CACHE", cache)
+	t.Setenv("AIRLOCK_CLIENT_ID", "")
+	_, baseA := serveQuickstart(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrB := ln.Addr().String()
+	ln.Close()
+	p := filepath.Join(t.TempDir(), "airlock.yaml")
+	os.WriteFile(p, []byte("server: {listen: "+addrB+"}\nidentity: {issuer: "+baseA+"/oidc, audience: airlock-b}\n"+
+		"store: sqlite:airlock.db\nconnections:\n  demo: {kind: sqlite, path: demo.db, seed: demo}\n"), 0o600)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve", "--config", p}, io.Discard, io.Discard) }()
+	defer func() { cancel(); <-done }()
+	baseB := "http://" + addrB
+	for i := 0; i < 200; i++ {
+		if resp, err := http.Get(baseB + "/healthz"); err == nil {
+			resp.Body.Close()
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_, err = tryLogin(t, "dana", "dba", "--server", baseB, "--no-resource")
+	if err == nil || !strings.Contains(err.Error(), "refuses the token") || !strings.Contains(err.Error(), "audience") {
+		t.Fatalf("login to B: %v", err)
+	}
+	if m, _ := readTokenCache(cache); len(m) != 0 {
+		t.Errorf("a refused token was kept: %v", m)
 	}
 }
