@@ -113,16 +113,27 @@ func runOAuthClient(t *testing.T, mcpURL string, env ...string) (oauthRun, strin
 // connects to a quick-start gateway with no token: 401 → protected
 // resource metadata → RFC 8414 metadata → dynamic registration →
 // authorization with PKCE (the login form, followed over HTTP) → token
-// bound to the gateway's resource → tool calls over streamable HTTP.
+// bound to the gateway's resource → tool calls, over streamable HTTP and
+// over SSE.
 func TestOAuthTypeScriptSDK(t *testing.T) {
+	for _, transport := range []string{"streamable-http", "sse"} {
+		t.Run(transport, func(t *testing.T) { testOAuthTypeScriptSDK(t, transport) })
+	}
+}
+
+func testOAuthTypeScriptSDK(t *testing.T, transport string) {
 	e, base := oauthGateway(t, `{dev_issuer: {enabled: true}}`)
-	run, stderr, err := runOAuthClient(t, base+server.PathMCP)
+	path := server.PathMCP
+	if transport == "sse" {
+		path = server.PathSSE
+	}
+	run, stderr, err := runOAuthClient(t, base+path, "OAUTH_TRANSPORT="+transport)
 	if err != nil {
 		t.Fatalf("oauth client: %v\n%s", err, stderr)
 	}
 	a := run.Authorization
 	if a["code_challenge_method"] != "S256" || len(a["code_challenge"]) != 43 || a["client_id"] != run.ClientID ||
-		a["resource"] != base+server.PathMCP || a["response_type"] != "code" {
+		a["resource"] != base+path || a["response_type"] != "code" {
 		t.Errorf("authorization request: %v", a)
 	}
 	if !strings.HasPrefix(run.ClientID, "airlock-oauth-interop-") {
@@ -197,6 +208,26 @@ func TestUnauthorizedAnswerForMCPClients(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized || h != `Bearer resource_metadata="`+base+server.PathResourceMeta+`"` ||
 		!strings.Contains(body["error_description"], "Unauthorized") {
 		t.Errorf("401: %d %q %v", resp.StatusCode, h, body)
+	}
+	// The SSE endpoint's 401 names its own document, whose resource is
+	// the SSE URL (RFC 9728 §3.3).
+	resp, err = http.Get(base + server.PathSSE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if h := resp.Header.Get("WWW-Authenticate"); h != `Bearer resource_metadata="`+base+server.PathResourceMeta+server.PathSSE+`"` {
+		t.Errorf("SSE 401: %q", h)
+	}
+	var prm map[string]any
+	resp, err = http.Get(base + server.PathResourceMeta + server.PathSSE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&prm)
+	resp.Body.Close()
+	if prm["resource"] != base+server.PathSSE {
+		t.Errorf("SSE metadata: %v", prm)
 	}
 	for _, u := range []string{base + server.PathResourceMeta, base + server.PathResourceMeta + server.PathMCP,
 		base + "/.well-known/oauth-authorization-server/oidc", base + "/oidc/register"} {

@@ -16,6 +16,7 @@
 // The tokens, codes and verifier are never printed.
 //
 // Environment:
+//   OAUTH_TRANSPORT     "streamable-http" (default) or "sse" (then <mcp-url> is the /sse URL)
 //   OAUTH_REPLAY_URL    after the calls, POST an initialize request with the
 //                       access token to this other MCP URL and report the answer
 //   INTEROP_CONNECTION  connection for the grant and the query (default "demo")
@@ -24,6 +25,7 @@
 
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 
 const [url, subject, groups] = process.argv.slice(2);
@@ -129,7 +131,8 @@ async function main() {
 
   const provider = new Provider();
   const info = { name: "airlock-oauth-interop", version: "0.0.0" };
-  let transport = new StreamableHTTPClientTransport(new URL(url), { authProvider: provider });
+  const Transport = process.env.OAUTH_TRANSPORT === "sse" ? SSEClientTransport : StreamableHTTPClientTransport;
+  let transport = new Transport(new URL(url), { authProvider: provider });
   let client = new Client(info, { capabilities: {} });
   try {
     await client.connect(transport);
@@ -140,7 +143,7 @@ async function main() {
   if (!provider.code) throw new Error("the SDK did not start the authorization");
   await transport.finishAuth(provider.code); // token request with the PKCE verifier
 
-  transport = new StreamableHTTPClientTransport(new URL(url), { authProvider: provider });
+  transport = new Transport(new URL(url), { authProvider: provider });
   client = new Client(info, { capabilities: {} });
   await client.connect(transport);
   const tools = (await client.listTools()).tools.map((t) => t.name);
