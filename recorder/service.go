@@ -42,7 +42,7 @@ type Options struct {
 // instance lock that tells peers it is alive, and the background loop
 // that checkpoints, prunes, and closes calls dead peers left open.
 type Service struct {
-	st       *store.SQLite
+	st       store.Store
 	rec      *Recorder
 	key      ed25519.PrivateKey
 	digest   DigestKey
@@ -65,7 +65,7 @@ type Service struct {
 // loads (or creates) the checkpoint key, writes an "unknown" outcome for
 // every call a dead gateway left started, and starts the background loop.
 // Call it before serving; Close it before closing the store.
-func Start(ctx context.Context, st *store.SQLite, o Options) (*Service, error) {
+func Start(ctx context.Context, st store.Store, o Options) (*Service, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -285,7 +285,7 @@ var ErrEmptyJournal = errors.New("journal: empty, nothing to checkpoint")
 
 // StoredCheckpoints parses the checkpoints kept in the store. A stored
 // checkpoint that does not parse is returned as an error naming it.
-func StoredCheckpoints(ctx context.Context, st *store.SQLite) ([]*Checkpoint, error) {
+func StoredCheckpoints(ctx context.Context, st store.Store) ([]*Checkpoint, error) {
 	rows, err := st.JournalCheckpoints(ctx)
 	if err != nil {
 		return nil, err
@@ -331,11 +331,11 @@ func latestTrusted(cps []*Checkpoint, pub ed25519.PublicKey) *Checkpoint {
 // sign a journal that fails verification — a checkpoint must never
 // launder tampering — with an *IntegrityError. The checkpoint is stored
 // and returned.
-func MakeCheckpoint(ctx context.Context, st *store.SQLite, key ed25519.PrivateKey, now time.Time) (*Checkpoint, error) {
+func MakeCheckpoint(ctx context.Context, st store.Store, key ed25519.PrivateKey, now time.Time) (*Checkpoint, error) {
 	return makeCheckpoint(ctx, st, key, nil, now)
 }
 
-func makeCheckpoint(ctx context.Context, st *store.SQLite, key ed25519.PrivateKey, known *Checkpoint, now time.Time) (*Checkpoint, error) {
+func makeCheckpoint(ctx context.Context, st store.Store, key ed25519.PrivateKey, known *Checkpoint, now time.Time) (*Checkpoint, error) {
 	pub := key.Public().(ed25519.PublicKey)
 	rep, head, holes, err := checkSince(ctx, st, pub, known)
 	if err != nil {
@@ -357,7 +357,7 @@ func makeCheckpoint(ctx context.Context, st *store.SQLite, key ed25519.PrivateKe
 // checkpoint's seq. The checkpointed record stays as the new first
 // record, so the chain still verifies from it. It returns how many
 // records it deleted.
-func Prune(ctx context.Context, st *store.SQLite, rec *Recorder, key ed25519.PrivateKey, retention time.Duration, now time.Time) (int64, error) {
+func Prune(ctx context.Context, st store.Store, rec *Recorder, key ed25519.PrivateKey, retention time.Duration, now time.Time) (int64, error) {
 	if retention <= 0 {
 		return 0, nil
 	}

@@ -41,7 +41,7 @@ var Version = "0.1.0-dev"
 type Gateway struct {
 	cfg      *config.Config
 	log      *slog.Logger
-	store    *store.SQLite
+	store    store.Store
 	journal  *recorder.Service
 	pipeline *tools.Pipeline
 	mcp      *mcpserver.MCPServer
@@ -304,7 +304,7 @@ func (g *Gateway) JournalIntegrity() recorder.IntegrityStatus { return g.journal
 func (g *Gateway) Verifier() *identity.Verifier { return g.verifier }
 
 // Store returns the gateway's store.
-func (g *Gateway) Store() *store.SQLite { return g.store }
+func (g *Gateway) Store() store.Store { return g.store }
 
 // Tools returns the gateway's tools.
 func (g *Gateway) Tools() []tools.Tool { return g.tools }
