@@ -118,7 +118,9 @@ func testAppendAssignsSeqAndChain(t *testing.T, dsn string) {
 
 // Many goroutines appending at once share commits and still make one
 // unbroken chain.
-func TestConcurrentAppendsMakeOneChain(t *testing.T) { eachBackend(t, testConcurrentAppendsMakeOneChain) }
+func TestConcurrentAppendsMakeOneChain(t *testing.T) {
+	eachBackend(t, testConcurrentAppendsMakeOneChain)
+}
 
 func testConcurrentAppendsMakeOneChain(t *testing.T, dsn string) {
 	st := openDSN(t, dsn)
@@ -146,7 +148,9 @@ func testConcurrentAppendsMakeOneChain(t *testing.T, dsn string) {
 // The prepared statements belong to one open store: closing it releases
 // them, appends to the closed store fail, and a reopened store continues
 // the same chain.
-func TestPreparedStatementsAcrossReopen(t *testing.T) { eachBackend(t, testPreparedStatementsAcrossReopen) }
+func TestPreparedStatementsAcrossReopen(t *testing.T) {
+	eachBackend(t, testPreparedStatementsAcrossReopen)
+}
 
 func testPreparedStatementsAcrossReopen(t *testing.T, path string) {
 	ctx := context.Background()
