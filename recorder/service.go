@@ -222,6 +222,12 @@ func (s *Service) Tick(ctx context.Context) {
 
 const metaRecoveredFrom = "recovered_from_seq"
 
+// recoveryLocker is a store shared by replicas (PostgreSQL): Recover
+// holds its lock, so two replicas never both close one dead call.
+type recoveryLocker interface {
+	LockRecovery(ctx context.Context) (unlock func(), err error)
+}
+
 // Recover writes a finished record with outcome "unknown" for every call
 // whose started record has no finished record and whose gateway is no
 // longer running. It returns how many it closed. Calls of live gateways
@@ -229,6 +235,13 @@ const metaRecoveredFrom = "recovered_from_seq"
 func (s *Service) Recover(ctx context.Context) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if l, ok := s.st.(recoveryLocker); ok {
+		unlock, err := l.LockRecovery(ctx)
+		if err != nil {
+			return 0, err
+		}
+		defer unlock()
+	}
 	from := int64(0)
 	if v, err := s.st.JournalMeta(ctx, metaRecoveredFrom); err != nil {
 		return 0, err

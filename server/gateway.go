@@ -79,7 +79,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, error
 	if g.log == nil {
 		g.log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	st, err := store.Open(ctx, cfg.Store)
+	dsn, err := cfg.StoreDSN()
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, dsn)
 	if err != nil {
 		return nil, err
 	}

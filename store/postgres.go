@@ -59,6 +59,7 @@ const (
 	pgLockClass     = 0x41697231 // "Air1"
 	pgLockMigrate   = 1
 	pgLockJournal   = 2
+	pgLockRecovery  = 3
 	pgNotifyChannel = "airlock_requests"
 )
 
@@ -815,4 +816,26 @@ ON CONFLICT(key) DO UPDATE SET value = excluded.value`, key, value); err != nil 
 		return fmt.Errorf("store: write journal meta: %w", err)
 	}
 	return nil
+}
+
+// LockRecovery takes the store-wide lock under which a replica closes the
+// calls dead replicas left open, so no call is closed twice.
+func (p *Postgres) LockRecovery(ctx context.Context) (func(), error) {
+	conn, err := p.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: recovery lock: %w", err)
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1, $2)`, pgLockClass, pgLockRecovery); err != nil {
+		conn.Release()
+		return nil, fmt.Errorf("store: recovery lock: %w", err)
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1, $2)`, pgLockClass, pgLockRecovery); err != nil {
+			conn.Hijack().Close(context.Background()) // never pool a session holding the lock
+			return
+		}
+		conn.Release()
+	}, nil
 }

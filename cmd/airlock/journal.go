@@ -76,7 +76,11 @@ func openJournal(ctx context.Context, cfgPath string) (*config.Config, store.Sto
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := store.Open(ctx, cfg.Store)
+	dsn, err := cfg.StoreDSN()
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := store.Open(ctx, dsn)
 	if err != nil {
 		return nil, nil, err
 	}
