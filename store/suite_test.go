@@ -257,6 +257,7 @@ func TestPostgresChangeNotifications(t *testing.T) {
 		t.Fatal("no notification of an insert")
 	}
 	wake = b.ChangeWait()
+	start := time.Now()
 	if _, err := a.UpdateRequest(ctx, "gr_n", nil, func(r *Request) (bool, error) { r.Status = StatusActive; return true, nil }); err != nil {
 		t.Fatal(err)
 	}
@@ -265,6 +266,7 @@ func TestPostgresChangeNotifications(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no notification of an update")
 	}
+	t.Logf("update announced to the other handle after %v", time.Since(start))
 	if gen, live := b.Changes(); gen <= gen0 || !live {
 		t.Fatalf("changes: gen %d (was %d) live %v", gen, gen0, live)
 	}
