@@ -449,6 +449,7 @@ func TestReplicaKilledMidCall(t *testing.T) {
 		httpClient(t, "streamable-http", c.procs[1].Base, tok),
 		httpClient(t, "streamable-http", c.procs[2].Base, tok),
 	}
+	grant(t, victim, "pg", "read") // one grant, in force on every replica
 	for _, cl := range append(others, victim) {
 		if res, err := c.query(cl, "SELECT 1"); err != nil || res.IsError {
 			t.Fatalf("warm-up: %v %v", err, res)
@@ -509,6 +510,9 @@ func TestStoreOutageFailsClosed(t *testing.T) {
 	var cls []*client.Client
 	for i, p := range c.procs {
 		cl := httpClient(t, "streamable-http", p.Base, tok)
+		if i == 0 {
+			grant(t, cl, "pg", "read")
+		}
 		if res, err := c.query(cl, "SELECT 1"); err != nil || res.IsError {
 			t.Fatalf("replica %d before the outage: %v %v", i, err, res)
 		}
