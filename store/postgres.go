@@ -486,7 +486,13 @@ func (p *Postgres) AcquireInstance() (*Instance, error) {
 		for {
 			select {
 			case <-bg.Done():
-				conn.Close(context.Background())
+				// Unlock before closing: the server drops a closed
+				// session's locks a moment later, and a peer asking at
+				// once must already see this instance gone.
+				uctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				_, _ = conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, key)
+				conn.Close(uctx)
+				cancel()
 				return
 			case <-time.After(time.Second):
 			}
