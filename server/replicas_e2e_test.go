@@ -287,10 +287,10 @@ func TestReplicasActAsOne(t *testing.T) {
 		held <- callTool(t, carol0, "request_access", map[string]any{"connection": "pg", "access": "read", "duration": "10m", "reason": "invoice totals"})
 	}()
 	id := pendingID(t, r(1), dave, "carol")
+	approved := time.Now() // measured from the approval request: an upper bound
 	if code, out := adminCall(t, r(1), dave, http.MethodPost, "requests/"+id+"/approve", map[string]string{"reason": "ok"}); code != http.StatusOK || out["status"] != "active" {
 		t.Fatalf("approve on replica 1: %d %v", code, out)
 	}
-	approved := time.Now()
 	var res *mcp.CallToolResult
 	select {
 	case res = <-held:
@@ -415,10 +415,10 @@ func TestReplicasActAsOne(t *testing.T) {
 		}
 		return apID != ""
 	})
+	approved = time.Now()
 	if code, out := adminCall(t, r(2), dave, http.MethodPost, "requests/"+apID+"/approve", nil); code != http.StatusOK {
 		t.Fatalf("approve on replica 2: %d %v", code, out)
 	}
-	approved = time.Now()
 	select {
 	case res = <-write:
 	case <-time.After(10 * time.Second):
