@@ -31,6 +31,9 @@ type Config struct {
 	// Tools are declared tools (see DeclaredTool).
 	Tools []DeclaredTool `yaml:"tools"`
 
+	// StorePassword is the password of a postgres:// store, by reference.
+	StorePassword *SecretRef `yaml:"store_password"`
+
 	// Dir is the folder of the config file; relative paths resolve against it.
 	Dir string `yaml:"-"`
 }
@@ -432,8 +435,8 @@ func (c *Config) Validate() error {
 	if sp := c.Identity.StdioPrincipal; sp != nil && sp.Subject == "" {
 		return invalid("identity.stdio_principal.subject", "required")
 	}
-	if !strings.HasPrefix(c.Store, "sqlite:") || strings.TrimPrefix(c.Store, "sqlite:") == "" {
-		return invalid("store", "must be sqlite:PATH")
+	if err := c.validateStore(); err != nil {
+		return err
 	}
 	for _, name := range sortedKeys(c.Connections) {
 		if err := c.Connections[name].validate("connections." + name); err != nil {
@@ -587,4 +590,45 @@ func validName(s string) bool {
 		}
 	}
 	return true
+}
+
+// validateStore: sqlite:PATH, or a postgres:// URL whose password comes
+// by reference (store_password), never in the URL.
+func (c *Config) validateStore() error {
+	if strings.HasPrefix(c.Store, "postgres://") || strings.HasPrefix(c.Store, "postgresql://") {
+		u, err := url.Parse(c.Store)
+		if err != nil || u.Host == "" {
+			return invalid("store", "not a valid postgres:// URL (postgres://USER@HOST:PORT/DB?sslmode=verify-full)")
+		}
+		if _, has := u.User.Password(); has || u.Query().Has("password") {
+			return invalid("store", "must not contain a password; give it by reference in store_password: {env: NAME} or {file: PATH}")
+		}
+		return c.StorePassword.check("store_password")
+	}
+	if !strings.HasPrefix(c.Store, "sqlite:") || strings.TrimPrefix(c.Store, "sqlite:") == "" {
+		return invalid("store", "must be sqlite:PATH or a postgres:// URL")
+	}
+	if c.StorePassword != nil {
+		return invalid("store_password", "applies to a postgres:// store only")
+	}
+	return nil
+}
+
+// StoreDSN is the store to open: Store with the password of a postgres://
+// store filled in from store_password. The result holds a secret: never
+// log it or put it in an error.
+func (c *Config) StoreDSN() (string, error) {
+	if c.StorePassword == nil || !(strings.HasPrefix(c.Store, "postgres://") || strings.HasPrefix(c.Store, "postgresql://")) {
+		return c.Store, nil
+	}
+	pw, err := c.StorePassword.Resolve()
+	if err != nil {
+		return "", errors.New("store_password: " + err.Error())
+	}
+	u, err := url.Parse(c.Store)
+	if err != nil {
+		return "", errors.New("store: not a valid postgres:// URL")
+	}
+	u.User = url.UserPassword(u.User.Username(), pw)
+	return u.String(), nil
 }

@@ -104,7 +104,7 @@ var ErrNothingToAcknowledge = errors.New("journal: the chain verifies; nothing t
 // actor, then signs a checkpoint over the head, so the gateways sign
 // again. It refuses when there is nothing to acknowledge, or when the
 // findings are too many to list.
-func Acknowledge(ctx context.Context, st *store.SQLite, rec *Recorder, key ed25519.PrivateKey, reason, actor string, now time.Time) (*Report, *Checkpoint, error) {
+func Acknowledge(ctx context.Context, st store.Store, rec *Recorder, key ed25519.PrivateKey, reason, actor string, now time.Time) (*Report, *Checkpoint, error) {
 	if reason == "" {
 		return nil, nil, errors.New("journal: an acknowledgement needs a reason")
 	}
@@ -169,7 +169,7 @@ func Acknowledge(ctx context.Context, st *store.SQLite, rec *Recorder, key ed255
 // cheap: a deletion anywhere below it changes the count. Edits below the
 // checkpoint are the full verification's to find. It returns the head and
 // the holes a checkpoint at the head would carry.
-func checkSince(ctx context.Context, st *store.SQLite, pub ed25519.PublicKey, known *Checkpoint) (*Report, store.Entry, int64, error) {
+func checkSince(ctx context.Context, st store.Store, pub ed25519.PublicKey, known *Checkpoint) (*Report, store.Entry, int64, error) {
 	head, err := st.JournalHead(ctx)
 	if err != nil {
 		return nil, head, 0, err
@@ -230,7 +230,7 @@ func checkSince(ctx context.Context, st *store.SQLite, pub ed25519.PublicKey, kn
 // through, plus the holes of the checkpoint the first record stands on
 // after pruning (baseHoles; -1 when the journal starts after seq 1 and no
 // checkpoint anchors its first record).
-func holesThrough(ctx context.Context, st *store.SQLite, cps []*Checkpoint, through int64) (first, holes, baseHoles int64, err error) {
+func holesThrough(ctx context.Context, st store.Store, cps []*Checkpoint, through int64) (first, holes, baseHoles int64, err error) {
 	first, count, err := st.JournalSpan(ctx, through)
 	if err != nil || count == 0 {
 		return first, 0, 0, err

@@ -108,7 +108,10 @@ type Journal interface {
 	AppendJournal(ctx context.Context, e *store.Entry) (int64, error)
 }
 
-var _ Journal = (*store.SQLite)(nil)
+var (
+	_ Journal = (*store.SQLite)(nil)
+	_ Journal = (*store.Postgres)(nil)
+)
 
 // DefaultMaxRecordBytes caps a record when no option says otherwise.
 const DefaultMaxRecordBytes = 256 << 10

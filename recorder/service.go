@@ -42,7 +42,7 @@ type Options struct {
 // instance lock that tells peers it is alive, and the background loop
 // that checkpoints, prunes, and closes calls dead peers left open.
 type Service struct {
-	st       *store.SQLite
+	st       store.Store
 	rec      *Recorder
 	key      ed25519.PrivateKey
 	digest   DigestKey
@@ -65,7 +65,7 @@ type Service struct {
 // loads (or creates) the checkpoint key, writes an "unknown" outcome for
 // every call a dead gateway left started, and starts the background loop.
 // Call it before serving; Close it before closing the store.
-func Start(ctx context.Context, st *store.SQLite, o Options) (*Service, error) {
+func Start(ctx context.Context, st store.Store, o Options) (*Service, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -222,6 +222,12 @@ func (s *Service) Tick(ctx context.Context) {
 
 const metaRecoveredFrom = "recovered_from_seq"
 
+// recoveryLocker is a store shared by replicas (PostgreSQL): Recover
+// holds its lock, so two replicas never both close one dead call.
+type recoveryLocker interface {
+	LockRecovery(ctx context.Context) (unlock func(), err error)
+}
+
 // Recover writes a finished record with outcome "unknown" for every call
 // whose started record has no finished record and whose gateway is no
 // longer running. It returns how many it closed. Calls of live gateways
@@ -229,6 +235,13 @@ const metaRecoveredFrom = "recovered_from_seq"
 func (s *Service) Recover(ctx context.Context) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if l, ok := s.st.(recoveryLocker); ok {
+		unlock, err := l.LockRecovery(ctx)
+		if err != nil {
+			return 0, err
+		}
+		defer unlock()
+	}
 	from := int64(0)
 	if v, err := s.st.JournalMeta(ctx, metaRecoveredFrom); err != nil {
 		return 0, err
@@ -285,7 +298,7 @@ var ErrEmptyJournal = errors.New("journal: empty, nothing to checkpoint")
 
 // StoredCheckpoints parses the checkpoints kept in the store. A stored
 // checkpoint that does not parse is returned as an error naming it.
-func StoredCheckpoints(ctx context.Context, st *store.SQLite) ([]*Checkpoint, error) {
+func StoredCheckpoints(ctx context.Context, st store.Store) ([]*Checkpoint, error) {
 	rows, err := st.JournalCheckpoints(ctx)
 	if err != nil {
 		return nil, err
@@ -331,11 +344,11 @@ func latestTrusted(cps []*Checkpoint, pub ed25519.PublicKey) *Checkpoint {
 // sign a journal that fails verification — a checkpoint must never
 // launder tampering — with an *IntegrityError. The checkpoint is stored
 // and returned.
-func MakeCheckpoint(ctx context.Context, st *store.SQLite, key ed25519.PrivateKey, now time.Time) (*Checkpoint, error) {
+func MakeCheckpoint(ctx context.Context, st store.Store, key ed25519.PrivateKey, now time.Time) (*Checkpoint, error) {
 	return makeCheckpoint(ctx, st, key, nil, now)
 }
 
-func makeCheckpoint(ctx context.Context, st *store.SQLite, key ed25519.PrivateKey, known *Checkpoint, now time.Time) (*Checkpoint, error) {
+func makeCheckpoint(ctx context.Context, st store.Store, key ed25519.PrivateKey, known *Checkpoint, now time.Time) (*Checkpoint, error) {
 	pub := key.Public().(ed25519.PublicKey)
 	rep, head, holes, err := checkSince(ctx, st, pub, known)
 	if err != nil {
@@ -357,7 +370,7 @@ func makeCheckpoint(ctx context.Context, st *store.SQLite, key ed25519.PrivateKe
 // checkpoint's seq. The checkpointed record stays as the new first
 // record, so the chain still verifies from it. It returns how many
 // records it deleted.
-func Prune(ctx context.Context, st *store.SQLite, rec *Recorder, key ed25519.PrivateKey, retention time.Duration, now time.Time) (int64, error) {
+func Prune(ctx context.Context, st store.Store, rec *Recorder, key ed25519.PrivateKey, retention time.Duration, now time.Time) (int64, error) {
 	if retention <= 0 {
 		return 0, nil
 	}

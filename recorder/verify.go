@@ -14,7 +14,10 @@ type Reader interface {
 	JournalAfter(ctx context.Context, after int64, limit int) ([]store.Entry, error)
 }
 
-var _ Reader = (*store.SQLite)(nil)
+var (
+	_ Reader = (*store.SQLite)(nil)
+	_ Reader = (*store.Postgres)(nil)
+)
 
 // Kinds of verification finding.
 const (

@@ -338,7 +338,7 @@ func TestTransports(t *testing.T) {
 
 func journal(t *testing.T, e *env) []*recorder.Record {
 	t.Helper()
-	st, err := store.Open(context.Background(), e.cfg.Store)
+	st, err := store.OpenSQLite(context.Background(), e.cfg.Store)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,7 @@ var Version = "0.1.0-dev"
 type Gateway struct {
 	cfg      *config.Config
 	log      *slog.Logger
-	store    *store.SQLite
+	store    store.Store
 	journal  *recorder.Service
 	pipeline *tools.Pipeline
 	mcp      *mcpserver.MCPServer
@@ -79,7 +79,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, error
 	if g.log == nil {
 		g.log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	st, err := store.Open(ctx, cfg.Store)
+	dsn, err := cfg.StoreDSN()
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, dsn)
 	if err != nil {
 		return nil, err
 	}
@@ -339,7 +343,7 @@ func (g *Gateway) DevIssuer() *identity.DevIssuer { return g.dev }
 func (g *Gateway) Verifier() *identity.Verifier { return g.verifier }
 
 // Store returns the gateway's store.
-func (g *Gateway) Store() *store.SQLite { return g.store }
+func (g *Gateway) Store() store.Store { return g.store }
 
 // Tools returns the gateway's tools.
 func (g *Gateway) Tools() []tools.Tool { return g.tools }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -44,7 +45,45 @@ func (g *Gateway) ready(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "journal": journal})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "journal": journal})
+	if st := g.storeReady(r.Context()); st != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "journal": journal, "store": st})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "journal": journal, "store": map[string]any{"ok": true}})
+}
+
+// storeReadyTimeout bounds the store probe of one readiness check.
+const storeReadyTimeout = 2 * time.Second
+
+// storeReady returns nil when the store answers and the journal takes
+// writes; otherwise what failed and what to do. Calls are refused (fail
+// closed) in that state anyway; readiness tells the load balancer.
+func (g *Gateway) storeReady(ctx context.Context) map[string]any {
+	ctx, cancel := context.WithTimeout(ctx, storeReadyTimeout)
+	defer cancel()
+	if err := g.store.Ready(ctx); err != nil {
+		return map[string]any{"ok": false, "error": storeProblem(err),
+			"action": "calls are refused until the store answers again; check the store's server and the network to it (no restart needed)"}
+	}
+	if n := g.journal.Recorder().LatePending(); n > 0 {
+		return map[string]any{"ok": false, "error": fmt.Sprintf("%d finished journal record(s) could not be written yet", n),
+			"action": "the gateway retries every second; calls are refused until the journal takes writes"}
+	}
+	return nil
+}
+
+// storeProblem names the failure without echoing driver detail that
+// could hold an address or user name.
+func storeProblem(err error) string {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "the store did not answer within " + storeReadyTimeout.String()
+	case strings.Contains(err.Error(), "standby"):
+		return "the store is a read-only standby"
+	case strings.Contains(err.Error(), "journal disabled"):
+		return "the journal is disabled after an I/O error; restart the gateway once the storage is healthy"
+	}
+	return "the store is unreachable"
 }
 
 // Handler returns the gateway's HTTP handler: streamable HTTP at /mcp, SSE

@@ -231,7 +231,7 @@ func (f *faultJournal) AppendJournal(ctx context.Context, e *store.Entry) (int64
 // next start records it as unknown.
 func TestJournalWriteFaultRefusesCalls(t *testing.T) {
 	e := newEnv(t)
-	sink, err := store.Open(context.Background(), e.cfg.Store)
+	sink, err := store.OpenSQLite(context.Background(), e.cfg.Store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,7 +374,7 @@ func TestFullDiskRefusesCalls(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	st, err := store.Open(context.Background(), "sqlite:"+filepath.Join(copyDir, "airlock.db"))
+	st, err := store.OpenSQLite(context.Background(), "sqlite:"+filepath.Join(copyDir, "airlock.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -455,7 +455,7 @@ func (s *syncBuf) String() string {
 // counted into a summary line per interval).
 func TestJournalOutageLogsOnce(t *testing.T) {
 	e := newEnv(t)
-	sink, err := store.Open(context.Background(), e.cfg.Store)
+	sink, err := store.OpenSQLite(context.Background(), e.cfg.Store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -483,7 +483,7 @@ func TestJournalOutageLogsOnce(t *testing.T) {
 // restart. A call refused before it ran is still reported as refused.
 func TestUnrecordedCallIsToldAndClosedLate(t *testing.T) {
 	e := newEnv(t)
-	sink, err := store.Open(context.Background(), e.cfg.Store)
+	sink, err := store.OpenSQLite(context.Background(), e.cfg.Store)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,7 @@ import (
 func BenchmarkDurableFloor(b *testing.B) {
 	dir := b.TempDir()
 	full := openTemp(b)
-	nosync, err := Open(context.Background(), "sqlite:"+filepath.Join(dir, "nosync.db"))
+	nosync, err := OpenSQLite(context.Background(), "sqlite:"+filepath.Join(dir, "nosync.db"))
 	if err != nil {
 		b.Fatal(err)
 	}

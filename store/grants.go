@@ -228,6 +228,26 @@ type RequestFilter struct {
 
 // ListRequests returns matching requests, newest first, without votes.
 func (s *SQLite) ListRequests(ctx context.Context, f RequestFilter) ([]*Request, error) {
+	q, args := listRequestsQuery(f)
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: list requests: %w", err)
+	}
+	defer rows.Close()
+	var out []*Request
+	for rows.Next() {
+		r, err := scanRequest(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list requests: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// listRequestsQuery builds ListRequests' query with ? placeholders (both
+// stores use it; PostgreSQL renumbers them).
+func listRequestsQuery(f RequestFilter) (string, []any) {
 	var where []string
 	var args []any
 	add := func(cond string, v any) { where = append(where, cond); args = append(args, v) }
@@ -259,20 +279,7 @@ func (s *SQLite) ListRequests(ctx context.Context, f RequestFilter) ([]*Request,
 		limit = 1000
 	}
 	q += fmt.Sprintf(" ORDER BY created_at DESC LIMIT %d", limit)
-	rows, err := s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: list requests: %w", err)
-	}
-	defer rows.Close()
-	var out []*Request
-	for rows.Next() {
-		r, err := scanRequest(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list requests: %w", err)
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return q, args
 }
 
 // UpdateFunc changes a request inside a transaction. It returns false to
@@ -339,15 +346,8 @@ func (s *SQLite) UpdateRequest(ctx context.Context, id string, vote *Vote, fn Up
 // ChangedSince returns requests whose state changed at or after t (Unix
 // ms), for replicas watching for revocations and decisions.
 func (s *SQLite) ChangedSince(ctx context.Context, t time.Time, statuses ...string) ([]*Request, error) {
-	q := `SELECT ` + requestColumns + ` FROM requests WHERE updated_at >= ?`
-	args := []any{t.UnixMilli()}
-	if len(statuses) > 0 {
-		q += " AND status IN (" + strings.TrimSuffix(strings.Repeat("?,", len(statuses)), ",") + ")"
-		for _, st := range statuses {
-			args = append(args, st)
-		}
-	}
-	rows, err := s.db.QueryContext(ctx, q+" LIMIT 10000", args...)
+	q, args := changedSinceQuery(t, statuses)
+	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: changed requests: %w", err)
 	}
@@ -361,4 +361,16 @@ func (s *SQLite) ChangedSince(ctx context.Context, t time.Time, statuses ...stri
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+func changedSinceQuery(t time.Time, statuses []string) (string, []any) {
+	q := `SELECT ` + requestColumns + ` FROM requests WHERE updated_at >= ?`
+	args := []any{t.UnixMilli()}
+	if len(statuses) > 0 {
+		q += " AND status IN (" + strings.TrimSuffix(strings.Repeat("?,", len(statuses)), ",") + ")"
+		for _, st := range statuses {
+			args = append(args, st)
+		}
+	}
+	return q + " LIMIT 10000", args
 }

@@ -23,6 +23,8 @@ type Instance struct {
 	ID   string
 	path string
 	f    *os.File
+	// release, when set, is the whole of Release (a PostgreSQL instance).
+	release func() error
 }
 
 var instanceID = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
@@ -65,6 +67,11 @@ func lockFile(f *os.File) error {
 
 // Release marks the instance as gone.
 func (i *Instance) Release() error {
+	if i != nil && i.release != nil {
+		r := i.release
+		i.release = nil
+		return r()
+	}
 	if i == nil || i.f == nil {
 		return nil
 	}

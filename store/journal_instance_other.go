@@ -17,6 +17,8 @@ import (
 type Instance struct {
 	ID   string
 	path string
+	// release, when set, is the whole of Release (a PostgreSQL instance).
+	release func() error
 }
 
 func (s *SQLite) instanceDir() string { return s.path + ".instances" }
@@ -39,6 +41,11 @@ func (s *SQLite) AcquireInstance() (*Instance, error) {
 
 // Release marks the instance as gone.
 func (i *Instance) Release() error {
+	if i != nil && i.release != nil {
+		r := i.release
+		i.release = nil
+		return r()
+	}
 	if i == nil || i.path == "" {
 		return nil
 	}

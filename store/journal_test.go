@@ -13,11 +13,41 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/airlockhq/airlock/internal/pgtest"
 )
 
 func openTemp(t testing.TB) *SQLite {
 	t.Helper()
-	st, err := Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "airlock.db"))
+	st, err := OpenSQLite(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "airlock.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// backends are the stores the shared suite runs against: each gives a
+// fresh, empty store's DSN (a new file; a new pgstore_* database).
+var backends = []struct {
+	name string
+	dsn  func(t testing.TB) string
+}{
+	{"sqlite", func(t testing.TB) string { return "sqlite:" + filepath.Join(t.TempDir(), "airlock.db") }},
+	{"postgres", func(t testing.TB) string { return pgtest.Database(t, "pgstore") }},
+}
+
+// eachBackend runs f once per store, each with a fresh DSN.
+func eachBackend(t *testing.T, f func(t *testing.T, dsn string)) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { f(t, b.dsn(t)) })
+	}
+}
+
+// openDSN opens dsn, closed when t ends.
+func openDSN(t testing.TB, dsn string) Store {
+	t.Helper()
+	st, err := Open(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +61,7 @@ func entry(i int) *Entry {
 }
 
 // checkChain reads the whole journal and checks seq, links and hashes.
-func checkChain(t *testing.T, st *SQLite) []Entry {
+func checkChain(t *testing.T, st Store) []Entry {
 	t.Helper()
 	es, err := st.JournalAfter(context.Background(), 0, 1<<30)
 	if err != nil {
@@ -53,8 +83,10 @@ func checkChain(t *testing.T, st *SQLite) []Entry {
 	return es
 }
 
-func TestAppendAssignsSeqAndChain(t *testing.T) {
-	st := openTemp(t)
+func TestAppendAssignsSeqAndChain(t *testing.T) { eachBackend(t, testAppendAssignsSeqAndChain) }
+
+func testAppendAssignsSeqAndChain(t *testing.T, dsn string) {
+	st := openDSN(t, dsn)
 	ctx := context.Background()
 	var want []string
 	for i := range 5 {
@@ -87,7 +119,11 @@ func TestAppendAssignsSeqAndChain(t *testing.T) {
 // Many goroutines appending at once share commits and still make one
 // unbroken chain.
 func TestConcurrentAppendsMakeOneChain(t *testing.T) {
-	st := openTemp(t)
+	eachBackend(t, testConcurrentAppendsMakeOneChain)
+}
+
+func testConcurrentAppendsMakeOneChain(t *testing.T, dsn string) {
+	st := openDSN(t, dsn)
 	var wg sync.WaitGroup
 	errs := make(chan error, 64*20)
 	for g := range 64 {
@@ -113,7 +149,10 @@ func TestConcurrentAppendsMakeOneChain(t *testing.T) {
 // them, appends to the closed store fail, and a reopened store continues
 // the same chain.
 func TestPreparedStatementsAcrossReopen(t *testing.T) {
-	path := "sqlite:" + filepath.Join(t.TempDir(), "airlock.db")
+	eachBackend(t, testPreparedStatementsAcrossReopen)
+}
+
+func testPreparedStatementsAcrossReopen(t *testing.T, path string) {
 	ctx := context.Background()
 	for round := range 3 {
 		st, err := Open(ctx, path)
@@ -148,17 +187,16 @@ func TestTwoProcessesShareOneChain(t *testing.T) {
 	if os.Getenv("AIRLOCK_STORE_HELPER") == "append" {
 		return
 	}
-	path := filepath.Join(t.TempDir(), "airlock.db")
-	st, err := Open(context.Background(), "sqlite:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	eachBackend(t, testTwoProcessesShareOneChain)
+}
+
+func testTwoProcessesShareOneChain(t *testing.T, dsn string) {
+	st := openDSN(t, dsn)
 	const perProc = 320
 	var cmds []*exec.Cmd
 	for range 2 {
 		cmd := exec.Command(os.Args[0], "-test.run", "^TestHelperAppend$", "-test.count=1")
-		cmd.Env = append(os.Environ(), "AIRLOCK_STORE_HELPER=append", "AIRLOCK_STORE_PATH="+path, fmt.Sprintf("AIRLOCK_STORE_N=%d", perProc))
+		cmd.Env = append(os.Environ(), "AIRLOCK_STORE_HELPER=append", "AIRLOCK_STORE_DSN="+dsn, fmt.Sprintf("AIRLOCK_STORE_N=%d", perProc))
 		var out strings.Builder
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
@@ -188,9 +226,12 @@ func TestAcknowledgedAppendsSurviveKill(t *testing.T) {
 	if os.Getenv("AIRLOCK_STORE_HELPER") != "" {
 		return
 	}
-	path := filepath.Join(t.TempDir(), "airlock.db")
+	eachBackend(t, testAcknowledgedAppendsSurviveKill)
+}
+
+func testAcknowledgedAppendsSurviveKill(t *testing.T, dsn string) {
 	cmd := exec.Command(os.Args[0], "-test.run", "^TestHelperAppend$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "AIRLOCK_STORE_HELPER=ack", "AIRLOCK_STORE_PATH="+path)
+	cmd.Env = append(os.Environ(), "AIRLOCK_STORE_HELPER=ack", "AIRLOCK_STORE_DSN="+dsn)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -215,11 +256,7 @@ func TestAcknowledgedAppendsSurviveKill(t *testing.T) {
 	if len(acked) < 400 {
 		t.Fatalf("helper acknowledged only %d appends", len(acked))
 	}
-	st, err := Open(context.Background(), "sqlite:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openDSN(t, dsn)
 	es := checkChain(t, st)
 	for seq, hash := range acked {
 		if seq < 1 || seq > int64(len(es)) {
@@ -236,7 +273,7 @@ func TestAcknowledgedAppendsSurviveKill(t *testing.T) {
 func TestHelperAppend(t *testing.T) {
 	switch os.Getenv("AIRLOCK_STORE_HELPER") {
 	case "append":
-		st, err := Open(context.Background(), "sqlite:"+os.Getenv("AIRLOCK_STORE_PATH"))
+		st, err := Open(context.Background(), os.Getenv("AIRLOCK_STORE_DSN"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -256,7 +293,7 @@ func TestHelperAppend(t *testing.T) {
 		}
 		wg.Wait()
 	case "ack":
-		st, err := Open(context.Background(), "sqlite:"+os.Getenv("AIRLOCK_STORE_PATH"))
+		st, err := Open(context.Background(), os.Getenv("AIRLOCK_STORE_DSN"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -295,7 +332,7 @@ INSERT INTO journal(call_id, type, time, data) VALUES ('a', 'started', '2026-01-
 		t.Fatal(err)
 	}
 	db.Close()
-	st, err := Open(context.Background(), "sqlite:"+path)
+	st, err := OpenSQLite(context.Background(), "sqlite:"+path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,8 +345,10 @@ INSERT INTO journal(call_id, type, time, data) VALUES ('a', 'started', '2026-01-
 	}
 }
 
-func TestInstanceLiveness(t *testing.T) {
-	st := openTemp(t)
+func TestInstanceLiveness(t *testing.T) { eachBackend(t, testInstanceLiveness) }
+
+func testInstanceLiveness(t *testing.T, dsn string) {
+	st := openDSN(t, dsn)
 	a, err := st.AcquireInstance()
 	if err != nil {
 		t.Fatal(err)
@@ -330,7 +369,7 @@ func TestInstanceLiveness(t *testing.T) {
 // A dead process's lock is gone: SIGKILL a child holding an instance.
 func TestInstanceDiesWithProcess(t *testing.T) {
 	if os.Getenv("AIRLOCK_STORE_HELPER") == "instance" {
-		st, err := Open(context.Background(), "sqlite:"+os.Getenv("AIRLOCK_STORE_PATH"))
+		st, err := Open(context.Background(), os.Getenv("AIRLOCK_STORE_DSN"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -342,9 +381,13 @@ func TestInstanceDiesWithProcess(t *testing.T) {
 		time.Sleep(time.Minute)
 		return
 	}
-	st := openTemp(t)
+	eachBackend(t, testInstanceDiesWithProcess)
+}
+
+func testInstanceDiesWithProcess(t *testing.T, dsn string) {
+	st := openDSN(t, dsn)
 	cmd := exec.Command(os.Args[0], "-test.run", "^TestInstanceDiesWithProcess$", "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), "AIRLOCK_STORE_HELPER=instance", "AIRLOCK_STORE_PATH="+st.Path())
+	cmd.Env = append(os.Environ(), "AIRLOCK_STORE_HELPER=instance", "AIRLOCK_STORE_DSN="+dsn)
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -364,7 +407,14 @@ func TestInstanceDiesWithProcess(t *testing.T) {
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
-	if alive, err := st.InstanceAlive(id); err != nil || alive {
+	// PostgreSQL ends the dead client's session (and its lock) when it
+	// reads the closed socket, a moment after the kill: allow it that.
+	alive, err := st.InstanceAlive(id)
+	for i := 0; i < 100 && err == nil && alive; i++ {
+		time.Sleep(50 * time.Millisecond)
+		alive, err = st.InstanceAlive(id)
+	}
+	if err != nil || alive {
 		t.Fatalf("killed child: alive=%v err=%v", alive, err)
 	}
 }

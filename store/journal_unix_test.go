@@ -21,7 +21,7 @@ func helperUnix(t *testing.T) {
 	}
 	// RLIMIT_FSIZE makes the kernel fail writes past the limit (EFBIG):
 	// a real I/O error, as from a failing disk.
-	st, err := Open(context.Background(), "sqlite:"+os.Getenv("AIRLOCK_STORE_PATH"))
+	st, err := OpenSQLite(context.Background(), "sqlite:"+os.Getenv("AIRLOCK_STORE_PATH"))
 	if err != nil {
 		t.Fatal(err)
 	}

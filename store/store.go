@@ -1,7 +1,9 @@
-// Package store keeps Airlock's durable state — for now the journal —
-// behind small interfaces. The embedded default is one SQLite file in WAL
-// mode (pure Go modernc.org/sqlite), written with synchronous=FULL so a
-// record is on disk before the call it describes proceeds.
+// Package store keeps Airlock's durable state — grants, approvals and the
+// journal — behind one interface, Store. The embedded default is one
+// SQLite file in WAL mode (pure Go modernc.org/sqlite), written with
+// synchronous=FULL so a record is on disk before the call it describes
+// proceeds. Replicas share a PostgreSQL store (postgres://…, see
+// postgres.go) instead.
 package store
 
 import (
@@ -13,9 +15,50 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 	"weak"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// Store is what the gateway, its journal and the CLI need from durable
+// state. Both stores implement it and pass the same test suite.
+type Store interface {
+	// Grants and approvals (see grants.go).
+	InsertRequest(ctx context.Context, r *Request) error
+	GetRequest(ctx context.Context, id string) (*Request, error)
+	ListRequests(ctx context.Context, f RequestFilter) ([]*Request, error)
+	UpdateRequest(ctx context.Context, id string, vote *Vote, fn UpdateFunc) (*Request, error)
+	ChangedSince(ctx context.Context, t time.Time, statuses ...string) ([]*Request, error)
+
+	// The journal and its hash chain (see journal.go).
+	AppendJournal(ctx context.Context, e *Entry) (int64, error)
+	JournalAfter(ctx context.Context, after int64, limit int) ([]Entry, error)
+	JournalCall(ctx context.Context, callID string) ([]Entry, error)
+	JournalHead(ctx context.Context) (Entry, error)
+	JournalLastSeq(ctx context.Context) (int64, error)
+	JournalSpan(ctx context.Context, through int64) (first, count int64, err error)
+	JournalOpenCalls(ctx context.Context, from int64) ([]Entry, error)
+	JournalPrune(ctx context.Context, before int64, anchorHash string) (int64, error)
+	AddJournalCheckpoint(ctx context.Context, c Checkpoint) error
+	JournalCheckpoints(ctx context.Context) ([]Checkpoint, error)
+	JournalMeta(ctx context.Context, key string) (string, error)
+	SetJournalMeta(ctx context.Context, key, value string) error
+
+	// AcquireInstance registers this process as a live writer; peers ask
+	// InstanceAlive before closing a call it left open as "unknown".
+	AcquireInstance() (*Instance, error)
+	InstanceAlive(id string) (bool, error)
+
+	// Ready returns nil when the store answers and takes journal writes;
+	// otherwise an error that names the cause (readiness checks).
+	Ready(ctx context.Context) error
+	Close() error
+}
+
+var (
+	_ Store = (*SQLite)(nil)
+	_ Store = (*Postgres)(nil)
 )
 
 // SQLite is the embedded store.
@@ -25,11 +68,26 @@ type SQLite struct {
 }
 
 // ErrUnsupported is returned for a store DSN of an unknown scheme.
-var ErrUnsupported = errors.New("store: unsupported store (want sqlite:PATH)")
+var ErrUnsupported = errors.New("store: unsupported store (want sqlite:PATH or postgres://…)")
 
-// Open opens the store named by dsn ("sqlite:PATH"), creating it and its
-// schema if needed.
-func Open(ctx context.Context, dsn string) (*SQLite, error) {
+// Open opens the store named by dsn: "sqlite:PATH" (OpenSQLite) or a
+// postgres:// or postgresql:// URL (OpenPostgres), creating its schema if
+// needed.
+func Open(ctx context.Context, dsn string) (Store, error) {
+	if IsPostgres(dsn) {
+		return OpenPostgres(ctx, dsn)
+	}
+	return OpenSQLite(ctx, dsn)
+}
+
+// IsPostgres reports whether dsn names a PostgreSQL store.
+func IsPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// OpenSQLite opens the SQLite store "sqlite:PATH", creating the file and
+// its schema if needed.
+func OpenSQLite(ctx context.Context, dsn string) (*SQLite, error) {
 	path, ok := strings.CutPrefix(dsn, "sqlite:")
 	if !ok || path == "" {
 		return nil, ErrUnsupported
@@ -73,6 +131,24 @@ func (s *SQLite) migrate(ctx context.Context) error {
 		if _, err := s.db.ExecContext(ctx, schema); err != nil {
 			return fmt.Errorf("store: create schema: %w", err)
 		}
+	}
+	return nil
+}
+
+// Ready reports whether the journal takes writes: it fails after an I/O
+// error disabled it (ErrJournalBroken) or when the file cannot be read.
+func (s *SQLite) Ready(ctx context.Context) error {
+	if v, ok := journalStates.Load(weak.Make(s)); ok {
+		js := v.(*journalState)
+		js.mu.Lock()
+		broken := js.broken
+		js.mu.Unlock()
+		if broken != nil {
+			return broken
+		}
+	}
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("store: sqlite unreachable: %w", err)
 	}
 	return nil
 }

@@ -87,7 +87,7 @@ func (m *memJournal) records(t *testing.T) []*recorder.Record {
 // gives the analyst an active read grant on "db".
 func newTestPipeline(t testing.TB, j recorder.Journal) *Pipeline {
 	t.Helper()
-	st, err := store.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "store.db"))
+	st, err := store.OpenSQLite(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "store.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,12 +71,16 @@ func cmdJournal(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 // openJournal loads the config and opens its store.
-func openJournal(ctx context.Context, cfgPath string) (*config.Config, *store.SQLite, error) {
+func openJournal(ctx context.Context, cfgPath string) (*config.Config, store.Store, error) {
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := store.Open(ctx, cfg.Store)
+	dsn, err := cfg.StoreDSN()
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := store.Open(ctx, dsn)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -94,7 +94,7 @@ func TestCustomToolThroughThePipeline(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The calls are in the journal like any built-in tool's.
-	st, err := store.Open(context.Background(), cfg.Store)
+	st, err := store.OpenSQLite(context.Background(), cfg.Store)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package jit
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"io"
 	"os"
@@ -50,6 +51,10 @@ type grantView struct {
 type grantCache struct {
 	once   sync.Once
 	signal *os.File // nil: no signal file (TTL only)
+	// changes, when the store announces changes itself (PostgreSQL
+	// LISTEN/NOTIFY), replaces the signal file: its generation is the
+	// nonce, and while it is not live every lookup reads the store.
+	changes ChangeNotifier
 
 	mu    sync.Mutex
 	gen   uint64 // bumped by every drop; a fill started under another gen is discarded
@@ -62,6 +67,10 @@ type pather interface{ Path() string }
 func (c *grantCache) init(st Store) {
 	c.once.Do(func() {
 		c.views = map[grantKey]grantView{}
+		if cn, ok := st.(ChangeNotifier); ok {
+			c.changes = cn
+			return
+		}
 		p, ok := st.(pather)
 		if !ok || p.Path() == "" || p.Path() == ":memory:" {
 			return
@@ -76,6 +85,11 @@ func (c *grantCache) init(st Store) {
 // readNonce reads the signal file's nonce; ok is false when there is a
 // file but it cannot be read (then nothing may be served from memory).
 func (c *grantCache) readNonce() (n [nonceSize]byte, ok bool) {
+	if c.changes != nil {
+		gen, live := c.changes.Changes()
+		binary.BigEndian.PutUint64(n[:8], gen)
+		return n, live
+	}
 	if c.signal == nil {
 		return n, true
 	}

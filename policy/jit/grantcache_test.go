@@ -34,7 +34,7 @@ func twoServices(t *testing.T) (a, b *Service, ca *countingStore) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "s.db")
 	open := func() *store.SQLite {
-		st, err := store.Open(context.Background(), "sqlite:"+path)
+		st, err := store.OpenSQLite(context.Background(), "sqlite:"+path)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -34,7 +34,30 @@ type Store interface {
 	ChangedSince(ctx context.Context, t time.Time, statuses ...string) ([]*store.Request, error)
 }
 
-var _ Store = (*store.SQLite)(nil)
+var (
+	_ Store          = (*store.SQLite)(nil)
+	_ Store          = (*store.Postgres)(nil)
+	_ ChangeNotifier = (*store.Postgres)(nil)
+)
+
+// ChangeNotifier is implemented by a store that announces changes made
+// by any process sharing it (PostgreSQL: LISTEN/NOTIFY). The service then
+// wakes at once instead of at its next poll; polling remains the fallback.
+type ChangeNotifier interface {
+	// Changes returns a counter that grows with every change (and when
+	// changes may have been missed), and whether announcements arrive now.
+	Changes() (gen uint64, live bool)
+	// ChangeWait returns a channel closed at the next change.
+	ChangeWait() <-chan struct{}
+}
+
+// changeWait is the store's next-change channel, or nil (never ready).
+func (s *Service) changeWait() <-chan struct{} {
+	if cn, ok := s.st.(ChangeNotifier); ok {
+		return cn.ChangeWait()
+	}
+	return nil
+}
 
 // Error is a refusal the caller can act on; its message is safe to show.
 type Error struct {
@@ -183,6 +206,7 @@ func (s *Service) Wait(ctx context.Context, id string, wait time.Duration, progr
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	for {
+		changed := s.changeWait() // before reading: a change after the read wakes us
 		r, err := s.st.GetRequest(ctx, id)
 		if err != nil {
 			return nil, err
@@ -199,6 +223,7 @@ func (s *Service) Wait(ctx context.Context, id string, wait time.Duration, progr
 		case <-ctx.Done():
 			return r, nil
 		case <-tick.C:
+		case <-changed:
 		}
 	}
 }
@@ -514,10 +539,16 @@ func (s *Service) Run(ctx context.Context) {
 	defer tick.Stop()
 	since := s.now()
 	for {
+		changed := s.changeWait()
+		ticked := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+			ticked = true
+		case <-changed:
+			// Another process changed a request: look for revocations
+			// now rather than at the next tick.
 		}
 		now := s.now()
 		if len(s.trackedGrants()) > 0 {
@@ -532,6 +563,9 @@ func (s *Service) Run(ctx context.Context) {
 			}
 		}
 		since = now
+		if !ticked {
+			continue // woken early: expiry keeps its own pace
+		}
 		if err := s.expire(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("jit: expiring requests", "err", err)
 		}

@@ -26,7 +26,7 @@ func (r *recordingSink) Publish(_ context.Context, e Event) {
 
 func newService(t testing.TB, rules []policy.Rule) (*Service, *store.SQLite, *recordingSink) {
 	t.Helper()
-	st, err := store.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "s.db"))
+	st, err := store.OpenSQLite(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "s.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

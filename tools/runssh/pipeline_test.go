@@ -80,7 +80,7 @@ func newPipelineEnv(t testing.TB, s *testServer) *pipelineEnv {
 
 func newPipelineEnvFor(t testing.TB, cfg *config.Config) *pipelineEnv {
 	t.Helper()
-	st, err := store.Open(context.Background(), cfg.Store)
+	st, err := store.OpenSQLite(context.Background(), cfg.Store)
 	if err != nil {
 		t.Fatal(err)
 	}
