@@ -62,6 +62,11 @@ type Record struct {
 	Session string `json:"session,omitempty"`
 	// Instance is the gateway process that wrote the record.
 	Instance string `json:"instance,omitempty"`
+	// TraceID is the OpenTelemetry trace of the call (the client's, when
+	// it sent a W3C trace context), to find its spans; absent when the
+	// call was not traced and on records older than the field. The chain
+	// hash covers the stored bytes, so old records verify unchanged.
+	TraceID string `json:"trace_id,omitempty"`
 	Tool     string `json:"tool"`
 	// Arguments as the agent sent them, masked.
 	Arguments       json.RawMessage `json:"arguments,omitempty"`

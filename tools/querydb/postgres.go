@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/airlockhq/airlock/config"
+	"github.com/airlockhq/airlock/internal/telemetry"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/policy/pgsql"
 	"github.com/airlockhq/airlock/recorder"
@@ -72,6 +73,8 @@ func newPostgres(name string, c *config.Connection, limits config.Limits, log *s
 	cfg.ConnConfig.BuildContextWatcherHandler = func(pc *pgconn.PgConn) ctxwatch.Handler {
 		return &cancelHandler{conn: pc}
 	}
+	// Client spans beneath the call's execute span; never the SQL text.
+	cfg.ConnConfig.Tracer = telemetry.PgxTracer{}
 	cfg.MaxConns = c.MaxConns
 	if cfg.ConnConfig.RuntimeParams == nil {
 		cfg.ConnConfig.RuntimeParams = map[string]string{}
@@ -233,7 +236,16 @@ func (p *postgres) query(ctx context.Context, q *query, access policy.Access) (r
 	}
 	defer conn.Release()
 	if access == policy.Read {
-		return p.read(ctx, conn, q)
+		// Reads speak the protocol directly (pgread.go), below pgx's
+		// tracer: their span is made here.
+		sctx, span := telemetry.StartDBSpan(ctx, "postgresql read", conn.Conn())
+		rs, err := p.read(sctx, conn, q)
+		rows := 0
+		if rs != nil {
+			rows = len(rs.Rows)
+		}
+		telemetry.EndDBSpan(span, int64(rows), err)
+		return rs, err
 	}
 	// Say the access mode explicitly: a database whose default is
 	// default_transaction_read_only=on still runs an allowed write.
