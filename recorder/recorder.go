@@ -67,7 +67,7 @@ type Record struct {
 	// call was not traced and on records older than the field. The chain
 	// hash covers the stored bytes, so old records verify unchanged.
 	TraceID string `json:"trace_id,omitempty"`
-	Tool     string `json:"tool"`
+	Tool    string `json:"tool"`
 	// Arguments as the agent sent them, masked.
 	Arguments       json.RawMessage `json:"arguments,omitempty"`
 	ArgumentsDigest string          `json:"arguments_digest,omitempty"`
