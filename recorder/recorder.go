@@ -62,12 +62,7 @@ type Record struct {
 	Session string `json:"session,omitempty"`
 	// Instance is the gateway process that wrote the record.
 	Instance string `json:"instance,omitempty"`
-	// TraceID is the OpenTelemetry trace of the call (the client's, when
-	// it sent a W3C trace context), to find its spans; absent when the
-	// call was not traced and on records older than the field. The chain
-	// hash covers the stored bytes, so old records verify unchanged.
-	TraceID string `json:"trace_id,omitempty"`
-	Tool    string `json:"tool"`
+	Tool     string `json:"tool"`
 	// Arguments as the agent sent them, masked.
 	Arguments       json.RawMessage `json:"arguments,omitempty"`
 	ArgumentsDigest string          `json:"arguments_digest,omitempty"`
@@ -104,6 +99,12 @@ type Record struct {
 
 	// Detail holds type-specific data of event records.
 	Detail json.RawMessage `json:"detail,omitempty"`
+
+	// TraceID is the OpenTelemetry trace of the call (the client's, when
+	// it sent a W3C trace context), to find its spans; absent when the
+	// call was not traced and on records older than the field. The chain
+	// hash covers the stored bytes, so old records verify unchanged.
+	TraceID string `json:"trace_id,omitempty"`
 }
 
 // Journal is the durable sink the recorder writes to. AppendJournal must
