@@ -219,6 +219,12 @@ func (p *postgres) query(ctx context.Context, q *query, access policy.Access) (r
 	// transaction rolls back); a failed COMMIT's outcome is unknown.
 	committing := false
 	defer func() {
+		// The real cause of a failure (fail) goes to the operator's log
+		// here, with the call's context, so the line names the call.
+		var ae *tools.AgentError
+		if errors.As(err, &ae) && ae.Detail != "" {
+			p.log.WarnContext(ctx, "database call failed", "connection", p.name, "err", ae.Detail)
+		}
 		if err != nil && !committing {
 			err = tools.NotRun(err)
 		}
@@ -444,12 +450,11 @@ func misconfigured(code string) bool {
 	return strings.HasPrefix(code, "28") || code == "3D000" || code == "42501" || code == "08004" || code == "08P01"
 }
 
-// fail logs the real cause for operators and returns the agent's text with
-// the cause attached for the journal.
+// fail returns the agent's text with the real cause attached for the
+// journal and, through query, the operator's log.
 func (p *postgres) fail(cause error, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
 	c := causeOf(cause)
-	p.log.Warn("database call failed", "connection", p.name, "err", c)
 	return &tools.AgentError{Outcome: recorder.OutcomeError, Msg: msg, Detail: c}
 }
 
