@@ -406,3 +406,36 @@ func dumpSpans(spans tracetest.SpanStubs) []byte {
 	}
 	return b.Bytes()
 }
+
+// Lines logged while a call runs name it: the pipeline's call line and a
+// tool's own warning (a database that is down) carry the journal's call
+// id, as JSON.
+func TestCallLogLinesNameTheCall(t *testing.T) {
+	e := sqlEnv(t)
+	logs := &syncBuffer{}
+	_, base := e.start(t, server.Options{Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	c := httpClient(t, "streamable-http", base, e.token(t, "alice", "analysts"))
+	grant(t, c, "down", "read")
+	res := query(t, c, "down", "SELECT 1")
+	if !res.IsError {
+		t.Fatalf("a down database answered: %s", text(res))
+	}
+	recs := finished(t, e)
+	callID := recs[len(recs)-1].CallID
+	seen := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("not a JSON line: %s", line)
+		}
+		msg, _ := m["msg"].(string)
+		if msg == "call" || msg == "database call failed" {
+			if m["call_id"] == callID {
+				seen[msg] = true
+			}
+		}
+	}
+	if !seen["call"] || !seen["database call failed"] {
+		t.Errorf("lines naming call %s: %v\n%s", callID, seen, logs.String())
+	}
+}
