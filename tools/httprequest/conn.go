@@ -156,11 +156,21 @@ func newConn(name string, c *config.Connection, lookup resolver) (*conn, error) 
 	// a traced call). No trace headers go to the target: what the gateway
 	// sends there is what config says, nothing an agent's trace context
 	// could add to.
-	rt := otelhttp.NewTransport(tr, otelhttp.WithTracerProvider(telemetry.ContextTracerProvider()),
-		otelhttp.WithPropagators(propagation.NewCompositeTextMapPropagator()))
+	rt := tracedTransport{RoundTripper: otelhttp.NewTransport(tr, otelhttp.WithTracerProvider(telemetry.ContextTracerProvider()),
+		otelhttp.WithPropagators(propagation.NewCompositeTextMapPropagator())), base: tr}
 	cn.client = &http.Client{Transport: rt, CheckRedirect: cn.checkRedirect}
 	return cn, nil
 }
+
+// tracedTransport is otelhttp's transport with the base transport's
+// CloseIdleConnections, which http.Client.CloseIdleConnections needs (a
+// connection pooled before a rebinding must not outlive Close).
+type tracedTransport struct {
+	http.RoundTripper
+	base *http.Transport
+}
+
+func (t tracedTransport) CloseIdleConnections() { t.base.CloseIdleConnections() }
 
 func basePort(u *url.URL) (uint16, error) {
 	p := u.Port()
