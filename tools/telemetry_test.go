@@ -72,3 +72,28 @@ func TestPipelineStageSpans(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPipelineTelemetry is BenchmarkPipeline with metrics on and
+// tracing off (the default: the global no-op provider), and with tracing
+// on into memory: the telemetry's share of a call.
+func BenchmarkPipelineTelemetry(b *testing.B) {
+	run := func(b *testing.B, tel *telemetry.Telemetry) {
+		p := newTestPipeline(b, &memJournal{})
+		p.tel = tel
+		ft := &fakeTool{}
+		ctx := identity.NewContext(context.Background(), analyst)
+		args := map[string]any{"access": "read"}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := call(p, ft, ctx, args); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("metrics", func(b *testing.B) { run(b, telemetry.New(telemetry.Options{Connections: []string{"db"}})) })
+	b.Run("metrics+traces", func(b *testing.B) {
+		tp := telemetry.NewTracerProvider(tracetest.NewInMemoryExporter(), false)
+		defer tp.Shutdown(context.Background())
+		run(b, telemetry.New(telemetry.Options{TracerProvider: tp, Connections: []string{"db"}}))
+	})
+}

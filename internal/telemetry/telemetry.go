@@ -157,11 +157,18 @@ func (c *Call) Stage(ctx context.Context, stage string, attrs ...attribute.KeyVa
 	if c == nil {
 		return ctx, func() {}
 	}
-	ctx, span := c.t.tracer.Start(ctx, stage, trace.WithAttributes(attrs...))
+	// An unsampled call (tracing off, or not chosen) makes no stage spans:
+	// they would not be recorded either, and they cost allocations.
+	var span trace.Span
+	if c.span.IsRecording() {
+		ctx, span = c.t.tracer.Start(ctx, stage, trace.WithAttributes(attrs...))
+	}
 	start := time.Now()
 	return ctx, func() {
 		d := time.Since(start)
-		span.End()
+		if span != nil {
+			span.End()
+		}
 		if stage == StageJournal {
 			// One observation per call: begin and finish together.
 			c.journal += d
