@@ -7,6 +7,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -59,6 +60,10 @@ type Server struct {
 	MaxConnsPerClient    int   `yaml:"max_conns_per_client"`
 	MaxCallsPerPrincipal int   `yaml:"max_calls_per_principal"`
 	MaxInflightBytes     int64 `yaml:"max_inflight_bytes"`
+	// MetricsListen is where Prometheus metrics are served (GET /metrics,
+	// no authentication), apart from the MCP listener; empty: not served.
+	// Keep it on loopback or a network only the scraper reaches.
+	MetricsListen string `yaml:"metrics_listen"`
 }
 
 // Identity configures how callers prove who they are.
@@ -400,6 +405,14 @@ func (c *Config) Validate() error {
 	} {
 		if f.v < 0 {
 			return invalid(f.field, "must be positive")
+		}
+	}
+	if a := c.Server.MetricsListen; a != "" {
+		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+			return invalid("server.metrics_listen", "must be host:port (e.g. 127.0.0.1:9464, or :9464 for every interface), not %q", a)
+		}
+		if a == c.Server.Listen {
+			return invalid("server.metrics_listen", "must differ from server.listen (%s): metrics are served on a listener of their own", a)
 		}
 	}
 	if c.Server.MaxInflightBytes < 4<<20 {

@@ -351,6 +351,7 @@ func ocsfUnmapped(r *Record) map[string]any {
 	set("truncated", r.Truncated, r.Truncated)
 	set("transport", r.Transport, r.Transport != "")
 	set("instance", r.Instance, r.Instance != "")
+	set("trace_id", r.TraceID, r.TraceID != "")
 	set("prev_hash", r.PrevHash, r.PrevHash != "")
 	set("hash", r.Hash, r.Hash != "")
 	set("detail", r.Detail, len(r.Detail) > 0)

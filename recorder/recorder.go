@@ -99,6 +99,12 @@ type Record struct {
 
 	// Detail holds type-specific data of event records.
 	Detail json.RawMessage `json:"detail,omitempty"`
+
+	// TraceID is the OpenTelemetry trace of the call (the client's, when
+	// it sent a W3C trace context), to find its spans; absent when the
+	// call was not traced and on records older than the field. The chain
+	// hash covers the stored bytes, so old records verify unchanged.
+	TraceID string `json:"trace_id,omitempty"`
 }
 
 // Journal is the durable sink the recorder writes to. AppendJournal must

@@ -19,9 +19,11 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/airlockhq/airlock/config"
 	"github.com/airlockhq/airlock/identity"
+	"github.com/airlockhq/airlock/internal/telemetry"
 	"github.com/airlockhq/airlock/masking"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/policy/jit"
@@ -53,6 +55,7 @@ type Gateway struct {
 	webhook  *jit.Webhook
 	stopBG   context.CancelFunc
 	bg       sync.WaitGroup
+	tel      *telemetry.Telemetry
 
 	handlerOnce sync.Once
 	handler     http.Handler
@@ -70,6 +73,9 @@ type Options struct {
 	// Journal overrides the store as the journal sink (fault injection in
 	// tests).
 	Journal recorder.Journal
+	// TracerProvider makes call and stage spans; nil: the global one (set
+	// by telemetry.SetupTracing from the OTEL_* environment).
+	TracerProvider trace.TracerProvider
 }
 
 // New builds a gateway from cfg: opens the store, builds the verifier and
@@ -79,6 +85,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, error
 	if g.log == nil {
 		g.log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
+	// Lines logged during a call carry its call id and trace id.
+	g.log = slog.New(telemetry.LogHandler(g.log.Handler()))
+	g.tel = newTelemetry(g, opts)
 	dsn, err := cfg.StoreDSN()
 	if err != nil {
 		return nil, err
@@ -88,18 +97,23 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, error
 		return nil, err
 	}
 	g.store = st
+	var sink recorder.Journal = st
+	if opts.Journal != nil {
+		sink = opts.Journal
+	}
 	// Recovery runs here, before anything serves: calls a dead gateway
 	// left started are journaled as outcome unknown, never retried.
 	js, err := recorder.Start(ctx, st, recorder.Options{
 		Retention: cfg.Journal.Retention.Std(), CheckpointInterval: cfg.Journal.CheckpointInterval.Std(),
 		KeyFile: cfg.Journal.CheckpointKeyFile, DigestKeyFile: cfg.Journal.DigestKeyFile, MaxRecordBytes: cfg.Journal.MaxRecordBytes,
-		Journal: opts.Journal, Logger: g.log,
+		Journal: g.tel.WrapJournal(sink), Logger: g.log,
 	})
 	if err != nil {
 		g.Close()
 		return nil, fmt.Errorf("journal: %w", err)
 	}
 	g.journal = js
+	g.watchState()
 	if err := g.initIdentity(ctx); err != nil {
 		g.Close()
 		return nil, err
@@ -134,7 +148,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, error
 	}
 	g.pipeline = tools.NewPipeline(tools.PipelineConfig{
 		Recorder: rec, Policy: engine, JIT: g.jit, Logger: g.log, CallTimeout: cfg.Limits.CallTimeout,
-		Masker: masker, Tokens: tc, Budget: cfg.ResultTokens, DigestKey: g.journal.DigestKey(),
+		Masker: masker, Tokens: tc, Budget: cfg.ResultTokens, DigestKey: g.journal.DigestKey(), Telemetry: g.tel,
 	})
 	g.sessions = newSessionTable(cfg.Server.SessionIdleTimeout, cfg.Server.MaxSessionsPerPrincipal, maxSessions, g.endSession)
 	g.bg.Add(1)

@@ -13,9 +13,12 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/airlockhq/airlock/identity"
 	"github.com/airlockhq/airlock/internal/lograte"
+	"github.com/airlockhq/airlock/internal/telemetry"
 	"github.com/airlockhq/airlock/masking"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/policy/jit"
@@ -54,6 +57,11 @@ type Invocation struct {
 	// Executed is set once the call is handed to the tool: from then on
 	// it may have had effects, whatever the outcome.
 	Executed bool
+
+	// obs is the call's span and stage timings; record its finished
+	// journal record once written (what metrics count).
+	obs    *telemetry.Call
+	record *recorder.Record
 }
 
 // Handler runs (the rest of) the pipeline for an invocation.
@@ -77,6 +85,7 @@ type Pipeline struct {
 	callTimeout time.Duration
 	digest      recorder.DigestKey
 	handler     Handler
+	tel         *telemetry.Telemetry
 
 	inflight sync.WaitGroup
 	calls    atomic.Int64 // calls in flight, for shutdown logs
@@ -101,6 +110,8 @@ type PipelineConfig struct {
 	// arguments_digest, the approval binding). Gateways that share a
 	// store must share it; zero: a random key of this pipeline's own.
 	DigestKey recorder.DigestKey
+	// Telemetry gets each call's span, stage spans and metrics; nil: none.
+	Telemetry *telemetry.Telemetry
 }
 
 // NewPipeline composes the stages, outermost first.
@@ -109,7 +120,7 @@ func NewPipeline(c PipelineConfig) *Pipeline {
 		panic("tools: NewPipeline needs a recorder, a policy engine and a JIT service")
 	}
 	p := &Pipeline{rec: c.Recorder, policy: c.Policy, jit: c.JIT, masker: c.Masker, tokens: c.Tokens, budget: c.Budget,
-		log: c.Logger, callTimeout: c.CallTimeout, digest: c.DigestKey}
+		log: c.Logger, callTimeout: c.CallTimeout, digest: c.DigestKey, tel: c.Telemetry}
 	if p.digest.IsZero() {
 		p.digest = recorder.RandomDigestKey()
 	}
@@ -142,10 +153,43 @@ func (p *Pipeline) Run(ctx context.Context, inv *Invocation) error {
 	defer p.inflight.Done()
 	p.calls.Add(1)
 	defer p.calls.Add(-1)
-	if p.draining.Load() {
-		return ErrShuttingDown
+	ctx, inv.obs = p.tel.StartCall(ctx, inv.Name, inv.Transport)
+	err := ErrShuttingDown
+	if !p.draining.Load() {
+		err = p.handler(ctx, inv)
 	}
-	return p.handler(ctx, inv)
+	inv.obs.End(done(inv, err))
+	return err
+}
+
+// done is what metrics and the call's span say of a finished call: its
+// journal record when one was written, else what the pipeline knew.
+func done(inv *Invocation, err error) telemetry.Done {
+	if r := inv.record; r != nil {
+		return telemetry.Done{Tool: inv.Name, Connection: r.Connection, Access: r.Access, Decision: r.Decision, Rule: r.Rule,
+			Outcome: r.Outcome, Masked: r.Masked, Tokens: r.Tokens, Rows: r.Rows, Bytes: r.Bytes, Journaled: true}
+	}
+	d := telemetry.Done{Tool: inv.Name, Decision: string(inv.Decision.Effect), Rule: inv.Decision.Rule, Journaled: inv.CallID != ""}
+	if c := inv.Call; c != nil {
+		d.Connection, d.Access = c.Connection, string(c.Access)
+	}
+	var ae *AgentError
+	var ue *UnrecordedError
+	switch {
+	case errors.Is(err, ErrShuttingDown):
+		d.Outcome = "shutting_down"
+	case errors.Is(err, ErrJournalUnavailable):
+		d.Outcome = "journal_unavailable"
+	case errors.As(err, &ue):
+		d.Outcome = "unrecorded"
+	case errors.As(err, &ae):
+		d.Outcome = ae.Outcome
+	case err == nil:
+		d.Outcome = recorder.OutcomeOK
+	default:
+		d.Outcome = recorder.OutcomeError
+	}
+	return d
 }
 
 // InFlight is the number of calls the pipeline is running now.
@@ -179,8 +223,13 @@ func (p *Pipeline) Handle(t Tool) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		transport, _ := ctx.Value(transportKey{}).(string)
 		inv := &Invocation{Tool: t, Name: req.Params.Name, Args: req.GetArguments(), Transport: transport}
-		if req.Params.Meta != nil && req.Params.Meta.ProgressToken != nil {
-			ctx = withProgress(ctx, req.Params.Meta.ProgressToken)
+		if m := req.Params.Meta; m != nil {
+			if m.ProgressToken != nil {
+				ctx = withProgress(ctx, m.ProgressToken)
+			}
+			// W3C trace context, when the client sends one: the call's span
+			// becomes its child.
+			ctx = telemetry.ExtractMeta(ctx, m.AdditionalFields)
 		}
 		err := p.Run(ctx, inv)
 		var ae *AgentError
@@ -214,7 +263,9 @@ func (p *Pipeline) Handle(t Tool) server.ToolHandlerFunc {
 // as a denied call under that name.
 func (p *Pipeline) identify(next Handler) Handler {
 	return func(ctx context.Context, inv *Invocation) error {
+		_, end := inv.obs.Stage(ctx, telemetry.StageIdentify)
 		who, err := identity.Current(ctx)
+		end()
 		if err == nil && who.Subject == "" {
 			err = errors.New("no subject")
 		}
@@ -243,20 +294,25 @@ func (p *Pipeline) identify(next Handler) Handler {
 func (p *Pipeline) journal(next Handler) Handler {
 	return func(ctx context.Context, inv *Invocation) error {
 		inv.CallID = recorder.NewCallID()
+		inv.obs.SetCallID(inv.CallID)
+		ctx = telemetry.WithCallID(ctx, inv.CallID)
+		_, end := inv.obs.Stage(ctx, telemetry.StageJournal, attribute.String("airlock.journal.record", recorder.Started))
 		args := canonicalArgs(inv.Args)
 		digest := argumentsDigest(p.digest, args)
 		inv.canonical = args
 		inv.MaskedArgs, _ = json.Marshal(p.masker.MaskValue(jsonValue(inv.Args), nil))
 		rec := &recorder.Record{
 			CallID: inv.CallID, Principal: inv.Principal, Transport: inv.Transport, Tool: inv.Name, Session: sessionID(ctx),
-			Arguments: inv.MaskedArgs, ArgumentsDigest: digest,
+			Arguments: inv.MaskedArgs, ArgumentsDigest: digest, TraceID: traceID(ctx),
 		}
-		if err := p.rec.Begin(ctx, rec); err != nil {
+		err := p.rec.Begin(ctx, rec)
+		end()
+		if err != nil {
 			p.logLimit.Error("journal.begin", "journal write failed; call refused", "call_id", inv.CallID, "tool", inv.Name, "err", err)
 			return ErrJournalUnavailable
 		}
 		start := time.Now()
-		err := next(ctx, inv)
+		err = next(ctx, inv)
 		// Refusals can quote the agent's input (a parser's "syntax error at
 		// or near ..."): mask every message before the agent or the journal
 		// sees it.
@@ -271,7 +327,10 @@ func (p *Pipeline) journal(next Handler) Handler {
 		for i, r := range rec.Resources {
 			rec.Resources[i] = p.masker.MaskString(r)
 		}
-		if ferr := p.rec.Finish(ctx, rec); ferr != nil {
+		_, end = inv.obs.Stage(ctx, telemetry.StageJournal, attribute.String("airlock.journal.record", recorder.Finished))
+		ferr := p.rec.Finish(ctx, rec)
+		end()
+		if ferr != nil {
 			// The agent must not see what the journal does not hold, but it
 			// must hear the truth: a call that ran is not "refused". The
 			// record is written late, as soon as the journal takes writes.
@@ -284,8 +343,9 @@ func (p *Pipeline) journal(next Handler) Handler {
 			}
 			return ErrJournalUnavailable
 		}
+		inv.record = rec
 		if p.log.Enabled(ctx, slog.LevelInfo) {
-			p.log.Info("call", "call_id", inv.CallID, "tool", inv.Name, "subject", inv.Principal.Subject,
+			p.log.InfoContext(ctx, "call", "call_id", inv.CallID, "tool", inv.Name, "subject", inv.Principal.Subject,
 				"connection", rec.Connection, "access", rec.Access, "decision", rec.Decision,
 				"outcome", rec.Outcome, "duration_ms", rec.DurationMS)
 		}
@@ -309,6 +369,15 @@ func lateRecord(rec *recorder.Record, executed bool, failedAt time.Time) *record
 	}
 	late.Detail, _ = json.Marshal(detail)
 	return &late
+}
+
+// traceID is the trace the call's span belongs to (the client's, when it
+// sent a trace context), for the journal record; "" when there is none.
+func traceID(ctx context.Context) string {
+	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
+		return sc.TraceID().String()
+	}
+	return ""
 }
 
 func errSuffix(s string) string {
@@ -403,7 +472,9 @@ func (p *Pipeline) classify(next Handler) Handler {
 		if inv.Args == nil {
 			return Refuse(recorder.OutcomeInvalid, "arguments must be a JSON object")
 		}
+		_, end := inv.obs.Stage(ctx, telemetry.StageClassify)
 		c, err := inv.Tool.Parse(inv.Args)
+		end()
 		if err != nil {
 			var ae *AgentError
 			if errors.As(err, &ae) {
@@ -420,47 +491,59 @@ func (p *Pipeline) classify(next Handler) Handler {
 // active grant covering the call's connection and access class.
 func (p *Pipeline) decide(next Handler) Handler {
 	return func(ctx context.Context, inv *Invocation) error {
-		c := inv.Call
-		if c.Meta {
-			// Access-management tools decide for themselves (request_access
-			// applies the same rules to what is asked for).
-			inv.Decision = policy.Decision{Effect: policy.Allow, Rule: "builtin:access-management", Reason: "access management"}
-			return next(ctx, inv)
-		}
-		inv.Decision = p.policy.Decide(policy.Request{
-			Subject: inv.Principal.Subject, Groups: inv.Principal.Groups, Tool: inv.Name,
-			Connection: c.Connection, Access: c.Access,
-		})
-		if inv.Decision.Effect == policy.Deny {
-			// A connection no rule could ever grant this caller on this
-			// tool reads exactly like one that does not exist.
-			if !p.policy.Visible(inv.Principal.Groups, inv.Name, []string{c.Connection}) {
-				return Refuse(recorder.OutcomeDenied, "%s", UnknownConnection(c.Connection).Error())
-			}
-			return Refuse(recorder.OutcomeDenied, "denied: %s. This call needs %s access to connection %q; ask an operator for a rule that grants it, or rephrase the call so it needs less.",
-				inv.Decision.Reason, c.Access, c.Connection)
-		}
-		// From memory unless a grant changed (here at once, elsewhere
-		// within a second: jit.Service.CachedActiveGrant); expiry is
-		// checked every call.
-		g, err := p.jit.CachedActiveGrant(ctx, inv.Principal.Subject, c.Connection, c.Access)
+		_, end := inv.obs.Stage(ctx, telemetry.StageDecide)
+		err := p.decideCall(ctx, inv)
+		end()
 		if err != nil {
-			return fmt.Errorf("grant lookup: %w", err)
-		}
-		if g == nil {
-			return Refuse(recorder.OutcomeDenied, "no active grant for %s access to %q. Ask for one first: call request_access with {\"connection\": %q, \"access\": %q, \"duration\": \"15m\", \"reason\": \"<why you need it>\"}, then retry this call.",
-				c.Access, c.Connection, c.Connection, c.Access)
-		}
-		inv.Grant = g
-		if c.NeedsApproval && inv.Decision.Effect == policy.Allow {
-			if len(inv.Decision.Grant.Approvers) == 0 {
-				return Refuse(recorder.OutcomeDenied, "denied: this call needs a human approval for each call, but rule %s names no approvers (grant.approvers); ask an operator to add them. Nothing was run.", inv.Decision.Rule)
-			}
-			inv.Decision.Effect = policy.Approve
-			inv.Decision.Reason = "the tool asks a human to approve this call; " + inv.Decision.Reason
+			return err
 		}
 		return next(ctx, inv)
 	}
+}
+
+// decideCall is decide's own work.
+func (p *Pipeline) decideCall(ctx context.Context, inv *Invocation) error {
+	c := inv.Call
+	if c.Meta {
+		// Access-management tools decide for themselves (request_access
+		// applies the same rules to what is asked for).
+		inv.Decision = policy.Decision{Effect: policy.Allow, Rule: "builtin:access-management", Reason: "access management"}
+		return nil
+	}
+	inv.Decision = p.policy.Decide(policy.Request{
+		Subject: inv.Principal.Subject, Groups: inv.Principal.Groups, Tool: inv.Name,
+		Connection: c.Connection, Access: c.Access,
+	})
+	if inv.Decision.Effect == policy.Deny {
+		// A connection no rule could ever grant this caller on this
+		// tool reads exactly like one that does not exist.
+		if !p.policy.Visible(inv.Principal.Groups, inv.Name, []string{c.Connection}) {
+			return Refuse(recorder.OutcomeDenied, "%s", UnknownConnection(c.Connection).Error())
+		}
+		return Refuse(recorder.OutcomeDenied, "denied: %s. This call needs %s access to connection %q; ask an operator for a rule that grants it, or rephrase the call so it needs less.",
+			inv.Decision.Reason, c.Access, c.Connection)
+	}
+	// From memory unless a grant changed (here at once, elsewhere
+	// within a second: jit.Service.CachedActiveGrant); expiry is
+	// checked every call.
+	g, err := p.jit.CachedActiveGrant(ctx, inv.Principal.Subject, c.Connection, c.Access)
+	if err != nil {
+		p.tel.StoreError("grant_lookup")
+		return fmt.Errorf("grant lookup: %w", err)
+	}
+	if g == nil {
+		return Refuse(recorder.OutcomeDenied, "no active grant for %s access to %q. Ask for one first: call request_access with {\"connection\": %q, \"access\": %q, \"duration\": \"15m\", \"reason\": \"<why you need it>\"}, then retry this call.",
+			c.Access, c.Connection, c.Connection, c.Access)
+	}
+	inv.Grant = g
+	if c.NeedsApproval && inv.Decision.Effect == policy.Allow {
+		if len(inv.Decision.Grant.Approvers) == 0 {
+			return Refuse(recorder.OutcomeDenied, "denied: this call needs a human approval for each call, but rule %s names no approvers (grant.approvers); ask an operator to add them. Nothing was run.", inv.Decision.Rule)
+		}
+		inv.Decision.Effect = policy.Approve
+		inv.Decision.Reason = "the tool asks a human to approve this call; " + inv.Decision.Reason
+	}
+	return nil
 }
 
 // approve holds a call that policy says needs a human: an approval bound
@@ -469,8 +552,12 @@ func (p *Pipeline) decide(next Handler) Handler {
 func (p *Pipeline) approve(next Handler) Handler {
 	return func(ctx context.Context, inv *Invocation) error {
 		if inv.Decision.Effect != policy.Approve || inv.Call.Meta {
+			// A span all the same: every call's tree has every stage.
+			_, end := inv.obs.Stage(ctx, telemetry.StageApprove, attribute.Bool("airlock.approval.required", false))
+			end()
 			return next(ctx, inv)
 		}
+		_, end := inv.obs.Stage(ctx, telemetry.StageApprove, attribute.Bool("airlock.approval.required", true))
 		// The binding digest is only needed here, for calls held for a human.
 		inv.Digest = callDigest(p.digest, inv.Principal.Subject, inv.Name, inv.canonical)
 		// Approvers see the arguments masked, as the journal holds them.
@@ -479,7 +566,11 @@ func (p *Pipeline) approve(next Handler) Handler {
 			Digest: inv.Digest, Arguments: inv.MaskedArgs, Rule: inv.Decision.Rule,
 			Spec: inv.Decision.Grant, Reason: "per-call approval: " + inv.Decision.Reason,
 		}, ProgressReporter(ctx, "waiting for a human to approve this call"))
+		end()
 		if err != nil {
+			if ctx.Err() == nil {
+				p.tel.StoreError("approval")
+			}
 			return fmt.Errorf("approval: %w", err)
 		}
 		switch r.Status {
@@ -531,6 +622,8 @@ func (p *Pipeline) capTokens(next Handler) Handler {
 		if err := next(ctx, inv); err != nil || p.tokens == nil {
 			return err
 		}
+		_, end := inv.obs.Stage(ctx, telemetry.StageCap)
+		defer end()
 		budget := 0
 		if p.budget != nil {
 			budget = p.budget(inv.Call.Connection)
@@ -556,8 +649,10 @@ func (p *Pipeline) mask(next Handler) Handler {
 		if err := next(ctx, inv); err != nil {
 			return err
 		}
+		_, end := inv.obs.Stage(ctx, telemetry.StageMask)
 		inv.Masked = masking.Counts{}
 		maskResult(p.masker, inv.Result, inv.Masked)
+		end()
 		return nil
 	}
 }
@@ -565,6 +660,10 @@ func (p *Pipeline) mask(next Handler) Handler {
 // execute runs the call with a deadline of min(call timeout, grant
 // expiry); revoking the grant cancels it.
 func (p *Pipeline) execute(ctx context.Context, inv *Invocation) error {
+	// The stage's context goes to the tool: database and HTTP client
+	// spans sit beneath execute.
+	ctx, end := inv.obs.Stage(ctx, telemetry.StageExecute)
+	defer end()
 	if p.callTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, p.callTimeout)

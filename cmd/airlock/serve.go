@@ -7,12 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
 	"github.com/airlockhq/airlock/config"
+	"github.com/airlockhq/airlock/internal/telemetry"
 	"github.com/airlockhq/airlock/server"
 )
 
@@ -36,6 +38,22 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) (err error) 
 		h = slog.NewJSONHandler(stderr, nil)
 	}
 	log := slog.New(h)
+	// Traces go out over OTLP when the standard OTEL_* variables ask for
+	// it; off otherwise.
+	stopTracing, tracing, err := telemetry.SetupTracing(ctx, version())
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if terr := stopTracing(sctx); terr != nil {
+			log.Warn("tracing: could not flush spans at shutdown", "err", terr)
+		}
+	}()
+	if tracing {
+		log.Info("tracing: exporting spans over OTLP/HTTP (OTEL_* environment)")
+	}
 	if *pprofAddr != "" {
 		stop, err := startPprof(*pprofAddr, log)
 		if err != nil {
@@ -57,6 +75,23 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) (err error) 
 	}()
 	serveCtx, sd := watchSignals(ctx, g, log)
 	defer sd.stop()
+	if a := cfg.Server.MetricsListen; a != "" {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			return fmt.Errorf("server.metrics_listen: %w", err)
+		}
+		log.Info("serving metrics", "addr", ln.Addr().String(), "path", server.PathMetrics)
+		// Metrics outlive the drain: they stop when serve returns.
+		mctx, stopMetrics := context.WithCancel(context.WithoutCancel(ctx))
+		mdone := make(chan struct{})
+		go func() {
+			defer close(mdone)
+			if err := g.ServeMetrics(mctx, ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("metrics listener stopped", "err", err)
+			}
+		}()
+		defer func() { stopMetrics(); <-mdone }()
+	}
 	if *stdio {
 		log.Info("serving MCP over stdio", "config", *cfgPath)
 		return sd.finish(g.ServeStdio(serveCtx, os.Stdin, os.Stdout))

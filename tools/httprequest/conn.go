@@ -16,7 +16,11 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/propagation"
+
 	"github.com/airlockhq/airlock/config"
+	"github.com/airlockhq/airlock/internal/telemetry"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/policy/httpguard"
 )
@@ -148,9 +152,25 @@ func newConn(name string, c *config.Connection, lookup resolver) (*conn, error) 
 	tr := httpguard.NewTransport(dp, tlsConf, httpguard.Timeouts{ResponseHeader: cn.timeout})
 	cn.dial = resolvingDial(tr.DialContext, lookup)
 	tr.DialContext = cn.dial
-	cn.client = &http.Client{Transport: tr, CheckRedirect: cn.checkRedirect}
+	// A client span per request beneath the call's execute span (only in
+	// a traced call). No trace headers go to the target: what the gateway
+	// sends there is what config says, nothing an agent's trace context
+	// could add to.
+	rt := tracedTransport{RoundTripper: otelhttp.NewTransport(tr, otelhttp.WithTracerProvider(telemetry.ContextTracerProvider()),
+		otelhttp.WithPropagators(propagation.NewCompositeTextMapPropagator())), base: tr}
+	cn.client = &http.Client{Transport: rt, CheckRedirect: cn.checkRedirect}
 	return cn, nil
 }
+
+// tracedTransport is otelhttp's transport with the base transport's
+// CloseIdleConnections, which http.Client.CloseIdleConnections needs (a
+// connection pooled before a rebinding must not outlive Close).
+type tracedTransport struct {
+	http.RoundTripper
+	base *http.Transport
+}
+
+func (t tracedTransport) CloseIdleConnections() { t.base.CloseIdleConnections() }
 
 func basePort(u *url.URL) (uint16, error) {
 	p := u.Port()

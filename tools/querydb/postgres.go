@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/airlockhq/airlock/config"
+	"github.com/airlockhq/airlock/internal/telemetry"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/policy/pgsql"
 	"github.com/airlockhq/airlock/recorder"
@@ -72,6 +73,8 @@ func newPostgres(name string, c *config.Connection, limits config.Limits, log *s
 	cfg.ConnConfig.BuildContextWatcherHandler = func(pc *pgconn.PgConn) ctxwatch.Handler {
 		return &cancelHandler{conn: pc}
 	}
+	// Client spans beneath the call's execute span; never the SQL text.
+	cfg.ConnConfig.Tracer = telemetry.PgxTracer{}
 	cfg.MaxConns = c.MaxConns
 	if cfg.ConnConfig.RuntimeParams == nil {
 		cfg.ConnConfig.RuntimeParams = map[string]string{}
@@ -216,6 +219,12 @@ func (p *postgres) query(ctx context.Context, q *query, access policy.Access) (r
 	// transaction rolls back); a failed COMMIT's outcome is unknown.
 	committing := false
 	defer func() {
+		// The real cause of a failure (fail) goes to the operator's log
+		// here, with the call's context, so the line names the call.
+		var ae *tools.AgentError
+		if errors.As(err, &ae) && ae.Detail != "" {
+			p.log.WarnContext(ctx, "database call failed", "connection", p.name, "err", ae.Detail)
+		}
 		if err != nil && !committing {
 			err = tools.NotRun(err)
 		}
@@ -233,7 +242,16 @@ func (p *postgres) query(ctx context.Context, q *query, access policy.Access) (r
 	}
 	defer conn.Release()
 	if access == policy.Read {
-		return p.read(ctx, conn, q)
+		// Reads speak the protocol directly (pgread.go), below pgx's
+		// tracer: their span is made here.
+		sctx, span := telemetry.StartDBSpan(ctx, "postgresql read", conn.Conn())
+		rs, err := p.read(sctx, conn, q)
+		rows := 0
+		if rs != nil {
+			rows = len(rs.Rows)
+		}
+		telemetry.EndDBSpan(span, int64(rows), err)
+		return rs, err
 	}
 	// Say the access mode explicitly: a database whose default is
 	// default_transaction_read_only=on still runs an allowed write.
@@ -432,12 +450,11 @@ func misconfigured(code string) bool {
 	return strings.HasPrefix(code, "28") || code == "3D000" || code == "42501" || code == "08004" || code == "08P01"
 }
 
-// fail logs the real cause for operators and returns the agent's text with
-// the cause attached for the journal.
+// fail returns the agent's text with the real cause attached for the
+// journal and, through query, the operator's log.
 func (p *postgres) fail(cause error, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
 	c := causeOf(cause)
-	p.log.Warn("database call failed", "connection", p.name, "err", c)
 	return &tools.AgentError{Outcome: recorder.OutcomeError, Msg: msg, Detail: c}
 }
 

@@ -287,7 +287,7 @@ func (h *host) dial(ctx context.Context) (*ssh.Client, error) {
 		case parent.Err() != nil:
 			return nil, parent.Err()
 		case verifyFailed.Load() || errors.Is(err, errHostKey):
-			h.log.Warn("ssh host key verification failed", "connection", h.name)
+			h.log.WarnContext(parent, "ssh host key verification failed", "connection", h.name)
 			return nil, tools.Refuse(recorder.OutcomeError, "host key verification failed for connection %q; nothing was run. "+
 				"The host did not present the key the gateway has on record; an operator must check the host before anything runs there.", h.name)
 		case ctx.Err() != nil:
@@ -295,7 +295,7 @@ func (h *host) dial(ctx context.Context) (*ssh.Client, error) {
 		}
 		// The cause goes to the operator's log only: handshake errors
 		// quote algorithms and server messages.
-		h.log.Warn("ssh handshake failed", "connection", h.name, "err", err)
+		h.log.WarnContext(parent, "ssh handshake failed", "connection", h.name, "err", err)
 		if isAuthError(err) {
 			return nil, h.refuse("authentication failed: the host did not accept the gateway's credential; nothing was run. An operator must check the connection's key and the host's authorized_keys.")
 		}
@@ -375,7 +375,7 @@ func (h *host) session(ctx context.Context) (*ssh.Session, error) {
 			return nil, ctx.Err()
 		}
 		if fresh || attempt > 0 {
-			h.log.Warn("ssh session could not be opened", "connection", h.name, "err", err)
+			h.log.WarnContext(ctx, "ssh session could not be opened", "connection", h.name, "err", err)
 			return nil, h.refuse("could not open a session on the host; nothing was run. Try again later.")
 		}
 	}

@@ -37,7 +37,7 @@ func (h *host) run(ctx context.Context, text string) (*output, error) {
 	s.Stdout, s.Stderr = &out.stdout, &out.stderr
 	start := time.Now()
 	if err := s.Start(text); err != nil {
-		h.log.Warn("ssh exec request failed", "connection", h.name, "err", err)
+		h.log.WarnContext(ctx, "ssh exec request failed", "connection", h.name, "err", err)
 		return nil, h.refuse("the host did not start the command; nothing was run.")
 	}
 	done := make(chan error, 1)
@@ -71,7 +71,7 @@ func (h *host) run(ctx context.Context, text string) (*output, error) {
 	case errors.As(err, &missing):
 	default:
 		// The connection broke while the command ran.
-		h.log.Warn("ssh session failed", "connection", h.name, "err", err)
+		h.log.WarnContext(ctx, "ssh session failed", "connection", h.name, "err", err)
 		return nil, h.refuse("the connection to the host was lost while the command ran; it may or may not have completed. Check before running it again.")
 	}
 	return out, nil

@@ -1,0 +1,244 @@
+// Package telemetry is the gateway's operational view: Prometheus metrics
+// (its own registry, served on server.metrics_listen), OpenTelemetry spans
+// for every call and its pipeline stages, and a slog handler that stamps
+// each line logged during a call with its call id and trace id.
+//
+// Nothing here may carry a value the agent sent or a target returned:
+// metric labels are drawn from bounded sets (tool and connection names from
+// config, decisions, outcomes, entity names), spans carry names, ids and
+// counts, and every exported span passes a scrubber that drops attributes
+// known to carry values (URLs, SQL, exception messages) whatever library
+// set them. The journal is the record; this is for operators.
+package telemetry
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Stages of the guard pipeline, in the order a call meets them. They name
+// the stage spans and the stage label of airlock_stage_duration_seconds.
+const (
+	StageIdentify = "identify"
+	StageJournal  = "journal"
+	StageClassify = "classify"
+	StageDecide   = "decide"
+	StageApprove  = "approve"
+	StageExecute  = "execute"
+	StageMask     = "mask"
+	StageCap      = "cap"
+)
+
+// Stages lists every stage.
+var Stages = []string{StageIdentify, StageJournal, StageClassify, StageDecide, StageApprove, StageExecute, StageMask, StageCap}
+
+// ScopeName is the instrumentation scope of the gateway's own spans.
+const ScopeName = "github.com/airlockhq/airlock"
+
+// Telemetry holds the gateway's metrics and tracer. A nil *Telemetry is
+// valid and records nothing, so code paths need no checks.
+type Telemetry struct {
+	m      *metrics
+	tracer trace.Tracer
+	known  map[string]bool
+}
+
+// Options configure New.
+type Options struct {
+	// TracerProvider makes the call and stage spans; nil: the global one
+	// (a no-op until SetupTracing installs the OTLP exporter).
+	TracerProvider trace.TracerProvider
+	// Connections are the configured connection names: the only values
+	// the connection label and attribute take (any other is "unknown").
+	Connections []string
+	// Version is reported by airlock_build_info.
+	Version string
+}
+
+// New builds the metrics registry and tracer.
+func New(o Options) *Telemetry {
+	tp := o.TracerProvider
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	t := &Telemetry{m: newMetrics(o.Version), tracer: tp.Tracer(ScopeName), known: map[string]bool{}}
+	for _, c := range o.Connections {
+		t.known[c] = true
+	}
+	return t
+}
+
+// Connection maps a connection name to its label value: the name when it
+// is configured, "none" when the call named none, else "unknown" (an
+// agent's made-up name must not become a series or an attribute).
+func (t *Telemetry) Connection(name string) string {
+	switch {
+	case name == "":
+		return "none"
+	case t != nil && t.known[name]:
+		return name
+	default:
+		return "unknown"
+	}
+}
+
+// Call is one tool call's span and timings.
+type Call struct {
+	t     *Telemetry
+	span  trace.Span
+	start time.Time
+	// journal accumulates the journal stage's time (begin + finish).
+	journal time.Duration
+}
+
+// traceContext is the W3C propagator: the contract is
+// traceparent/tracestate, whatever the global propagator is.
+var traceContext = propagation.TraceContext{}
+
+// ExtractMeta returns ctx with the remote span context named by an MCP
+// request's _meta traceparent and tracestate, when they are well formed.
+// A malformed or absent traceparent leaves ctx as it was.
+func ExtractMeta(ctx context.Context, meta map[string]any) context.Context {
+	if len(meta) == 0 {
+		return ctx
+	}
+	carrier := propagation.MapCarrier{}
+	for _, k := range []string{"traceparent", "tracestate"} {
+		// Bounded: a header value is short; anything longer is not a
+		// trace context.
+		if s, ok := meta[k].(string); ok && len(s) <= 512 {
+			carrier[k] = s
+		}
+	}
+	if carrier["traceparent"] == "" {
+		return ctx
+	}
+	return traceContext.Extract(ctx, carrier)
+}
+
+// StartCall starts the span of one tool call. The span is a child of a
+// span context already in ctx (from ExtractMeta, or the transport).
+func (t *Telemetry) StartCall(ctx context.Context, tool, transport string) (context.Context, *Call) {
+	if t == nil {
+		return ctx, nil
+	}
+	ctx, span := t.tracer.Start(ctx, "tools/call "+tool, trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(
+			attribute.String("mcp.method.name", "tools/call"),
+			attribute.String("gen_ai.operation.name", "execute_tool"),
+			attribute.String("gen_ai.tool.name", tool),
+			attribute.String("airlock.transport", transport),
+		))
+	t.m.inflight.Inc()
+	return ctx, &Call{t: t, span: span, start: time.Now()}
+}
+
+// SetCallID names the call on its span once the journal has given it an
+// id.
+func (c *Call) SetCallID(id string) {
+	if c == nil {
+		return
+	}
+	c.span.SetAttributes(attribute.String("airlock.call_id", id))
+}
+
+// Stage starts one stage's span, a child of the call's span, and returns
+// the context carrying it and a function that ends it and records the
+// stage's latency. Only execute passes its context on (so database and
+// HTTP client spans sit beneath it); other stages hand the call's context
+// to the next stage, so stages are siblings under the call.
+func (c *Call) Stage(ctx context.Context, stage string, attrs ...attribute.KeyValue) (context.Context, func()) {
+	if c == nil {
+		return ctx, func() {}
+	}
+	// An unsampled call (tracing off, or not chosen) makes no stage spans:
+	// they would not be recorded either, and they cost allocations.
+	var span trace.Span
+	if c.span.IsRecording() {
+		ctx, span = c.t.tracer.Start(ctx, stage, trace.WithAttributes(attrs...))
+	}
+	start := time.Now()
+	return ctx, func() {
+		d := time.Since(start)
+		if span != nil {
+			span.End()
+		}
+		if stage == StageJournal {
+			// One observation per call: begin and finish together.
+			c.journal += d
+			return
+		}
+		c.t.m.stage.WithLabelValues(stage).Observe(d.Seconds())
+	}
+}
+
+// Done is what the pipeline knew of a call when it ended.
+type Done struct {
+	Tool, Connection, Access, Decision, Rule, Outcome string
+	Masked                                            map[string]int
+	Tokens, Rows, Bytes                               int
+	Journaled                                         bool
+}
+
+// End ends the call's span and counts it.
+func (c *Call) End(d Done) {
+	if c == nil {
+		return
+	}
+	m := c.t.m
+	m.inflight.Dec()
+	conn := c.t.Connection(d.Connection)
+	decision := d.Decision
+	if decision == "" {
+		decision = "none"
+	}
+	m.calls.WithLabelValues(d.Tool, conn, decision, d.Outcome).Inc()
+	m.callDuration.WithLabelValues(d.Tool).Observe(time.Since(c.start).Seconds())
+	if d.Journaled {
+		m.stage.WithLabelValues(StageJournal).Observe(c.journal.Seconds())
+	}
+	masked := 0
+	for ent, n := range d.Masked {
+		m.masked.WithLabelValues(ent).Add(float64(n))
+		masked += n
+	}
+	if d.Tokens > 0 {
+		m.tokens.WithLabelValues(d.Tool, conn).Add(float64(d.Tokens))
+	}
+	if d.Bytes > 0 {
+		m.bytes.WithLabelValues(d.Tool, conn).Add(float64(d.Bytes))
+	}
+	c.span.SetAttributes(
+		attribute.String("airlock.connection", conn),
+		attribute.String("airlock.access", d.Access),
+		attribute.String("airlock.decision", decision),
+		attribute.String("airlock.rule", d.Rule),
+		attribute.String("airlock.outcome", d.Outcome),
+		attribute.Int("airlock.masked", masked),
+		attribute.Int("airlock.tokens", d.Tokens),
+		attribute.Int("airlock.rows", d.Rows),
+	)
+	switch d.Outcome {
+	case "ok", "denied", "invalid", "pending":
+		// Refusals are the gateway working as meant, not failures.
+	default:
+		// The outcome only: an error's text can quote what the agent sent.
+		c.span.SetStatus(codes.Error, d.Outcome)
+	}
+	c.span.End()
+}
+
+// StoreError counts an error from the store on the call path (op names
+// where: grant_lookup, approval, scrape).
+func (t *Telemetry) StoreError(op string) {
+	if t == nil {
+		return
+	}
+	t.m.storeErrors.WithLabelValues(op).Inc()
+}
