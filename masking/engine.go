@@ -73,6 +73,13 @@ func (e *Engine) maskText(s string, hints uint8, c Counts) string {
 	if len(s) < 256 && !mayContain(s) && !mayBeEncoded(s) {
 		return s // short strings (cells, keys) skip the line machinery
 	}
+	if len(s) >= minDoc && mayBeDocument(s) {
+		out, done := e.maskDocument(s, c)
+		if done {
+			return out
+		}
+		s = out
+	}
 	if e.enabled(PrivateKey) && hasPEM(s) {
 		s = e.maskPEM(s, c)
 	}
