@@ -44,7 +44,11 @@ func sniff(s string) (docKind, byte) {
 	case '{', '[':
 		return docJSON, 0
 	case '<':
-		return docXML, 0
+		// A tag, not curl's "< HTTP/2 200" header echo.
+		if i+1 < len(s) && (isLetter(s[i+1]) || s[i+1] == '?' || s[i+1] == '!' || s[i+1] == '_') {
+			return docXML, 0
+		}
+		return docText, 0
 	case '|':
 		if markdownTable(s[i:]) {
 			return docMarkdown, '|'
@@ -85,12 +89,16 @@ func tableDelim(s string) byte {
 	if len(ls) < 2 {
 		return 0
 	}
-	for _, d := range []byte{'\t', ',', ';'} {
+	for _, d := range []byte{'\t', ',', ';', '|'} {
 		h := splitFields(ls[0], d, nil)
 		if len(h) < 2 || !headerRow(ls[0], h) {
 			continue
 		}
-		if len(splitFields(ls[1], d, nil)) == len(h) {
+		next := ls[1]
+		if d == '|' && strings.Trim(next, "-+ ") == "" && len(ls) > 2 {
+			next = ls[2] // psql's rule under the header
+		}
+		if len(splitFields(next, d, nil)) == len(h) {
 			return d
 		}
 	}
@@ -186,31 +194,36 @@ func (e *Engine) maskDocument(s string, c Counts) (out string, done bool) {
 	case docXML:
 		return applyEdits(s, e.xmlEdits(s, c)), false
 	case docTable, docMarkdown:
-		return applyEdits(s, e.tableEdits(s, d, kind == docMarkdown, c)), false
+		return applyEdits(s, e.tableEdits(s, d, kind == docMarkdown, c)), true
 	}
-	if len(e.keys) > 0 {
-		return applyEdits(s, e.kvEdits(s, c)), false
-	}
-	return s, false
+	return applyEdits(s, e.kvEdits(s, c)), false
 }
 
 // keyed masks val, the value of key at path, as MaskValue masks a string
 // under that key; ok is false when the key gives no context (the text
 // detectors will judge the value on their own).
 func (e *Engine) keyed(path []string, key, val string, c Counts) (string, bool) {
+	return e.keyedValue(path, key, val, 0, false, c)
+}
+
+// keyedValue is keyed with extra context hints; full masks val with the
+// detectors even when the key gives no context (the caller skips the text
+// pass for it), so that a key that says what a value is not ("sku",
+// "version") can keep it from being taken for a card or an address.
+func (e *Engine) keyedValue(path []string, key, val string, extra uint8, full bool, c Counts) (string, bool) {
 	t := strings.TrimSpace(val)
 	if t == "" || looksMasked(t) {
 		return "", false
 	}
 	lk := strings.ToLower(key)
-	hints := keyHints(lk)
+	hints := keyHints(lk) | extra
 	if len(e.keys) > 0 && len(path) > 0 {
 		if op, ok := e.keyOperator(path); ok {
 			return scalarText(e.maskWhole(op, t, "", hints, c)), true
 		}
 	}
 	strength := max(secretKey(key), secretName(key))
-	if hints == 0 && (strength == 0 || !e.enabled(Secret)) {
+	if !full && hints == 0 && (strength == 0 || !e.enabled(Secret)) {
 		return "", false
 	}
 	if hints != 0 && isNumber(t) {
@@ -234,13 +247,20 @@ func scalarText(v any) string {
 	return s
 }
 
-// tableEdits masks the cells of a delimited or markdown table by header.
+// tableEdits masks a delimited or markdown table completely: each cell
+// under its column header (and, in two-column key/value tables, the key
+// cell before it), every other line as text.
 func (e *Engine) tableEdits(s string, d byte, markdown bool, c Counts) []edit {
 	var eds []edit
 	var header []string
 	var fs [][2]int
 	path := make([]string, 1)
 	pos := 0
+	text := func(base int, line string) {
+		if m := e.maskText(line, 0, c); m != line {
+			eds = append(eds, edit{base, base + len(line), m})
+		}
+	}
 	for row := 0; pos < len(s); row++ {
 		end := strings.IndexByte(s[pos:], '\n')
 		if end < 0 {
@@ -255,6 +275,7 @@ func (e *Engine) tableEdits(s string, d byte, markdown bool, c Counts) []edit {
 			t := strings.TrimSpace(line)
 			if !strings.HasPrefix(t, "|") {
 				header = nil // the table ended
+				text(base, line)
 				continue
 			}
 			off := strings.IndexByte(line, '|') + 1
@@ -272,28 +293,40 @@ func (e *Engine) tableEdits(s string, d byte, markdown bool, c Counts) []edit {
 				for k, f := range fs {
 					header[k] = strings.TrimSpace(line[f[0]:f[1]])
 				}
+				text(base, line)
 				continue
 			}
 			if strings.Trim(t, "|-: ") == "" {
 				continue
 			}
 		} else {
+			if d == '|' && strings.Trim(line, "-+ ") == "" {
+				continue // psql's rule under the header
+			}
 			fs = splitFields(line, d, fs)
 			if header == nil {
 				header = make([]string, len(fs))
 				for k, f := range fs {
 					header[k] = strings.TrimSpace(line[f[0]:f[1]])
 				}
+				text(base, line)
 				continue
 			}
 		}
+		var prev uint8
 		for k, f := range fs {
-			if k >= len(header) || header[k] == "" {
-				break
+			key := ""
+			if k < len(header) {
+				key = header[k]
 			}
-			path[0] = strings.ToLower(header[k])
+			path[0] = strings.ToLower(key)
 			v := line[f[0]:f[1]]
-			if out, ok := e.keyed(path, header[k], v, c); ok {
+			extra := prev
+			prev = 0
+			if t := strings.TrimSpace(v); len(t) <= 40 && !strings.ContainsAny(t, "0123456789") {
+				prev = keyHints(strings.ToLower(t)) // "ssn","078051120": a key/value table
+			}
+			if out, ok := e.keyedValue(path, key, v, extra, true, c); ok {
 				// Keep the cell's padding (markdown) so columns stay aligned.
 				lead := len(v) - len(strings.TrimLeft(v, " \t"))
 				trail := len(v) - len(strings.TrimRight(v, " \t"))
@@ -473,10 +506,9 @@ func localName(n string) string {
 	return strings.ToLower(n)
 }
 
-// kvEdits applies JSON key rules to YAML mappings (indentation gives the
-// path), "Key: value" lines (HTTP headers) and key=value log fields. Only
-// the key rules need it: the detectors already read a key right before
-// its value.
+// kvEdits gives key context to YAML mappings (indentation gives the
+// path), "Key: value" lines (HTTP headers, log fields) and key=value log
+// fields: JSON key rules, secret-named keys, SSN and phone keys.
 func (e *Engine) kvEdits(s string, c Counts) []edit {
 	var eds []edit
 	type level struct {
@@ -495,7 +527,11 @@ func (e *Engine) kvEdits(s string, c Counts) []edit {
 		line := strings.TrimRight(s[pos:end], "\r")
 		base := pos
 		pos = end + 1
-		// YAML or header: "  key: value".
+		// YAML or header: "  key: value"; curl -v echoes headers
+		// behind "< " and "> ".
+		if len(line) > 2 && (line[0] == '<' || line[0] == '>') && line[1] == ' ' {
+			line = "  " + line[2:]
+		}
 		ind := 0
 		for ind < len(line) && (line[ind] == ' ' || line[ind] == '-') {
 			ind++
@@ -524,6 +560,24 @@ func (e *Engine) kvEdits(s string, c Counts) []edit {
 				eds = append(eds, edit{base + vs, base + vs + len(v), out})
 			}
 			continue
+		}
+		// A log line's "key: value" field after a prefix: "… [audit] ssn: …".
+		if ci := strings.Index(line, ": "); ci > 0 {
+			ks := ci
+			for ks > 0 && keyByte(line[ks-1]) {
+				ks--
+			}
+			if ks < ci && (ks == 0 || ks >= 2 && line[ks-1] == ' ' && line[ks-2] == ']') {
+				key := line[ks:ci]
+				v := strings.TrimSpace(line[ci+2:])
+				if v != "" {
+					vs := ci + 2 + strings.Index(line[ci+2:], v)
+					if out, ok := e.keyed([]string{strings.ToLower(key)}, key, strings.Trim(v, `"'`), c); ok {
+						eds = append(eds, edit{base + vs, base + vs + len(v), out})
+					}
+				}
+				continue
+			}
 		}
 		// logfmt: key=value fields.
 		for i := 0; i < len(line); {
