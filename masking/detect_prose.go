@@ -21,6 +21,7 @@ var proseFill = map[string]bool{
 	"temporary": true, "temp": true, "ist": true, "lautet": true, "still": true, "again": true, "key": true,
 }
 
+// proseFirst marks the first letters of proseKeys, both cases.
 var proseFirst [256]bool
 
 func init() {
@@ -30,54 +31,52 @@ func init() {
 	}
 }
 
-// proseSecrets proposes a random-looking word that follows a secret word
-// and at most four filler words.
-func (sc *scanner) proseSecrets(s string) {
-	for i := 0; i < len(s); i++ {
-		if !proseFirst[s[i]] || i > 0 && (isWordByte(s[i-1]) || s[i-1] == '-') {
-			continue
+// proseAt proposes, for a secret word starting at i, the random-looking
+// word that follows it after at most four filler words.
+func (sc *scanner) proseAt(i int) {
+	s := sc.s
+	if !sc.e.enabled(Secret) {
+		return
+	}
+	kw := ""
+	for _, k := range proseKeys {
+		if hasPrefixFold(s[i:], k) {
+			kw = k
+			break
 		}
-		kw := ""
-		for _, k := range proseKeys {
-			if hasPrefixFold(s[i:], k) {
-				kw = k
-				break
-			}
+	}
+	if kw == "" {
+		return
+	}
+	k := i + len(kw)
+	if k >= len(s) || s[k] != ' ' && s[k] != ':' && s[k] != '\t' {
+		return // "passport", "tokens", "token_ttl", "pass=" (keyValue's)
+	}
+	// Skip separators and filler words.
+	for words := 0; k < len(s); {
+		for k < len(s) && (s[k] == ' ' || s[k] == ':' || s[k] == '=' || s[k] == '\t') {
+			k++
 		}
-		if kw == "" {
-			continue
+		e := k
+		for e < len(s) && isLetter(s[e]) {
+			e++
 		}
-		k := i + len(kw)
-		if k >= len(s) || s[k] != ' ' && s[k] != ':' && s[k] != '\t' {
-			continue // "passport", "tokens", "token_ttl", "pass=" (keyValue's)
+		if e == k || e < len(s) && !(s[e] == ' ' || s[e] == ':' || s[e] == '\t') || words == 4 ||
+			!proseFill[strings.ToLower(s[k:e])] {
+			break
 		}
-		// Skip separators and filler words.
-		for words := 0; k < len(s); {
-			for k < len(s) && (s[k] == ' ' || s[k] == ':' || s[k] == '=' || s[k] == '\t') {
-				k++
-			}
-			e := k
-			for e < len(s) && isLetter(s[e]) {
-				e++
-			}
-			if e == k || e < len(s) && !(s[e] == ' ' || s[e] == ':' || s[e] == '\t') || words == 4 ||
-				!proseFill[strings.ToLower(s[k:e])] {
-				break
-			}
-			k = e
-			words++
-		}
-		vs, ve := k, k
-		for ve < len(s) && ve-vs < 128 && s[ve] > ' ' && s[ve] != '"' && s[ve] != '\'' && s[ve] != '`' && s[ve] != '<' && s[ve] != ',' && s[ve] != ';' {
-			ve++
-		}
-		for ve > vs && strings.IndexByte(".,;:)", s[ve-1]) >= 0 {
-			ve--
-		}
-		if ve-vs >= 8 && !sc.matchedAt(vs) && proseValue(s[vs:ve]) {
-			sc.add(vs, ve, Secret)
-			i = ve
-		}
+		k = e
+		words++
+	}
+	vs, ve := k, k
+	for ve < len(s) && ve-vs < 128 && s[ve] > ' ' && s[ve] != '"' && s[ve] != '\'' && s[ve] != '`' && s[ve] != '<' && s[ve] != ',' && s[ve] != ';' {
+		ve++
+	}
+	for ve > vs && strings.IndexByte(".,;:)", s[ve-1]) >= 0 {
+		ve--
+	}
+	if ve-vs >= 8 && proseValue(s[vs:ve]) {
+		sc.add(vs, ve, Secret)
 	}
 }
 
@@ -123,14 +122,4 @@ func (sc *scanner) mysqlDSN(i int) {
 		return
 	}
 	sc.add(colon+1, i, DBURIPassword)
-}
-
-// matchedAt reports a match (of a more specific detector) starting at i.
-func (sc *scanner) matchedAt(i int) bool {
-	for _, m := range sc.matches {
-		if m.start == i {
-			return true
-		}
-	}
-	return false
 }

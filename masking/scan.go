@@ -166,6 +166,9 @@ func (sc *scanner) scan(s string, hints uint8) []match {
 					continue
 				}
 			}
+			if proseFirst[c] && (i == 0 || !isWordByte(s[i-1]) && s[i-1] != '-') {
+				sc.proseAt(i)
+			}
 			i++
 			for i < n && isWordByte(s[i]) {
 				i++
@@ -198,9 +201,6 @@ func (sc *scanner) scan(s string, hints uint8) []match {
 			}
 		}
 		i++
-	}
-	if sc.e.enabled(Secret) {
-		sc.proseSecrets(s)
 	}
 	return sc.matches
 }
