@@ -181,6 +181,26 @@ func applyEdits(s string, eds []edit) string {
 // text detectors still run over out.
 func (e *Engine) maskDocument(s string, c Counts) (out string, done bool) {
 	kind, d := sniff(s)
+	if kind == docText {
+		// A document after a few lines of preamble, as in a rendered
+		// HTTP response: "HTTP 200 OK\nContent-Type: text/csv\n\nid,ssn…".
+		off := s
+		for n := 0; n < 12; n++ {
+			nl := strings.IndexByte(off, '\n')
+			if nl < 0 {
+				break
+			}
+			off = off[nl+1:]
+			if k, _ := sniff(off); k != docText {
+				head, body := s[:len(s)-len(off)], off
+				m, done := e.maskDocument(body, c)
+				if done {
+					return e.maskText(head, 0, c) + m, true
+				}
+				return applyEdits(head, e.kvEdits(head, c)) + m, false
+			}
+		}
+	}
 	switch kind {
 	case docJSON:
 		var b strings.Builder
@@ -203,14 +223,17 @@ func (e *Engine) maskDocument(s string, c Counts) (out string, done bool) {
 // under that key; ok is false when the key gives no context (the text
 // detectors will judge the value on their own).
 func (e *Engine) keyed(path []string, key, val string, c Counts) (string, bool) {
-	return e.keyedValue(path, key, val, 0, false, c)
+	return e.keyedValue(path, key, val, 0, false, false, c)
 }
 
 // keyedValue is keyed with extra context hints; full masks val with the
 // detectors even when the key gives no context (the caller skips the text
 // pass for it), so that a key that says what a value is not ("sku",
 // "version") can keep it from being taken for a card or an address.
-func (e *Engine) keyedValue(path []string, key, val string, extra uint8, full bool, c Counts) (string, bool) {
+//
+// A table's header is also a column name: column rules (Config.Columns)
+// apply to it as to a computed column (".email" matches "*.email").
+func (e *Engine) keyedValue(path []string, key, val string, extra uint8, full, column bool, c Counts) (string, bool) {
 	t := strings.TrimSpace(val)
 	if t == "" || looksMasked(t) {
 		return "", false
@@ -219,6 +242,11 @@ func (e *Engine) keyedValue(path []string, key, val string, extra uint8, full bo
 	hints := keyHints(lk) | extra
 	if len(e.keys) > 0 && len(path) > 0 {
 		if op, ok := e.keyOperator(path); ok {
+			return scalarText(e.maskWhole(op, t, "", hints, c)), true
+		}
+	}
+	if column && key != "" && len(e.columns) > 0 {
+		if op, ok := e.ColumnOperator("", key); ok {
 			return scalarText(e.maskWhole(op, t, "", hints, c)), true
 		}
 	}
@@ -326,7 +354,7 @@ func (e *Engine) tableEdits(s string, d byte, markdown bool, c Counts) []edit {
 			if t := strings.TrimSpace(v); len(t) <= 40 && !strings.ContainsAny(t, "0123456789") {
 				prev = keyHints(strings.ToLower(t)) // "ssn","078051120": a key/value table
 			}
-			if out, ok := e.keyedValue(path, key, v, extra, true, c); ok {
+			if out, ok := e.keyedValue(path, key, v, extra, true, true, c); ok {
 				// Keep the cell's padding (markdown) so columns stay aligned.
 				lead := len(v) - len(strings.TrimLeft(v, " \t"))
 				trail := len(v) - len(strings.TrimRight(v, " \t"))
