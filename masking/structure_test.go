@@ -2,6 +2,8 @@ package masking
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -81,5 +83,79 @@ func TestMaskJSONStream(t *testing.T) {
 		if err := e.MaskJSON(strings.NewReader(bad), &b, nil); err == nil {
 			t.Errorf("%q: no error", bad)
 		}
+	}
+}
+
+// Documents of every shape: no panic, masking is idempotent, and a value
+// planted in a cell, element or field under a telling key never survives.
+func FuzzMaskDocument(f *testing.F) {
+	for _, s := range []string{
+		"id,ssn\n1,536904399\n", "a\tb\n1\t2\n", "| a | ssn |\n|---|---|\n| x | 536904399 |\n",
+		"<r><ssn>536904399</ssn><a b='c'/></r>", "<![CDATA[x]]><!-- y --><?z?>", `{"ssn":536904399,"a":[1,{"b":"c"}]}`,
+		"db:\n  password: Zq8vN3wLx2\n", "ts=1 ssn=536904399 msg=\"a b\"\n", "HTTP/1.1 200 OK\nX-Ssn: 536904399\n\n{}",
+		" id | ssn\n----+----\n 1 | 536904399\n(1 row)\n", "[1, 2", "<a", "|", "x,y\n\"unterminated,1\n",
+	} {
+		f.Add(s)
+	}
+	e := mustEngine(f, Config{JSONKeys: map[string]Operator{"**.ref": Redact}})
+	f.Fuzz(func(t *testing.T, s string) {
+		once := e.MaskText(s, nil)
+		if twice := e.MaskText(once, nil); twice != once {
+			t.Fatalf("not idempotent:\n in    %q\n once  %q\n twice %q", s, once, twice)
+		}
+		for _, doc := range []string{"id,ssn\n" + "1,536904399\n", "<r><ssn>536904399</ssn></r>"} {
+			if strings.ContainsAny(s, "\n<>,\"|\t;") || strings.Contains(s, "536904399") {
+				break
+			}
+			in := strings.Replace(doc, "1,", s+",", 1)
+			if strings.Contains(e.MaskText(in, nil), "536904399") {
+				t.Fatalf("planted SSN survived in %q", in)
+			}
+		}
+	})
+}
+
+// MaskJSON on any input: no panic; on valid JSON the output is valid JSON
+// and masking it again changes nothing.
+func FuzzMaskJSON(f *testing.F) {
+	for _, s := range []string{`{"a":1}`, `[1,"x",null,true]`, `{"ssn":"536-90-4399","n":{"password":"Zq8vN3wLx2"}}`,
+		`"\u0041\ud83d\ude00"`, `1e5`, `{"a":`, `[`, `{"a":{"ref":[1,{"b":2}]}}`, "{} {}\n[]"} {
+		f.Add(s)
+	}
+	e := mustEngine(f, Config{JSONKeys: map[string]Operator{"**.ref": Null}})
+	f.Fuzz(func(t *testing.T, s string) {
+		var b bytes.Buffer
+		err := e.MaskJSON(strings.NewReader(s), &b, nil)
+		if err != nil || !json.Valid([]byte(s)) {
+			return
+		}
+		if !json.Valid(b.Bytes()) {
+			t.Fatalf("invalid output %q for %q", b.String(), s)
+		}
+		var again bytes.Buffer
+		if err := e.MaskJSON(bytes.NewReader(b.Bytes()), &again, nil); err != nil || again.String() != b.String() {
+			t.Fatalf("not idempotent: %q then %q (%v)", b.String(), again.String(), err)
+		}
+	})
+}
+
+func BenchmarkMaskDocument(b *testing.B) {
+	e := mustEngine(b, Config{})
+	var csv, xml strings.Builder
+	csv.WriteString("id,name,ssn,phone,email,note\n")
+	xml.WriteString("<customers>")
+	for i := 0; csv.Len() < 1<<20; i++ {
+		fmt.Fprintf(&csv, "%d,customer %d,%09d,0301%06d,user%d@example.com,ordered %d items\n", i, i, 100000000+i, i, i, i%50)
+		fmt.Fprintf(&xml, "<customer id=\"%d\"><name>customer %d</name><ssn>%09d</ssn><phone>0301%06d</phone><note>ordered %d items</note></customer>\n", i, i, 100000000+i, i, i%50)
+	}
+	xml.WriteString("</customers>")
+	for _, doc := range []struct{ name, s string }{{"csv", csv.String()}, {"xml", xml.String()}} {
+		b.Run(doc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(doc.s)))
+			b.ReportAllocs()
+			for range b.N {
+				e.MaskText(doc.s, nil)
+			}
+		})
 	}
 }
