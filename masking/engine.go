@@ -420,7 +420,7 @@ func keyHints(k string) uint8 {
 		}
 	}
 	for _, w := range idKeys {
-		if k == w || strings.HasPrefix(k, w+"_") || strings.HasSuffix(k, "_"+w) {
+		if k == w || len(k) > len(w) && (k[len(w)] == '_' && strings.HasPrefix(k, w) || k[len(k)-len(w)-1] == '_' && strings.HasSuffix(k, w)) {
 			return hintID
 		}
 	}

@@ -1,7 +1,10 @@
 package masking
 
 import (
+	"fmt"
+	"io"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -34,4 +37,31 @@ func TestCPUTimeMixed(t *testing.T) {
 		}
 	}
 	t.Logf("mixed text: %.1f MB/s per CPU", float64(10*len(corpus))/best.Seconds()/1e6)
+}
+
+// TestCPUTimeDocuments reports the streaming JSON masker's and the
+// document pass's throughput per CPU second (AIRLOCK_MASKING_CPU=1).
+func TestCPUTimeDocuments(t *testing.T) {
+	if os.Getenv("AIRLOCK_MASKING_CPU") == "" {
+		t.Skip()
+	}
+	e, _ := New(Config{})
+	var sb strings.Builder
+	io.Copy(&sb, &jsonRecords{n: 4 << 20})
+	doc := sb.String()
+	var csv strings.Builder
+	csv.WriteString("id,name,ssn,phone,email,note\n")
+	for i := 0; csv.Len() < 4<<20; i++ {
+		fmt.Fprintf(&csv, "%d,customer %d,%09d,0301%06d,user%d@example.com,ordered %d items\n", i, i, 100000000+i, i, i, i%50)
+	}
+	measure := func(name string, n int, fn func()) {
+		fn()
+		start := cpuNow()
+		fn()
+		fn()
+		d := cpuNow() - start
+		t.Logf("%s: %.1f MB/s per CPU", name, float64(2*n)/d.Seconds()/1e6)
+	}
+	measure("MaskJSON (dense PII records)", len(doc), func() { e.MaskJSON(strings.NewReader(doc), io.Discard, nil) })
+	measure("MaskText on a CSV document", csv.Len(), func() { e.MaskText(csv.String(), nil) })
 }
