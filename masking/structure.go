@@ -584,6 +584,9 @@ func (e *Engine) kvEdits(s string, c Counts) []edit {
 				continue
 			}
 			vs := k + 1 + strings.Index(line[k+1:], v)
+			if prose(v) {
+				continue // "Phone: 555 0100. Then ts 1733059200": a sentence, not a value
+			}
 			if out, ok := e.keyed(path, key, strings.Trim(v, `"'`), c); ok {
 				eds = append(eds, edit{base + vs, base + vs + len(v), out})
 			}
@@ -598,7 +601,7 @@ func (e *Engine) kvEdits(s string, c Counts) []edit {
 			if ks < ci && (ks == 0 || ks >= 2 && line[ks-1] == ' ' && line[ks-2] == ']') {
 				key := line[ks:ci]
 				v := strings.TrimSpace(line[ci+2:])
-				if v != "" {
+				if v != "" && !prose(v) {
 					vs := ci + 2 + strings.Index(line[ci+2:], v)
 					if out, ok := e.keyed([]string{strings.ToLower(key)}, key, strings.Trim(v, `"'`), c); ok {
 						eds = append(eds, edit{base + vs, base + vs + len(v), out})
@@ -650,4 +653,13 @@ func mayBeDocument(s string) bool {
 		return true
 	}
 	return strings.IndexByte(s, '\n') >= 0
+}
+
+// prose reports a field value that reads as sentences rather than one
+// value, so that its key is no context for all of it.
+func prose(v string) bool {
+	if v != "" && (v[0] == '"' || v[0] == '\'') {
+		return false // quoted: one value
+	}
+	return strings.Contains(v, ". ") || strings.Contains(v, "; ") || strings.Count(v, " ") > 6
 }

@@ -37,6 +37,11 @@ func TestStructureKeyContext(t *testing.T) {
 		{"yaml key rule", "db:\n  host: pg.internal\n  port: 5432\nother:\n  host: keep.me\n",
 			[]string{"pg.internal"}, []string{"keep.me", "5432"}},
 		{"logfmt key rule", "ts=1 level=info internal_ref=abc123 msg=ok\n", []string{"abc123"}, []string{"msg=ok"}},
+		{"prose after a key", "note\nPhone: (415) 555-0132. Then ts 1765307653 and build 10.3.12606.8897.\n",
+			[]string{"555-0132"}, []string{"1765307653", "10.3.12606.8897"}},
+		{"curl echo", "< HTTP/2 200\n< x-social-security-number: 536904399\n", []string{"536904399"}, nil},
+		{"log key field", "2025-01-01T00:00:00Z [audit] employeeSSN: 536904399\n", []string{"536904399"}, nil},
+		{"psql", " id | ssn\n----+-----------\n  1 | 536904399\n(1 row)\n", []string{"536904399"}, nil},
 		{"header echo", "X-Api-Key: 9f8e7d6c5b4a39281706f5e4d3c2b1a0\nAccept: */*\n",
 			[]string{"9f8e7d6c5b4a39281706f5e4d3c2b1a0"}, []string{"*/*"}},
 	}
