@@ -653,5 +653,7 @@ func GenerateDocs(split string) []Doc {
 }
 
 // probeSeed seeds the "probe" split: a throwaway split for development,
-// neither committed nor scored by the tests.
+// neither committed nor held to the bar. AIRLOCK_MASKING_PROBE_SEED=N
+// makes TestDocumentCorpus score (and show) it instead of tune and
+// heldout.
 var probeSeed uint64 = 0x9999

@@ -155,7 +155,7 @@ func TestDocumentCorpus(t *testing.T) {
 	}
 	var card strings.Builder
 	splits := []string{"tune", "heldout"}
-	if p := os.Getenv("PROBE"); p != "" {
+	if p := os.Getenv("AIRLOCK_MASKING_PROBE_SEED"); p != "" {
 		splits = []string{"probe"}
 		fmt.Sscan(p, &probeSeed)
 	}
