@@ -27,11 +27,13 @@ test:
 	echo "AIRLOCK_TEST_PG_DSN=$$dsn"; \
 	echo "+ $(GO) vet ./..."; \
 	$(GO) vet ./...; \
-	mkdir -p .testenv; rm -f .testenv/eval-scorecard.txt; \
+	mkdir -p .testenv; rm -f .testenv/eval-scorecard.txt .testenv/masking-scorecard.txt; \
 	export AIRLOCK_EVAL_SCORECARD="$$PWD/.testenv/eval-scorecard.txt"; \
+	export AIRLOCK_MASKING_SCORECARD="$$PWD/.testenv/masking-scorecard.txt"; \
 	echo "+ $(GO) test -count=1 -timeout 30m ./..."; \
 	rc=0; $(GO) test -count=1 -timeout 30m ./... || rc=$$?; \
 	if [ -f .testenv/eval-scorecard.txt ]; then echo; echo "+ eval scorecard (evals/suite)"; cat .testenv/eval-scorecard.txt; fi; \
+	if [ -f .testenv/masking-scorecard.txt ]; then echo; echo "+ masking scorecard (evals/masking)"; cat .testenv/masking-scorecard.txt; fi; \
 	exit $$rc
 
 ## eval: provision PostgreSQL and sshd, then run the adversarial suite and

@@ -214,7 +214,10 @@ func (sc *scanner) card(a int) {
 		// A lone run must stand apart: "3.4111111111111111" is a number.
 		if gs[a].len() <= 19 && sc.spacedGroup(a) {
 			d := sc.digitsOf(a, a, buf[:0])
-			if cardIIN(d) && luhn(d) {
+			// A bare run of 13 that is also a valid EAN-13 is a product
+			// code (13-digit cards are all but extinct) unless the text
+			// says card.
+			if cardIIN(d) && luhn(d) && (len(d) != 13 || !gtin(d) || sc.hints&hintCard != 0 || sc.hints&hintID == 0 && sc.near(gs[a].start, cardWords)) {
 				sc.add(gs[a].start, gs[a].end, CreditCard)
 			}
 		}
@@ -432,7 +435,7 @@ func (sc *scanner) ipv4(a int) {
 	if err != nil || !reportableIP(addr) {
 		return
 	}
-	if sc.near(start, versionWords) {
+	if sc.hints&hintVersion != 0 || sc.near(start, versionWords) {
 		return
 	}
 	sc.add(start, end, IPAddress)
@@ -546,7 +549,7 @@ func (sc *scanner) notPhoneContext(start int) bool {
 	}
 	if sc.ctxNotPhone < 0 {
 		sc.ctxNotPhone = 0
-		if sc.near(sc.spanStart, notPhoneWords) {
+		if sc.hints&(hintID|hintPhone) == hintID || sc.near(sc.spanStart, notPhoneWords) {
 			sc.ctxNotPhone = 1
 		}
 	}
@@ -829,10 +832,13 @@ func newWordSet(words ...string) *wordSet {
 // Context words, matched case-insensitively at a word start shortly
 // before a value.
 var (
-	ssnWords      = newWordSet("ssn", "social security", "ss#", "ss no", "sozialversicherung")
-	phoneWords    = newWordSet("phone", "tel", "mobile", "cell", "fax", "call", "sms", "whatsapp", "contact", "telefon", "msisdn")
+	ssnWords   = newWordSet("ssn", "social security", "ss#", "ss no", "sozialversicherung")
+	phoneWords = newWordSet("phone", "tel", "mobile", "cell", "fax", "call", "sms", "whatsapp", "contact", "telefon", "msisdn",
+		"reach", "ring", "handy", "celular", "portable", "mobil")
+	cardWords     = newWordSet("card", "karte", "carte", "tarjeta", "visa", "mastercard", "amex", "pan", "cc")
 	notPhoneWords = newWordSet("order", "invoice", "ticket", "sku", "part", "ref", "tracking", "isbn", "serial", "model",
-		"build", "version", "account", "acct", "id", "no", "po", "case", "batch", "lot", "item", "product", "issn", "doi")
+		"build", "version", "account", "acct", "id", "no", "po", "case", "batch", "lot", "item", "product", "issn", "doi",
+		"ts", "timestamp", "epoch", "created", "updated", "ean", "gtin", "upc")
 	versionWords = newWordSet("version", "ver", "v", "build", "release", "firmware", "oid", "rev")
 )
 

@@ -3,6 +3,7 @@ package masking
 import (
 	"encoding/base64"
 	"encoding/json"
+	"hash/crc32"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -48,7 +49,7 @@ func (sc *scanner) gitToken(i int) int {
 	switch {
 	case len(rest) >= 40 && rest[1] == 'h' && rest[3] == '_' && strings.IndexByte("pousr", rest[2]) >= 0:
 		e := runEnd(s, i+4, 256, isAlnum)
-		if e-(i+4) >= 36 && (e == len(s) || !isWordByte(s[e])) {
+		if e-(i+4) >= 36 && (e == len(s) || !isWordByte(s[e])) && (githubChecksum(s[i+4:e]) || !placeholder(s[i+4:e])) {
 			sc.add(i, e, GitHubToken)
 			return e
 		}
@@ -407,3 +408,24 @@ func pemBodyEnd(s string, i int) int {
 	}
 	return i
 }
+
+// githubChecksum verifies the checksum GitHub puts in its classic token
+// formats: the last six characters are the base62 CRC32 of the rest. A
+// token that verifies is certainly one; one that does not may still be
+// (older formats, test fixtures) unless it is a placeholder
+// (ghp_xxxxxxxx…), which never verifies.
+func githubChecksum(body string) bool {
+	if len(body) != 36 {
+		return false
+	}
+	sum := crc32.ChecksumIEEE([]byte(body[:30]))
+	for i := 35; i >= 30; i-- {
+		if body[i] != base62Digits[sum%62] {
+			return false
+		}
+		sum /= 62
+	}
+	return true
+}
+
+const base62Digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"

@@ -158,7 +158,7 @@ func (sc *scanner) uriPassword(i int) {
 	end := start
 	for end < len(s) && end-start < 1024 {
 		c := s[end]
-		if c <= ' ' || c == '/' || c == '?' || c == '#' || c == '"' || c == '\'' || c == '<' || c == '>' || c == '`' {
+		if c <= ' ' || c == '/' || c == '?' || c == '"' || c == '\'' || c == '<' || c == '>' || c == '`' {
 			break
 		}
 		end++
@@ -539,6 +539,8 @@ var placeholderWords = map[string]bool{
 	"yes": true, "no": true, "on": true, "off": true, "required": true, "optional": true,
 	"empty": true, "string": true, "redacted": true, "hidden": true, "masked": true,
 	"omitted": true, "removed": true, "n/a": true, "na": true, "tbd": true, "todo": true,
+	"changeme": true, "change-me": true, "change_me": true, "changeit": true, "secret": true, "password": true,
+	"example": true, "sample": true, "dummy": true, "placeholder": true,
 }
 
 // placeholder recognises values that are not secrets themselves: empty
@@ -567,6 +569,11 @@ func placeholder(v string) bool {
 		return true
 	}
 	if len(v) > 1 && v[0] == '$' && (v[1] == '_' || v[1] >= 'A' && v[1] <= 'Z') {
+		return true
+	}
+	// Instructions rather than values: your-api-key-here, <insert token>.
+	if strings.HasPrefix(lv, "your-") || strings.HasPrefix(lv, "your_") || strings.HasSuffix(lv, "-here") ||
+		strings.HasSuffix(lv, "_here") || strings.HasPrefix(lv, "insert-") || strings.HasPrefix(lv, "replace-") {
 		return true
 	}
 	// One repeated character: xxxxxxxx, --------.

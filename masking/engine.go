@@ -73,6 +73,13 @@ func (e *Engine) maskText(s string, hints uint8, c Counts) string {
 	if len(s) < 256 && !mayContain(s) && !mayBeEncoded(s) {
 		return s // short strings (cells, keys) skip the line machinery
 	}
+	if len(s) >= minDoc && mayBeDocument(s) {
+		out, done := e.maskDocument(s, c)
+		if done {
+			return out
+		}
+		s = out
+	}
 	if e.enabled(PrivateKey) && hasPEM(s) {
 		s = e.maskPEM(s, c)
 	}
@@ -385,18 +392,46 @@ func scalarString(v any) (string, bool) {
 	return "", false
 }
 
-// keyHints reads an SSN or phone context from a key or column name.
+// keyHints reads an SSN, phone or card context from a key, column,
+// element or header name (lower-case): social_security, X-Social-Security,
+// "phone number", employeeSSN (lower-cased to employeessn) all count.
 func keyHints(k string) uint8 {
+	if strings.ContainsAny(k, "- .") {
+		k = strings.NewReplacer("-", "_", " ", "_", ".", "_").Replace(k)
+	}
 	var h uint8
 	if strings.Contains(k, "ssn") || strings.Contains(k, "social_security") || strings.Contains(k, "socialsecurity") {
 		h |= hintSSN
 	}
 	if strings.Contains(k, "phone") || strings.Contains(k, "mobile") || strings.Contains(k, "msisdn") ||
-		strings.Contains(k, "fax") || k == "tel" || k == "cell" || strings.HasSuffix(k, "_tel") || strings.HasPrefix(k, "tel_") {
+		strings.Contains(k, "fax") || strings.Contains(k, "telefon") || strings.Contains(k, "handy") || strings.Contains(k, "celular") ||
+		k == "tel" || k == "cell" || strings.HasSuffix(k, "_tel") || strings.HasPrefix(k, "tel_") {
 		h |= hintPhone
 	}
-	return h
+	if strings.Contains(k, "card") || strings.Contains(k, "karte") || k == "pan" || k == "cc" || strings.HasPrefix(k, "cc_") || strings.HasSuffix(k, "_pan") {
+		h |= hintCard
+	}
+	if h != 0 {
+		return h
+	}
+	for _, w := range versionKeys {
+		if strings.Contains(k, w) {
+			return hintVersion
+		}
+	}
+	for _, w := range idKeys {
+		if k == w || len(k) > len(w) && (k[len(w)] == '_' && strings.HasPrefix(k, w) || k[len(k)-len(w)-1] == '_' && strings.HasSuffix(k, w)) {
+			return hintID
+		}
+	}
+	return 0
 }
+
+var (
+	versionKeys = []string{"version", "build", "release", "firmware", "oid"}
+	idKeys      = []string{"id", "order", "invoice", "sku", "ticket", "tracking", "ref", "reference", "isbn", "serial",
+		"ean", "gtin", "upc", "ts", "timestamp", "created", "updated", "epoch", "case", "order_id", "request_id", "trace_id"}
+)
 
 // walker carries the key path through MaskValue.
 type walker struct {
@@ -599,7 +634,7 @@ func (e *Engine) maskNumber(str string, orig any, hints uint8, c Counts) any {
 	var ent Entity
 	n := len(d)
 	switch {
-	case n >= 13 && cardIIN([]byte(d)) && luhn([]byte(d)):
+	case n >= 13 && cardIIN([]byte(d)) && luhn([]byte(d)) && (n != 13 || hints&hintCard != 0 || !gtin([]byte(d))):
 		ent = CreditCard
 	case hints&hintSSN != 0 && n >= 7 && n <= 9:
 		d = strings.Repeat("0", 9-n) + d

@@ -21,6 +21,12 @@ type match struct {
 const (
 	hintSSN uint8 = 1 << iota
 	hintPhone
+	hintCard
+	// hintVersion and hintID come from keys that name what a value is
+	// not: a "version" or "build" is no IP address, an "order_id", "sku"
+	// or "created" timestamp no phone number and an EAN no card.
+	hintVersion
+	hintID
 )
 
 // scanner finds matches in one line (or one string value). It is pooled:
@@ -160,6 +166,9 @@ func (sc *scanner) scan(s string, hints uint8) []match {
 					continue
 				}
 			}
+			if proseFirst[c] && (i == 0 || !isWordByte(s[i-1]) && s[i-1] != '-') {
+				sc.proseAt(i)
+			}
 			i++
 			for i < n && isWordByte(s[i]) {
 				i++
@@ -172,6 +181,7 @@ func (sc *scanner) scan(s string, hints uint8) []match {
 		}
 		switch c {
 		case '@':
+			sc.mysqlDSN(i)
 			sc.email(i)
 		case ':':
 			if i+2 < n && s[i+1] == '/' && s[i+2] == '/' {

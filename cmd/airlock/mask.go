@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -13,11 +12,11 @@ import (
 )
 
 // cmdMask masks stdin with the configured rules, so operators can try
-// their masking config: text line by line, or one JSON document with
-// --json (JSON-key rules apply). Counts per entity go to stderr.
+// their masking config: text line by line, or JSON with --json (JSON-key
+// rules apply), streamed in bounded memory. Counts per entity go to stderr.
 func cmdMask(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs, cfgPath := newFlags("mask")
-	asJSON := fs.Bool("json", false, "read one JSON document and apply json_keys rules too")
+	asJSON := fs.Bool("json", false, "read JSON (one document or a stream of them) and apply json_keys rules too; streamed, so any size")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -31,16 +30,9 @@ func cmdMask(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	counts := masking.Counts{}
 	if *asJSON {
-		var v any
-		d := json.NewDecoder(io.LimitReader(stdin, 256<<20))
-		d.UseNumber()
-		if err := d.Decode(&v); err != nil {
+		// Streamed value by value: a body of any size in bounded memory.
+		if err := m.MaskJSON(stdin, stdout, counts); err != nil {
 			return fmt.Errorf("mask --json: %w", err)
-		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(m.MaskValue(v, counts)); err != nil {
-			return err
 		}
 	} else {
 		r := bufio.NewReaderSize(stdin, 64<<10)
