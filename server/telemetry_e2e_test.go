@@ -109,7 +109,7 @@ rules:
   - {name: contractor-read, groups: [contractors], connections: [demo], access: [read], effect: allow,
      grant: {mode: approval, approvers: [dba]}}
 `)
-	sink, err := store.Open(context.Background(), e.cfg.Store)
+	sink, err := store.OpenSQLite(context.Background(), e.cfg.Store)
 	if err != nil {
 		t.Fatal(err)
 	}
