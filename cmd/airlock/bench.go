@@ -29,6 +29,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	scale := fs.Float64("scale", d.CallsScale, "multiply each scenario's calls per agent and round")
 	smoke := fs.Bool("smoke", false, "a few calls of everything (1 round, agents 1,2), to check the bench works")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	stages := fs.Bool("stages", false, "also print where a call's time goes: the HTTP gateway's per-stage timers (its metrics, on loopback)")
 	refDir := fs.String("reference-dir", envOr("AIRLOCK_BENCH_REFERENCE_DIR", bench.DefaultReferenceDir()),
 		"where the reference server ("+bench.ReferencePackage+") is installed; installed there with npm on first use")
 	gateway := fs.String("gateway", "", "the airlock binary the gateway targets run (default: this one), e.g. an older build to compare")
@@ -38,7 +39,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	o := d
-	o.DSN, o.Rounds, o.CallsScale = *dsn, *rounds, *scale
+	o.DSN, o.Rounds, o.CallsScale, o.Stages = *dsn, *rounds, *scale, *stages
 	o.Scenarios, o.Targets = splitList(*scenarios), splitList(*targets)
 	var err error
 	if o.Agents, err = parseInts(*agents); err != nil {

@@ -82,6 +82,10 @@ type Options struct {
 	// CallsScale multiplies each scenario's calls per agent and round
 	// (a smoke run uses a small one); at least one call always runs.
 	CallsScale float64
+	// Stages reads the HTTP gateway's per-stage timers (its Prometheus
+	// metrics, on a loopback listener) around every batch and reports
+	// where a call's time goes.
+	Stages bool `json:"stages,omitempty"`
 	// WorkDir holds the gateway's config, store and keys.
 	WorkDir string
 	// Log receives progress lines (nil: none).
@@ -113,7 +117,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	env, err := newGatewayEnv(o.WorkDir, o.Binary, o.DSN)
+	env, err := newGatewayEnv(o.WorkDir, o.Binary, o.DSN, o.Stages)
 	if err != nil {
 		return nil, err
 	}
@@ -174,11 +178,25 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 							return nil, fmt.Errorf("bench: %s %s warm-up: %w", name, sc.Name, err)
 						}
 					}
+					var before stageTimes
+					stages := o.Stages && name == TargetHTTP
+					if stages {
+						if before, err = scrapeStages(ctx, env.metricsAddr); err != nil {
+							return nil, err
+						}
+					}
 					b, err := runBatch(ctx, targets[name], sc, n, calls)
 					if err != nil {
 						return nil, fmt.Errorf("bench: %s %s: %w", name, sc.Name, err)
 					}
 					c.add(b)
+					if stages {
+						after, err := scrapeStages(ctx, env.metricsAddr)
+						if err != nil {
+							return nil, err
+						}
+						c.addStages(before, after, len(b.lat)+b.errs)
+					}
 				}
 			}
 		}
@@ -291,6 +309,10 @@ type cell struct {
 	wall   time.Duration
 	cpu    time.Duration
 	sample string
+	// stageMS sums the gateway's per-stage milliseconds over stageCalls
+	// calls (--stages, streamable HTTP target only).
+	stageMS    map[string]float64
+	stageCalls int
 }
 
 func (c *cell) add(b *batch) {

@@ -32,7 +32,7 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	o := bench.DefaultOptions()
 	o.DSN, o.Binary, o.ReferenceDir, o.WorkDir = pgtest.DSN(t), bin, refDir, t.TempDir()
-	o.Rounds, o.Agents, o.CallsScale = 1, []int{1, 2}, 0.05
+	o.Rounds, o.Agents, o.CallsScale, o.Stages = 1, []int{1, 2}, 0.05, true
 	var log bytes.Buffer
 	o.Log = &log
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -56,6 +56,10 @@ func TestBenchSmoke(t *testing.T) {
 		if c.Target == bench.TargetHTTP && c.VsFloor == 0 {
 			t.Errorf("cell %s/%d/%s has no ratio to the floor", c.Scenario, c.Agents, c.Target)
 		}
+		// --stages: the HTTP gateway's own timers, and only its.
+		if (c.Target == bench.TargetHTTP) != (c.StageMS["execute"] > 0 && c.StageMS["identify"] > 0) {
+			t.Errorf("cell %s/%d/%s stage times: %v", c.Scenario, c.Agents, c.Target, c.StageMS)
+		}
 	}
 	for _, target := range o.Targets {
 		for _, sc := range o.Scenarios {
@@ -73,7 +77,7 @@ func TestBenchSmoke(t *testing.T) {
 			t.Errorf("no peak RSS for %s", target)
 		}
 	}
-	for _, want := range []string{"airlock-http", "vs reference", "gateway start-up to /healthz"} {
+	for _, want := range []string{"airlock-http", "vs reference", "gateway start-up to /healthz", "where a call's time goes"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("the table lacks %q", want)
 		}

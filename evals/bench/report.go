@@ -53,6 +53,9 @@ type Cell struct {
 	AddedMS     float64 `json:"p50_added_over_floor_ms,omitempty"`
 	VsReference float64 `json:"p50_vs_reference,omitempty"`
 	FirstError  string  `json:"first_error,omitempty"`
+	// StageMS is the mean milliseconds a call spent in each pipeline
+	// stage, by the gateway's own timers (--stages; HTTP target only).
+	StageMS map[string]float64 `json:"stage_ms_per_call,omitempty"`
 }
 
 func (r *Report) build(o Options, cells map[cellKey]*cell) {
@@ -72,6 +75,7 @@ func (r *Report) build(o Options, cells map[cellKey]*cell) {
 				if c.wall > 0 {
 					out.PerSec = float64(len(c.lat)) / c.wall.Seconds()
 				}
+				out.StageMS = c.stagesPerCall()
 				if c.cpu > 0 && len(c.lat)+c.errs > 0 {
 					out.CPUMSPerCall = ms(c.cpu) / float64(len(c.lat)+c.errs)
 				}
@@ -125,6 +129,7 @@ func (r *Report) WriteTable(w io.Writer) {
 			orDash(c.CPUMSPerCall, "%.3f"), orDash(c.VsFloor, "%.1f×"), orDash(c.AddedMS, "%.3f"), orDash(c.VsReference, "%.2f×"))
 	}
 	tw.Flush()
+	r.writeStages(w)
 	if r.Startup != nil {
 		fmt.Fprintf(w, "\ngateway start-up to /healthz: %.1f ms; idle RSS %.1f MiB\n", r.Startup.HealthzMS, r.Startup.IdleRSSMiB)
 	}

@@ -102,6 +102,10 @@ func (a floorAgent) call(ctx context.Context, sc Scenario) error {
 // gatewayEnv is the gateway's config, store and dev-issuer token.
 type gatewayEnv struct {
 	binary, cfgPath string
+	// httpCfgPath is the HTTP gateway's config: cfgPath's, plus a metrics
+	// listener at metricsAddr with --stages.
+	httpCfgPath string
+	metricsAddr string
 	// tokens[i] is agent i's: each agent is its own principal, as agents
 	// are in a deployment (per-principal limits apply to each).
 	tokens []string
@@ -109,7 +113,7 @@ type gatewayEnv struct {
 
 const connection = "bench"
 
-func newGatewayEnv(dir, binary, dsn string) (*gatewayEnv, error) {
+func newGatewayEnv(dir, binary, dsn string, stages bool) (*gatewayEnv, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -152,7 +156,19 @@ limits:
 	if err != nil {
 		return nil, err
 	}
-	e := &gatewayEnv{binary: binary, cfgPath: p}
+	e := &gatewayEnv{binary: binary, cfgPath: p, httpCfgPath: p}
+	if stages {
+		// Only the HTTP gateway serves metrics: stdio gateways share the
+		// other file and would all want the same port.
+		if e.metricsAddr, err = freeLoopbackAddr(); err != nil {
+			return nil, err
+		}
+		e.httpCfgPath = filepath.Join(dir, "airlock-http.yaml")
+		withMetrics := strings.Replace(yaml, "  listen: 127.0.0.1:18999\n", "  listen: 127.0.0.1:18999\n  metrics_listen: "+e.metricsAddr+"\n", 1)
+		if err := os.WriteFile(e.httpCfgPath, []byte(withMetrics), 0o600); err != nil {
+			return nil, err
+		}
+	}
 	for i := range maxAgentsPerTarget {
 		tok, err := dev.Mint(identity.MintOptions{Subject: fmt.Sprintf("bench-agent-%d", i), Groups: []string{"bench"},
 			Audience: cfg.Identity.Audience, TTL: 8 * time.Hour, Agent: "airlock-bench"})
@@ -205,7 +221,7 @@ func (e *gatewayEnv) startup(ctx context.Context) (*Startup, error) {
 }
 
 func (e *gatewayEnv) startHTTP(ctx context.Context) (*gatewayproc.Proc, error) {
-	return gatewayproc.Start(ctx, e.binary, e.cfgPath, nil)
+	return gatewayproc.Start(ctx, e.binary, e.httpCfgPath, nil)
 }
 
 // mcpTarget is a set of MCP clients and the server processes behind them.
