@@ -303,3 +303,19 @@ func TestAdminCommandsHelp(t *testing.T) {
 		}
 	}
 }
+
+// --ttl takes the duration syntax of the config and journal filters (1d),
+// and refuses more than a day with a reason, not a parse error.
+func TestTokenMintTTLSyntax(t *testing.T) {
+	p := quickstart(t)
+	if out, err := runCmd(t, "token", "mint", "--config", p, "--subject", "a", "--ttl", "1d"); err != nil || strings.Count(out, ".") != 2 {
+		t.Errorf("--ttl 1d: %v %s", err, out)
+	}
+	out, err := runCmd(t, "token", "mint", "--config", p, "--subject", "a", "--ttl", "7d")
+	if err == nil || !strings.Contains(err.Error(), "between 1s and 24h") {
+		t.Errorf("--ttl 7d: %v %s", err, out)
+	}
+	if _, err := runCmd(t, "token", "mint", "--config", p, "--subject", "a", "--ttl", "soon"); err == nil || !strings.Contains(err.Error(), "invalid duration") {
+		t.Errorf("--ttl soon: %v", err)
+	}
+}
