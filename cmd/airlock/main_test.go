@@ -319,3 +319,44 @@ func TestTokenMintTTLSyntax(t *testing.T) {
 		t.Errorf("--ttl soon: %v", err)
 	}
 }
+
+// check reports every config problem at once, server.listen among them,
+// and an unreachable issuer as a failed check (serve would retry).
+func TestCheckReportsAllProblems(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "airlock.yaml")
+	os.WriteFile(p, []byte(`
+server: {listen: "127.0.0.1:http-alt"}
+identity: {dev_issuer: {enabled: true}}
+connections:
+  a: {kind: postgres, dsn: "postgres://u@127.0.0.1:1/db", password: {env: FIRSTRUN_UNSET_1}}
+  b: {kind: postgres, dsn: "postgres://u@127.0.0.1:1/db", password: {env: FIRSTRUN_UNSET_2}}
+`), 0o600)
+	_, err := runCmd(t, "check", "--config", p)
+	if err == nil || !strings.Contains(err.Error(), "server.listen") {
+		t.Fatalf("bad listen accepted: %v", err)
+	}
+	os.WriteFile(p, []byte(`
+identity: {dev_issuer: {enabled: true}}
+connections:
+  a: {kind: postgres, dsn: "postgres://u@127.0.0.1:1/db", password: {env: FIRSTRUN_UNSET_1}}
+  b: {kind: postgres, dsn: "postgres://u@127.0.0.1:1/db", password: {env: FIRSTRUN_UNSET_2}}
+`), 0o600)
+	_, err = runCmd(t, "check", "--config", p)
+	if err == nil || !strings.Contains(err.Error(), "FIRSTRUN_UNSET_1") || !strings.Contains(err.Error(), "FIRSTRUN_UNSET_2") {
+		t.Fatalf("want both unset secrets in one round: %v", err)
+	}
+	// An issuer that does not answer (a closed loopback port).
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	os.WriteFile(p, []byte(`
+identity: {issuer: "http://`+addr+`/"}
+connections:
+  demo: {kind: sqlite, path: demo.db, seed: demo}
+`), 0o600)
+	out, err := runCmd(t, "check", "--config", p)
+	if err == nil || !strings.Contains(out, "identity") || !strings.Contains(out, "FAIL") || !strings.Contains(out, "retries") {
+		t.Fatalf("unreachable issuer: %v\n%s", err, out)
+	}
+}
