@@ -57,6 +57,7 @@ func cmdCheck(ctx context.Context, args []string, stdout io.Writer) error {
 			failed++
 		}
 	}
+	explainRules(stdout, cfg)
 	if failed > 0 {
 		return fmt.Errorf("%d checks failed", failed)
 	}

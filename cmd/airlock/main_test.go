@@ -360,3 +360,21 @@ connections:
 		t.Fatalf("unreachable issuer: %v\n%s", err, out)
 	}
 }
+
+// check says, in plain words, what each group of the rules may do.
+func TestCheckSaysWhatEachGroupMayDo(t *testing.T) {
+	out, err := runCmd(t, "check", "--config", quickstart(t))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"group analysts: may read on demo after asking (request_access), granted at once for at most 1h (rule analysts-read-demo)",
+		"group contractors: may read on demo after asking (request_access) and once members of dba approve, for at most 30m (rule contractors-read-demo)",
+		"group platform: may list and revoke anyone's grants (admin)",
+		"anyone else: nothing (deny by default)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("lacks %q:\n%s", want, out)
+		}
+	}
+}
