@@ -78,7 +78,7 @@ func parseSteps(t *testing.T, path, prefix string) []*mdStep {
 func outputRegexp(expect string) *regexp.Regexp {
 	var b strings.Builder
 	b.WriteString(`\A`)
-	for i, line := range strings.Split(strings.TrimRight(expect, "\n"), "\n") {
+	for _, line := range strings.Split(strings.TrimRight(expect, "\n"), "\n") {
 		if line == "…" {
 			b.WriteString(`(?:[^\n]*\n)*?`)
 			continue
@@ -90,7 +90,6 @@ func outputRegexp(expect string) *regexp.Regexp {
 			}
 			b.WriteString(regexp.QuoteMeta(p))
 		}
-		_ = i
 		b.WriteString(`\n`)
 	}
 	b.WriteString(`\z`)
@@ -99,7 +98,7 @@ func outputRegexp(expect string) *regexp.Regexp {
 
 func matchOutput(t *testing.T, step, expect, got string) {
 	t.Helper()
-	got = strings.TrimRight(got, "\n") + "\n"
+	got = strings.Trim(got, "\n") + "\n"
 	if strings.TrimSpace(expect) == "" {
 		if strings.TrimSpace(got) != "" {
 			t.Errorf("step %s: the doc shows no output, got:\n%s", step, got)
@@ -195,11 +194,11 @@ func TestReadmeQuickstart(t *testing.T) {
 			continue
 		}
 		fg = append(fg, s)
-		fmt.Fprintf(&script, "echo '@@step %s'\n%s\n", s.name, port(s.cmd))
+		fmt.Fprintf(&script, "printf '\\n@@step %s\\n'\n%s\n", s.name, port(s.cmd))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", "-c", script.String()+"echo '@@end'\n")
+	cmd := exec.CommandContext(ctx, "bash", "-c", script.String()+"printf '\\n@@end\\n'\n")
 	cmd.Dir, cmd.Env = dir, env
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -284,4 +283,26 @@ func startBackground(t *testing.T, dir string, env []string, command string, s *
 	got := plain.String()
 	mu.Unlock()
 	matchOutput(t, s.name, want, got)
+}
+
+// The matcher that compares doc and output: … within a line, … as lines,
+// and anything else literal.
+func TestDocOutputMatcher(t *testing.T) {
+	cases := []struct {
+		expect, got string
+		ok          bool
+	}{
+		{"a …\nb", "a 1\nb\n", true},
+		{"a …\nb", "a 1\nc\n", false},
+		{"…\nz", "x\ny\nz\n", true},
+		{"…\nz", "z\n", true},
+		{"…\nz\n…", "x\nz\ny\n", true},
+		{"x", "x\nextra\n", false},
+		{`"n": 1`, `"n": 2` + "\n", false},
+	}
+	for _, tc := range cases {
+		if got := outputRegexp(tc.expect).MatchString(tc.got); got != tc.ok {
+			t.Errorf("%q vs %q: %v, want %v", tc.expect, tc.got, got, tc.ok)
+		}
+	}
 }
