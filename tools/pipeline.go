@@ -450,7 +450,7 @@ func (p *Pipeline) decide(next Handler) Handler {
 		if g == nil {
 			// Policy would allow the call, but nothing grants it now: the
 			// journal says deny (reason no_grant), not allow.
-			inv.Decision = policy.Decision{Effect: policy.Deny, Rule: inv.Decision.Rule, Reason: ReasonNoGrant}
+			inv.Decision = policy.Decision{Effect: policy.Deny, Reason: ReasonNoGrant} // no rule denies it: no grant covers it
 			if r, rerr := p.jit.RevokedGrant(ctx, inv.Principal.Subject, c.Connection, c.Access); rerr == nil && r != nil {
 				inv.Decision.Reason = ReasonGrantRevoked
 				why := ""
