@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -387,11 +388,20 @@ func (c *Config) StoreDir() string {
 // DevIssuerURL is the issuer URL of the built-in dev issuer.
 func (c *Config) DevIssuerURL() string { return c.Server.PublicURL + DevIssuerPath }
 
-// Validate checks the whole config and returns the first problem found,
-// naming its field.
+// Validate checks the whole config and returns every problem found (an
+// Errors), each naming its field.
 func (c *Config) Validate() error {
-	if _, err := url.Parse(c.Server.PublicURL); err != nil || !strings.HasPrefix(c.Server.PublicURL, "http") {
-		return invalid("server.public_url", "must be an http(s) URL")
+	var errs []error
+	add := func(err error) { errs = append(errs, err) }
+	// A bad listen address makes the public URL and the dev issuer's URL
+	// derived from it bad too: report the cause once.
+	listenErr := validListen(c.Server.Listen)
+	derived := listenErr != nil && c.Server.PublicURL == "http://"+c.Server.Listen
+	if listenErr != nil {
+		add(invalid("server.listen", "%v", listenErr))
+	}
+	if _, err := url.Parse(c.Server.PublicURL); !derived && (err != nil || !strings.HasPrefix(c.Server.PublicURL, "http")) {
+		add(invalid("server.public_url", "must be an http(s) URL"))
 	}
 	for _, f := range []struct {
 		field string
@@ -404,73 +414,115 @@ func (c *Config) Validate() error {
 		{"server.max_inflight_bytes", c.Server.MaxInflightBytes},
 	} {
 		if f.v < 0 {
-			return invalid(f.field, "must be positive")
+			add(invalid(f.field, "must be positive"))
 		}
 	}
 	if a := c.Server.MetricsListen; a != "" {
 		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
-			return invalid("server.metrics_listen", "must be host:port (e.g. 127.0.0.1:9464, or :9464 for every interface), not %q", a)
-		}
-		if a == c.Server.Listen {
-			return invalid("server.metrics_listen", "must differ from server.listen (%s): metrics are served on a listener of their own", a)
+			add(invalid("server.metrics_listen", "must be host:port (e.g. 127.0.0.1:9464, or :9464 for every interface), not %q", a))
+		} else if a == c.Server.Listen {
+			add(invalid("server.metrics_listen", "must differ from server.listen (%s): metrics are served on a listener of their own", a))
 		}
 	}
-	if c.Server.MaxInflightBytes < 4<<20 {
-		return invalid("server.max_inflight_bytes", "must be at least 4194304 (one request of the largest size)")
+	if c.Server.MaxInflightBytes >= 0 && c.Server.MaxInflightBytes < 4<<20 {
+		add(invalid("server.max_inflight_bytes", "must be at least 4194304 (one request of the largest size)"))
 	}
 	if c.Limits.CallTimeout < 0 {
-		return invalid("limits.call_timeout", "must be positive")
+		add(invalid("limits.call_timeout", "must be positive"))
 	}
 	if c.Limits.StatementTimeout < 0 || c.Limits.StatementTimeout > c.Limits.CallTimeout {
-		return invalid("limits.statement_timeout", "must be positive and at most limits.call_timeout (%s)", c.Limits.CallTimeout)
+		add(invalid("limits.statement_timeout", "must be positive and at most limits.call_timeout (%s)", c.Limits.CallTimeout))
 	}
 	if c.Limits.MaxRows < 0 {
-		return invalid("limits.max_rows", "must be positive")
+		add(invalid("limits.max_rows", "must be positive"))
 	}
-	if err := c.Journal.validate(); err != nil {
-		return err
-	}
-	if err := c.Approvals.validate(); err != nil {
-		return err
-	}
-	if err := c.Masking.validate(); err != nil {
-		return err
-	}
+	add(c.Journal.validate())
+	add(c.Approvals.validate())
+	add(c.Masking.validate())
 	if c.Limits.MaxResultTokens < 100 {
-		return invalid("limits.max_result_tokens", "must be at least 100")
+		add(invalid("limits.max_result_tokens", "must be at least 100"))
 	}
 	if c.Identity.Issuer == "" {
-		return invalid("identity.issuer", "required unless identity.dev_issuer.enabled is true")
-	}
-	if u, err := url.Parse(c.Identity.Issuer); err != nil || u.Scheme == "" || u.Host == "" {
-		return invalid("identity.issuer", "must be an absolute URL")
+		add(invalid("identity.issuer", "required unless identity.dev_issuer.enabled is true"))
+	} else if u, err := url.Parse(c.Identity.Issuer); !(derived && c.Identity.Issuer == c.DevIssuerURL()) && (err != nil || u.Scheme == "" || u.Host == "") {
+		add(invalid("identity.issuer", "must be an absolute URL"))
 	}
 	if sp := c.Identity.StdioPrincipal; sp != nil && sp.Subject == "" {
-		return invalid("identity.stdio_principal.subject", "required")
+		add(invalid("identity.stdio_principal.subject", "required"))
 	}
-	if err := c.validateStore(); err != nil {
-		return err
-	}
+	add(c.validateStore())
+	connsOK := true
 	for _, name := range sortedKeys(c.Connections) {
 		if err := c.Connections[name].validate("connections." + name); err != nil {
-			return err
+			add(err)
+			connsOK = false
 		}
 	}
-	if err := c.validateTools(); err != nil {
-		return err
+	// Declared tools refer to connections: check them once those are sound.
+	if connsOK {
+		add(c.validateTools())
 	}
 	for i := range c.Rules {
 		field := fmt.Sprintf("rules[%d]", i)
 		if err := c.Rules[i].Validate(); err != nil {
-			return invalid(field, "%v", err)
+			add(invalid(field, "%v", err))
+			continue
 		}
 		for _, conn := range c.Rules[i].Connections {
 			if !strings.ContainsAny(conn, "*?[") && c.Connections[conn] == nil {
-				return invalid(field+".connections", "unknown connection %q", conn)
+				add(invalid(field+".connections", "unknown connection %q", conn))
 			}
 		}
 	}
+	return joinErrs(errs)
+}
+
+// validListen checks server.listen is host:port with a numeric port (the
+// host may be empty for every interface), so check finds a typo before
+// serve fails to bind.
+func validListen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("want host:port such as 127.0.0.1:8080 (%v)", err)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q is not a number between 0 and 65535", port)
+	}
+	if strings.ContainsAny(host, " /") {
+		return fmt.Errorf("host %q is not a host name or IP address", host)
+	}
 	return nil
+}
+
+// CheckSecrets resolves every secret reference (environment variable set,
+// file readable) and reports all that fail at once, each by field, never
+// with a value. serve and check call it after Load, so two unset
+// variables take one round to fix, not two.
+func (c *Config) CheckSecrets() error {
+	var errs []error
+	try := func(field string, ref *SecretRef) {
+		if ref == nil {
+			return
+		}
+		if _, err := ref.Resolve(); err != nil {
+			errs = append(errs, invalid(field, "%v", err))
+		}
+	}
+	for _, name := range sortedKeys(c.Connections) {
+		conn, field := c.Connections[name], "connections."+name
+		if conn == nil {
+			continue
+		}
+		try(field+".password", conn.Password)
+		try(field+".private_key", conn.SSH.PrivateKey)
+		try(field+".passphrase", conn.SSH.Passphrase)
+	}
+	if c.Approvals.WebhookURL != "" {
+		try("approvals.webhook_secret", c.Approvals.WebhookSecret)
+	}
+	try("masking.hash_key", c.Masking.HashKey)
+	return joinErrs(errs)
 }
 
 func (conn *Connection) validate(field string) error {

@@ -140,12 +140,11 @@ func walk(n *yaml.Node, t reflect.Type, path string, lookup func(string) (string
 		return fieldErr(path, n, "YAML aliases are not supported")
 	case yaml.SequenceNode:
 		if t.Kind() == reflect.Interface {
+			var errs []error
 			for i, c := range n.Content {
-				if err := walk(c, t, fmt.Sprintf("%s[%d]", path, i), lookup); err != nil {
-					return err
-				}
+				errs = append(errs, walk(c, t, fmt.Sprintf("%s[%d]", path, i), lookup))
 			}
-			return nil
+			return joinErrs(errs)
 		}
 		if t == secretRefType {
 			return fieldErr(path, n, secretHint)
@@ -153,34 +152,32 @@ func walk(n *yaml.Node, t reflect.Type, path string, lookup func(string) (string
 		if t.Kind() != reflect.Slice {
 			return fieldErr(path, n, "a list is not allowed here")
 		}
+		var errs []error
 		for i, c := range n.Content {
-			if err := walk(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), lookup); err != nil {
-				return err
-			}
+			errs = append(errs, walk(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), lookup))
 		}
-		return nil
+		return joinErrs(errs)
 	case yaml.MappingNode:
 		switch t.Kind() {
 		case reflect.Interface:
 			// Free-form values (a body template): expand references,
 			// check no keys.
+			var errs []error
 			for i := 1; i < len(n.Content); i += 2 {
-				if err := walk(n.Content[i], t, join(path, n.Content[i-1].Value), lookup); err != nil {
-					return err
-				}
+				errs = append(errs, walk(n.Content[i], t, join(path, n.Content[i-1].Value), lookup))
 			}
-			return nil
+			return joinErrs(errs)
 		case reflect.Map:
+			var errs []error
 			for i := 0; i+1 < len(n.Content); i += 2 {
 				k := n.Content[i].Value
-				if err := walk(n.Content[i+1], t.Elem(), join(path, k), lookup); err != nil {
-					return err
-				}
+				errs = append(errs, walk(n.Content[i+1], t.Elem(), join(path, k), lookup))
 			}
-			return nil
+			return joinErrs(errs)
 		case reflect.Struct:
 			fields := yamlFields(t)
 			seen := map[string]bool{}
+			var errs []error
 			for i := 0; i+1 < len(n.Content); i += 2 {
 				k := n.Content[i].Value
 				f, ok := fields[k]
@@ -189,17 +186,17 @@ func walk(n *yaml.Node, t reflect.Type, path string, lookup func(string) (string
 					if t == secretRefType {
 						msg += "; " + secretHint
 					}
-					return fieldErr(join(path, k), n.Content[i], msg)
+					errs = append(errs, fieldErr(join(path, k), n.Content[i], msg))
+					continue
 				}
 				if seen[k] {
-					return fieldErr(join(path, k), n.Content[i], "duplicate key")
+					errs = append(errs, fieldErr(join(path, k), n.Content[i], "duplicate key"))
+					continue
 				}
 				seen[k] = true
-				if err := walk(n.Content[i+1], f, join(path, k), lookup); err != nil {
-					return err
-				}
+				errs = append(errs, walk(n.Content[i+1], f, join(path, k), lookup))
 			}
-			return nil
+			return joinErrs(errs)
 		default:
 			if t == reflect.TypeFor[time.Duration]() {
 				return fieldErr(path, n, "want a duration such as 30s")
@@ -245,15 +242,69 @@ func fieldErr(path string, n *yaml.Node, msg string) error {
 
 var errUnclosed = errors.New("unclosed ${ reference")
 
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func isAre(n int) string {
+	if n == 1 {
+		return "is"
+	}
+	return "are"
+}
+
+// Errors is every problem found in a config, each naming its field, so an
+// operator fixes them in one round (two unset variables are two lines,
+// not two runs). errors.As finds each *ValidationError inside.
+type Errors []error
+
+func (es Errors) Error() string {
+	if len(es) == 1 {
+		return es[0].Error()
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "config: %d problems:", len(es))
+	for _, e := range es {
+		b.WriteString("\n  ")
+		b.WriteString(e.Error())
+	}
+	return b.String()
+}
+
+func (es Errors) Unwrap() []error { return es }
+
+// joinErrs flattens the non-nil errors into one Errors, or nil.
+func joinErrs(errs []error) error {
+	var out Errors
+	for _, e := range errs {
+		if nested, ok := e.(Errors); ok {
+			out = append(out, nested...)
+		} else if e != nil {
+			out = append(out, e)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
 // expand replaces ${NAME} with the value lookup gives.
 func expand(s string, lookup func(string) (string, bool)) (string, error) {
 	if !strings.Contains(s, "$") {
 		return s, nil
 	}
 	var b strings.Builder
+	var unset []string // every unset variable of the value, reported together
 	for {
 		i := strings.Index(s, "${")
 		if i < 0 {
+			if len(unset) > 0 {
+				return "", fmt.Errorf("environment variable%s %s %s not set", plural(len(unset)), strings.Join(unset, ", "), isAre(len(unset)))
+			}
 			b.WriteString(s)
 			return b.String(), nil
 		}
@@ -276,7 +327,7 @@ func expand(s string, lookup func(string) (string, bool)) (string, error) {
 		}
 		v, ok := lookup(name)
 		if !ok {
-			return "", fmt.Errorf("environment variable %s is not set", name)
+			unset = append(unset, name)
 		}
 		b.WriteString(v)
 		s = s[i+end+1:]

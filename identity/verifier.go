@@ -70,6 +70,9 @@ type Verifier struct {
 	issuer      string
 	audience    string
 	cache       *tokenCache
+	// retry, when v is nil, runs discovery in the background until the
+	// issuer answers (NewVerifierRetrying); tokens are refused meanwhile.
+	retry *discoveryRetry
 }
 
 // AuthError reports a rejected credential. Reason is short and never
@@ -146,7 +149,7 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 	} else {
 		p, err := oidc.NewProvider(ctx, cfg.Issuer)
 		if err != nil {
-			return nil, fmt.Errorf("identity: verifier: discovery for %q: %w", cfg.Issuer, err)
+			return nil, &DiscoveryError{Issuer: cfg.Issuer, Err: err}
 		}
 		provider = p
 	}
@@ -192,7 +195,16 @@ func (v *Verifier) Verify(ctx context.Context, rawToken string) (*Principal, err
 
 // verify is Verify without the cache.
 func (v *Verifier) verify(ctx context.Context, rawToken string) (*Principal, error) {
-	tok, err := v.v.Verify(ctx, rawToken)
+	iv := v.v
+	if iv == nil {
+		var err error
+		if iv, err = v.retry.verifier(); err != nil {
+			// Fail closed: no token is accepted before the issuer's keys
+			// are known.
+			return nil, authErr("identity provider not reachable yet", err)
+		}
+	}
+	tok, err := iv.Verify(ctx, rawToken)
 	if err != nil {
 		var exp *oidc.TokenExpiredError
 		switch {

@@ -5,6 +5,9 @@
 #   server/testdata/interop  the official MCP TypeScript SDK (interop client)
 #   evals/bench/reference    @modelcontextprotocol/server-postgres, pinned
 #                            (the reference server airlock bench measures)
+#   cmd/airlock/testdata/inspector  @modelcontextprotocol/inspector, pinned at
+#                            the version the README and docs/clients.md use
+#                            (run by the quick-start and cookbook tests)
 # Fails loudly if node/npm is missing or npm fails. All output goes to stderr.
 set -euo pipefail
 
@@ -39,4 +42,6 @@ install "$REPO/server/testdata/interop" \
 	'import("@modelcontextprotocol/sdk/client/index.js").then(()=>{},e=>{console.error(e);process.exit(1)})'
 install "$REPO/evals/bench/reference" \
 	'require("fs").accessSync("node_modules/@modelcontextprotocol/server-postgres/dist/index.js")'
+install "$REPO/cmd/airlock/testdata/inspector" \
+	'require("fs").accessSync("node_modules/@modelcontextprotocol/inspector/cli/build/cli.js")'
 log "done"

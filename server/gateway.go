@@ -54,8 +54,10 @@ type Gateway struct {
 	engine   *policy.Engine
 	webhook  *jit.Webhook
 	stopBG   context.CancelFunc
-	bg       sync.WaitGroup
-	tel      *telemetry.Telemetry
+	// stopIdentity ends discovery retries of an unreachable issuer.
+	stopIdentity context.CancelFunc
+	bg           sync.WaitGroup
+	tel          *telemetry.Telemetry
 
 	handlerOnce sync.Once
 	handler     http.Handler
@@ -316,7 +318,11 @@ func (g *Gateway) initIdentity(ctx context.Context) error {
 		// in-process, so stdio needs no listener.
 		vc.JWKSURL, vc.HTTPClient = dev.JWKSURL(), dev.HTTPClient()
 	}
-	v, err := identity.NewVerifier(ctx, vc)
+	// An unreachable issuer does not stop the gateway: calls are refused
+	// (fail closed) while discovery is retried with backoff, until Close.
+	idCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	g.stopIdentity = stop
+	v, err := identity.NewVerifierRetrying(idCtx, vc, g.log)
 	if err != nil {
 		return fmt.Errorf("identity: %w", err)
 	}
@@ -378,6 +384,9 @@ func (g *Gateway) Drain() error {
 
 // Close releases connections and the store. Call Drain first.
 func (g *Gateway) Close() error {
+	if g.stopIdentity != nil {
+		g.stopIdentity()
+	}
 	if g.stopBG != nil {
 		g.stopBG()
 		g.bg.Wait()

@@ -595,3 +595,43 @@ CREATE TRIGGER t_flag BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION refuse_wh
 		t.Errorf("journal approval events for %s: %v", id, events)
 	}
 }
+
+// A call that policy allows but no grant covers is journaled as a deny
+// with reason no_grant (not decision=allow outcome=denied); after a
+// revocation the agent is told its grant was revoked, by whom and why,
+// and the journal says grant_revoked.
+func TestNoGrantIsADenyAndRevocationIsNamed(t *testing.T) {
+	e := newEnvWith(t, `
+admin: {groups: [platform]}
+rules:
+  - {name: analysts-read, groups: [analysts], connections: [pg], access: [read], effect: allow}
+`)
+	_, base := e.start(t, server.Options{})
+	c := httpClient(t, "streamable-http", base, e.token(t, "alice", "analysts"))
+	if res := query(t, c, "pg", "SELECT 1"); !res.IsError || !strings.Contains(text(res), "no active grant") {
+		t.Fatalf("query without a grant: %s", text(res))
+	}
+	g := grant(t, c, "pg", "read")
+	tok := e.token(t, "pat", "platform")
+	if code, out := adminCall(t, base, tok, http.MethodPost, "grants/"+g["request_id"].(string)+"/revoke", map[string]string{"reason": "incident 42"}); code != http.StatusOK {
+		t.Fatalf("revoke: %d %v", code, out)
+	}
+	res := query(t, c, "pg", "SELECT 2")
+	msg := text(res)
+	if !res.IsError || !strings.Contains(msg, "was revoked by pat") || !strings.Contains(msg, "incident 42") ||
+		!strings.Contains(msg, g["request_id"].(string)) || strings.Contains(msg, "no active grant") {
+		t.Fatalf("call after revocation: %s", msg)
+	}
+	var reasons []string
+	for _, r := range journal(t, e) {
+		if r.Tool == "query_db" && r.Type == recorder.Finished && r.Outcome == recorder.OutcomeDenied {
+			if r.Decision != "deny" {
+				t.Errorf("refused call journaled with decision %q (reason %q), want deny", r.Decision, r.Reason)
+			}
+			reasons = append(reasons, r.Reason)
+		}
+	}
+	if strings.Join(reasons, ",") != "no_grant,grant_revoked" {
+		t.Errorf("journal reasons of the refused calls: %v", reasons)
+	}
+}

@@ -532,6 +532,18 @@ func (p *Pipeline) decideCall(ctx context.Context, inv *Invocation) error {
 		return fmt.Errorf("grant lookup: %w", err)
 	}
 	if g == nil {
+		// Policy would allow the call, but nothing grants it now: the
+		// journal says deny (reason no_grant), not allow.
+		inv.Decision = policy.Decision{Effect: policy.Deny, Reason: ReasonNoGrant} // no rule denies it: no grant covers it
+		if r, rerr := p.jit.RevokedGrant(ctx, inv.Principal.Subject, c.Connection, c.Access); rerr == nil && r != nil {
+			inv.Decision.Reason = ReasonGrantRevoked
+			why := ""
+			if r.Note != "" {
+				why = fmt.Sprintf(" (reason: %q)", r.Note)
+			}
+			return Refuse(recorder.OutcomeDenied, "your grant %s for %s access to %q was revoked by %s at %s%s. Nothing was run. Ask again only if the reason allows it: call request_access with {\"connection\": %q, \"access\": %q, \"duration\": \"15m\", \"reason\": \"<why you need it>\"}.",
+				r.ID, r.Access, c.Connection, r.RevokedBy, r.RevokedAt.UTC().Format(time.RFC3339), why, c.Connection, c.Access)
+		}
 		return Refuse(recorder.OutcomeDenied, "no active grant for %s access to %q. Ask for one first: call request_access with {\"connection\": %q, \"access\": %q, \"duration\": \"15m\", \"reason\": \"<why you need it>\"}, then retry this call.",
 			c.Access, c.Connection, c.Connection, c.Access)
 	}
@@ -604,6 +616,13 @@ func (p *Pipeline) approve(next Handler) Handler {
 		}
 	}
 }
+
+// Journal reasons of a call that policy allows but no grant covers: none
+// was ever asked for (or it expired), or it was revoked.
+const (
+	ReasonNoGrant      = "no_grant"
+	ReasonGrantRevoked = "grant_revoked"
+)
 
 // OutcomePending is the outcome of a call held for approval.
 const OutcomePending = "pending"

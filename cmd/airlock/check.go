@@ -30,6 +30,9 @@ func cmdCheck(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := cfg.CheckSecrets(); err != nil {
+		return err
+	}
 	g, err := server.New(ctx, cfg, server.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return err
@@ -44,11 +47,17 @@ func cmdCheck(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "%-20s %-10s %s\n", name, c.Kind, status)
 	}
+	if err := g.Verifier().Pending(); err != nil {
+		// serve would start and retry with backoff, refusing calls meanwhile.
+		fmt.Fprintf(stdout, "%-20s %-10s FAIL: %v (serve starts anyway, refuses every call and retries until it answers)\n", "identity", "oidc", err)
+		failed++
+	}
 	if *token != "" {
 		if err := checkToken(ctx, g, *token, stdout); err != nil {
 			failed++
 		}
 	}
+	explainRules(stdout, cfg)
 	if failed > 0 {
 		return fmt.Errorf("%d checks failed", failed)
 	}

@@ -17,7 +17,10 @@ const usage = `airlock — a guarded MCP gateway between AI agents and productio
 
 Usage:
   airlock serve   [--config F] [--listen ADDR] [--stdio]   run the gateway
-  airlock check   [--config F]                             validate config, try each connection
+  airlock init    --postgres URL | --sqlite PATH | --demo  write a starter airlock.yaml (masking rules
+                                                           proposed by sampling the columns)
+  airlock check   [--config F]                             validate config, try each connection, say
+                                                           what each group may do
   airlock token mint [--config F] --subject S [--groups a,b] [--ttl 15m] [--agent NAME]
                                                            mint a dev-issuer token
   airlock tools   [--config F] [--groups a,b] [--json]     list the tools a config exposes, with schemas
@@ -92,6 +95,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdServe(ctx, rest, stderr)
 	case "check":
 		return cmdCheck(ctx, rest, stdout)
+	case "init":
+		return cmdInit(ctx, rest, stdout)
 	case "token":
 		if len(rest) == 0 || rest[0] != "mint" {
 			return usageError("usage: airlock token mint --subject S [--groups a,b] [--ttl 15m]")

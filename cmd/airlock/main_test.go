@@ -303,3 +303,78 @@ func TestAdminCommandsHelp(t *testing.T) {
 		}
 	}
 }
+
+// --ttl takes the duration syntax of the config and journal filters (1d),
+// and refuses more than a day with a reason, not a parse error.
+func TestTokenMintTTLSyntax(t *testing.T) {
+	p := quickstart(t)
+	if out, err := runCmd(t, "token", "mint", "--config", p, "--subject", "a", "--ttl", "1d"); err != nil || strings.Count(out, ".") != 2 {
+		t.Errorf("--ttl 1d: %v %s", err, out)
+	}
+	out, err := runCmd(t, "token", "mint", "--config", p, "--subject", "a", "--ttl", "7d")
+	if err == nil || !strings.Contains(err.Error(), "between 1s and 24h") {
+		t.Errorf("--ttl 7d: %v %s", err, out)
+	}
+	if _, err := runCmd(t, "token", "mint", "--config", p, "--subject", "a", "--ttl", "soon"); err == nil || !strings.Contains(err.Error(), "invalid duration") {
+		t.Errorf("--ttl soon: %v", err)
+	}
+}
+
+// check reports every config problem at once, server.listen among them,
+// and an unreachable issuer as a failed check (serve would retry).
+func TestCheckReportsAllProblems(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "airlock.yaml")
+	os.WriteFile(p, []byte(`
+server: {listen: "127.0.0.1:http-alt"}
+identity: {dev_issuer: {enabled: true}}
+connections:
+  a: {kind: postgres, dsn: "postgres://u@127.0.0.1:1/db", password: {env: FIRSTRUN_UNSET_1}}
+  b: {kind: postgres, dsn: "postgres://u@127.0.0.1:1/db", password: {env: FIRSTRUN_UNSET_2}}
+`), 0o600)
+	_, err := runCmd(t, "check", "--config", p)
+	if err == nil || !strings.Contains(err.Error(), "server.listen") {
+		t.Fatalf("bad listen accepted: %v", err)
+	}
+	os.WriteFile(p, []byte(`
+identity: {dev_issuer: {enabled: true}}
+connections:
+  a: {kind: postgres, dsn: "postgres://u@127.0.0.1:1/db", password: {env: FIRSTRUN_UNSET_1}}
+  b: {kind: postgres, dsn: "postgres://u@127.0.0.1:1/db", password: {env: FIRSTRUN_UNSET_2}}
+`), 0o600)
+	_, err = runCmd(t, "check", "--config", p)
+	if err == nil || !strings.Contains(err.Error(), "FIRSTRUN_UNSET_1") || !strings.Contains(err.Error(), "FIRSTRUN_UNSET_2") {
+		t.Fatalf("want both unset secrets in one round: %v", err)
+	}
+	// An issuer that does not answer (a closed loopback port).
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	os.WriteFile(p, []byte(`
+identity: {issuer: "http://`+addr+`/"}
+connections:
+  demo: {kind: sqlite, path: demo.db, seed: demo}
+`), 0o600)
+	out, err := runCmd(t, "check", "--config", p)
+	if err == nil || !strings.Contains(out, "identity") || !strings.Contains(out, "FAIL") || !strings.Contains(out, "retries") {
+		t.Fatalf("unreachable issuer: %v\n%s", err, out)
+	}
+}
+
+// check says, in plain words, what each group of the rules may do.
+func TestCheckSaysWhatEachGroupMayDo(t *testing.T) {
+	out, err := runCmd(t, "check", "--config", quickstart(t))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"group analysts: may read on demo after asking (request_access), granted at once for at most 1h (rule analysts-read-demo)",
+		"group contractors: may read on demo after asking (request_access) and once members of dba approve, for at most 30m (rule contractors-read-demo)",
+		"group platform: may list and revoke anyone's grants (admin)",
+		"anyone else: nothing (deny by default)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -33,6 +33,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) (err error) 
 	if err != nil {
 		return err
 	}
+	if err := cfg.CheckSecrets(); err != nil {
+		return err
+	}
 	var h slog.Handler = slog.NewTextHandler(stderr, nil)
 	if *logJSON {
 		h = slog.NewJSONHandler(stderr, nil)
@@ -73,7 +76,11 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) (err error) 
 			err = fmt.Errorf("shutdown: %w", cerr)
 		}
 	}()
+	if err := seedDemo(ctx, cfg, g); err != nil {
+		return err
+	}
 	serveCtx, sd := watchSignals(ctx, g, log)
+	sd.stderr = stderr
 	defer sd.stop()
 	if a := cfg.Server.MetricsListen; a != "" {
 		ln, err := net.Listen("tcp", a)
@@ -103,7 +110,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) (err error) 
 	return sd.finish(g.ServeHTTP(serveCtx, addr, func(a net.Addr) {
 		log.Info("serving MCP", "addr", a.String(), "streamable_http", "http://"+a.String()+server.PathMCP,
 			"sse", "http://"+a.String()+server.PathSSE)
-		fmt.Fprintf(stderr, "airlock listening on %s\n", a)
+		printBanner(stderr, cfg, *cfgPath, a.String(), g)
 	}))
 }
 
@@ -116,6 +123,7 @@ type shutdown struct {
 	begun   time.Time
 	done    chan struct{}
 	sigs    chan os.Signal
+	stderr  io.Writer // plain lines for a person at the terminal, beside the log
 }
 
 // watchSignals returns the context serve runs under. It ends, after a log
@@ -131,6 +139,10 @@ func watchSignals(ctx context.Context, g *server.Gateway, log *slog.Logger) (con
 		sd.begun = time.Now()
 		log.Info("shutting down: refusing new calls, waiting for calls in flight to finish and be journaled",
 			"reason", reason, "in_flight", g.InFlight(), "grace", g.ShutdownGrace())
+		if sd.stderr != nil {
+			fmt.Fprintf(sd.stderr, "airlock: %s, stopping: refusing new calls, %d in flight finishing (at most %s)\n",
+				reason, g.InFlight(), g.ShutdownGrace())
+		}
 		close(sd.started)
 		cancel()
 	}
@@ -187,6 +199,9 @@ func (sd *shutdown) finish(err error) error {
 		return err
 	}
 	sd.log.Info("shutdown complete: every call finished and was journaled", "took", took)
+	if sd.stderr != nil {
+		fmt.Fprintln(sd.stderr, "airlock stopped: every call finished and was journaled.")
+	}
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -211,4 +212,52 @@ func textOf(res *mcp.CallToolResult) string {
 		}
 	}
 	return b.String()
+}
+
+// The start-up lines tell a newcomer what runs (dev issuer on, how to mint
+// a token, where the journal and the demo database are, which tools each
+// group sees); demo.db exists at start; Ctrl-C prints a line and so does
+// the end of the drain.
+func TestServeBannerAndCtrlC(t *testing.T) {
+	p := quickstart(t)
+	dir := filepath.Dir(p)
+	cmd := exec.Command(os.Args[0], "serve", "--config", p, "--listen", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "AIRLOCK_TEST_RUN_MAIN=1")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	logs := watchLog(stderr)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	logs.wait(t, 30*time.Second, "Press Ctrl-C to stop")
+	for _, parts := range [][]string{
+		{"identity:", "dev issuer ON", "development only"},
+		{"token:", "airlock token mint --config " + p, "--groups analysts"},
+		{"journal:", filepath.Join(dir, "airlock.db")},
+		{"connection: demo (sqlite) " + filepath.Join(dir, "demo.db")},
+		{"tools:", "group analysts sees", "query_db", "request_access", "list_connections"},
+	} {
+		logs.wait(t, time.Second, parts...)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "demo.db")); err != nil {
+		t.Errorf("demo.db not created at start: %v", err)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	logs.wait(t, 10*time.Second, "airlock: received SIGINT, stopping")
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit: %v; log:\n%s", err, logs.text())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the gateway did not exit after SIGINT")
+	}
+	logs.wait(t, 5*time.Second, "airlock stopped")
 }

@@ -18,7 +18,7 @@ func cmdTokenMint(args []string, stdout io.Writer) error {
 	fs, cfgPath := newFlags("token mint")
 	subject := fs.String("subject", "", "token subject (required)")
 	groups := fs.String("groups", "", "comma-separated groups")
-	ttl := fs.Duration("ttl", 15*time.Minute, "lifetime (at most 24h)")
+	ttlFlag := fs.String("ttl", "15m", "lifetime, in the duration syntax of the config and journal filters (15m, 8h, 1d); at most 24h")
 	agent := fs.String("agent", "", "agent name (azp claim)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -26,8 +26,16 @@ func cmdTokenMint(args []string, stdout io.Writer) error {
 	if *subject == "" {
 		return usageError("airlock token mint: --subject is required")
 	}
+	// The same duration syntax as the config and the journal filters
+	// (which accept 7d); dev tokens stay short-lived, so the cap is a day.
+	d, err := config.ParseDuration(*ttlFlag)
+	if err != nil {
+		return usageError(fmt.Sprintf("airlock token mint: --ttl %q: %v", *ttlFlag, err))
+	}
+	ttl := new(d.Std())
 	if *ttl <= 0 || *ttl > maxMintTTL {
-		return usageError("airlock token mint: --ttl must be between 1s and 24h")
+		return usageError(fmt.Sprintf("airlock token mint: --ttl %s: dev tokens live between 1s and 24h (1d); "+
+			"mint a new one when it expires, or use your OIDC provider for longer sessions", *ttlFlag))
 	}
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {

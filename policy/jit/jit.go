@@ -264,6 +264,28 @@ func (s *Service) ActiveGrant(ctx context.Context, subject, connection string, a
 	return best, nil
 }
 
+// RevokedGrant returns the subject's grant covering access on connection
+// that was revoked while it would otherwise still be active (the one
+// revoked last), or nil. The pipeline reads it only when a call finds no
+// active grant, to tell the agent its grant was revoked (by whom, why)
+// rather than that it never had one.
+func (s *Service) RevokedGrant(ctx context.Context, subject, connection string, access policy.Access) (*store.Request, error) {
+	grants, err := s.st.ListRequests(ctx, store.RequestFilter{Kind: store.KindGrant, Subject: subject,
+		Connection: connection, Statuses: []string{store.StatusRevoked}, Limit: 50})
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	var best *store.Request
+	for _, g := range grants {
+		if g.ExpiresAt.After(now) && policy.Covers(policy.Access(g.Access), access) &&
+			(best == nil || g.RevokedAt.After(best.RevokedAt)) {
+			best = g
+		}
+	}
+	return best, nil
+}
+
 // Hold describes a call that needs a human's approval.
 type Hold struct {
 	Principal  *identity.Principal

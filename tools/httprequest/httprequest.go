@@ -143,7 +143,11 @@ func definition(env *tools.Env, t *Tool, names []string) mcp.Tool {
 			"path": map[string]any{"type": "string", "maxLength": httpguard.MaxPathLen,
 				"description": "Path under the connection's base URL, starting with /, e.g. /v1/customers/42. Percent-encode data that contains / ? # @ or spaces."},
 			"query": map[string]any{"type": "object", "description": "Query parameters: strings, numbers, booleans or arrays of them (repeated keys).",
-				"additionalProperties": map[string]any{"type": []string{"string", "number", "integer", "boolean", "array"}}},
+				"additionalProperties": map[string]any{"anyOf": []any{ // one type per branch: some clients' schema dialects refuse a "type" array
+					map[string]any{"type": "string"}, map[string]any{"type": "number"}, map[string]any{"type": "boolean"},
+					map[string]any{"type": "array", "items": map[string]any{"anyOf": []any{
+						map[string]any{"type": "string"}, map[string]any{"type": "number"}, map[string]any{"type": "boolean"}}}},
+				}}},
 			"headers": map[string]any{"type": "object", "description": "Extra request headers from the connection's allow-list (content negotiation and conditional requests by default).",
 				"additionalProperties": map[string]any{"type": "string"}},
 			"body": map[string]any{"description": "Request body: an object or array is sent as JSON; a string is sent as it is."},

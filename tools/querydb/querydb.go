@@ -156,7 +156,9 @@ func definition(env *tools.Env, names []string) mcp.Tool {
 			"params": map[string]any{
 				"type": "array", "maxItems": MaxParams,
 				"description": "Values bound to $1..$n (PostgreSQL) or ? / $1.. (SQLite), never interpolated.",
-				"items":       map[string]any{"type": []string{"string", "number", "integer", "boolean", "null"}},
+				"items": map[string]any{"anyOf": []any{ // one type per branch: some clients' schema dialects refuse a "type" array
+					map[string]any{"type": "string"}, map[string]any{"type": "number"},
+					map[string]any{"type": "boolean"}, map[string]any{"type": "null"}}},
 			},
 		},
 		"required":             []string{"connection", "sql"},
