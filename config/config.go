@@ -28,6 +28,7 @@ type Config struct {
 	Approvals   Approvals              `yaml:"approvals"`
 	Admin       Admin                  `yaml:"admin"`
 	Masking     Masking                `yaml:"masking"`
+	Console     Console                `yaml:"console"`
 	// Tools are declared tools (see DeclaredTool).
 	Tools []DeclaredTool `yaml:"tools"`
 
@@ -149,6 +150,9 @@ type Admin struct {
 	// Groups whose members may list and revoke any grant and see every
 	// request.
 	Groups []string `yaml:"groups"`
+	// Auditors are the groups whose members may read the journal in the
+	// console (search, a call's record, replay, export, chain status).
+	Auditors []string `yaml:"auditors"`
 }
 
 // Approval defaults.
@@ -323,6 +327,7 @@ func (c *Config) setDefaults() {
 		c.Limits.TokenEncoding = DefaultTokenEncoding
 	}
 	c.Journal.setDefaults(c)
+	c.Console.setDefaults(c)
 	for i := range c.Rules {
 		c.Rules[i].SetDefaults()
 	}
@@ -418,6 +423,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Masking.validate(); err != nil {
+		return err
+	}
+	if err := c.Console.validate(); err != nil {
 		return err
 	}
 	if c.Limits.MaxResultTokens < 100 {

@@ -1,9 +1,12 @@
 package recorder
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/json"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -120,6 +123,9 @@ type Filter struct {
 	CallID     string
 	Since      time.Time // items that started at or after
 	Until      time.Time // items that started before
+	// Text matches items whose record (masked, as journaled) contains it,
+	// ignoring case: arguments, result, reason, error, names.
+	Text string
 }
 
 // Match reports whether the item passes the filter.
@@ -144,8 +150,24 @@ func (f *Filter) Match(it *Item) bool {
 		return false
 	case !f.Until.IsZero() && !it.Start().Before(f.Until):
 		return false
+	case f.Text != "" && !containsText(it, f.Text):
+		return false
 	}
 	return true
+}
+
+// containsText reports whether the item's records, as JSON without HTML
+// escaping, contain text in any case.
+func containsText(it *Item, text string) bool {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	for _, r := range []*Record{it.Started, it.Finished, it.Event} {
+		if r != nil {
+			_ = enc.Encode(r)
+		}
+	}
+	return strings.Contains(strings.ToLower(b.String()), strings.ToLower(text))
 }
 
 func eq(want, got string) bool { return want == "" || want == got }
