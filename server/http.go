@@ -92,6 +92,7 @@ func (g *Gateway) buildHandler() http.Handler {
 	if g.dev != nil {
 		mux.Handle("/oidc/", g.dev.Handler())
 	}
+	g.mountConsole(mux)
 	return boundBodies(mux)
 }
 
@@ -104,7 +105,8 @@ func boundBodies(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength != 0 {
 			switch {
-			case r.URL.Path == PathMCP, r.URL.Path == PathMessage, strings.HasPrefix(r.URL.Path, PathAdminAPI):
+			case r.URL.Path == PathMCP, r.URL.Path == PathMessage, strings.HasPrefix(r.URL.Path, PathAdminAPI),
+				strings.HasPrefix(r.URL.Path, consolePostPrefix):
 				_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
 			default:
 				dropBody(w)

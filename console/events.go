@@ -1,0 +1,154 @@
+package console
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// broker tells open console pages that requests changed: at once for
+// changes made in this process (Publish), within pollEvery for changes
+// made by other processes sharing the store. A notice carries only the
+// event type; each page then fetches what its viewer may see, so nothing
+// leaks through the stream.
+type broker struct {
+	changes Changes
+	log     *slog.Logger
+
+	mu   sync.Mutex
+	subs map[chan string]struct{}
+}
+
+const (
+	pollEvery      = time.Second
+	keepAliveEvery = 20 * time.Second
+	maxSubscribers = 1000
+)
+
+func newBroker(ch Changes, log *slog.Logger) *broker {
+	return &broker{changes: ch, log: log, subs: map[chan string]struct{}{}}
+}
+
+func (b *broker) subscribe() (chan string, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.subs) >= maxSubscribers {
+		return nil, false
+	}
+	ch := make(chan string, 8)
+	b.subs[ch] = struct{}{}
+	return ch, true
+}
+
+func (b *broker) unsubscribe(ch chan string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.subs, ch)
+}
+
+func (b *broker) notify(typ string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for ch := range b.subs {
+		select {
+		case ch <- typ:
+		default: // a page with notices queued will refresh anyway
+		}
+	}
+}
+
+func (b *broker) listeners() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.subs)
+}
+
+// run polls the store for changes while someone listens.
+func (b *broker) run(ctx context.Context) {
+	if b.changes == nil {
+		return
+	}
+	t := time.NewTicker(pollEvery)
+	defer t.Stop()
+	type mark struct {
+		sig  string
+		when time.Time
+	}
+	seen := map[string]mark{}
+	since := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if b.listeners() == 0 {
+			since = time.Now()
+			continue
+		}
+		now := time.Now()
+		// Overlap windows so a change committed just before the last poll
+		// is not missed; seen drops the repeats.
+		changed, err := b.changes.ChangedSince(ctx, since.Add(-2*time.Second))
+		if err != nil {
+			b.log.Warn("console: watching for changes", "err", err)
+			continue
+		}
+		fresh := false
+		for _, r := range changed {
+			sig := fmt.Sprintf("%s/%d", r.Status, len(r.Votes))
+			if m, ok := seen[r.ID]; !ok || m.sig != sig {
+				fresh = true
+			}
+			seen[r.ID] = mark{sig, now}
+		}
+		for id, m := range seen {
+			if now.Sub(m.when) > time.Minute {
+				delete(seen, id)
+			}
+		}
+		since = now
+		if fresh {
+			b.notify("changed")
+		}
+	}
+}
+
+// handleEvents streams change notices (text/event-stream) until the
+// client goes away.
+func (c *Console) handleEvents(w http.ResponseWriter, r *http.Request, _ *session) {
+	rc := http.NewResponseController(w)
+	ch, ok := c.broker.subscribe()
+	if !ok {
+		http.Error(w, "too many open console pages", http.StatusServiceUnavailable)
+		return
+	}
+	defer c.broker.unsubscribe(ch)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprint(w, "retry: 2000\n: connected\n\n")
+	if err := rc.Flush(); err != nil {
+		return
+	}
+	keep := time.NewTicker(keepAliveEvery)
+	defer keep.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case typ := <-ch:
+			fmt.Fprintf(w, "event: change\ndata: %s\n\n", typ)
+		case <-keep.C:
+			fmt.Fprint(w, ": keep-alive\n\n")
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+	}
+}

@@ -1,0 +1,73 @@
+package server
+
+import (
+	"context"
+
+	"encoding/json"
+	"github.com/airlockhq/airlock/policy/jit"
+	"net/http"
+
+	"github.com/airlockhq/airlock/console"
+)
+
+// initConsole builds the web console over the gateway's own services: the
+// access service (the same checks as the admin API) and the journal.
+func (g *Gateway) initConsole() error {
+	if g.cfg.Console.Disabled {
+		return nil
+	}
+	o := console.Options{
+		Config: g.cfg, Requests: g.jit, Journal: g.store, Changes: g.store,
+		Integrity: g.JournalIntegrity, Describe: g.describeCall, Logger: g.log, Version: Version,
+	}
+	if g.dev != nil {
+		o.DevHTTPClient = g.dev.HTTPClient()
+	}
+	c, err := console.New(o)
+	if err != nil {
+		return err
+	}
+	g.console = c
+	return nil
+}
+
+// describeCall classifies a held call's masked arguments with its tool's
+// own parser (no I/O), for approvers.
+func (g *Gateway) describeCall(tool string, args json.RawMessage) (console.Action, bool) {
+	var m map[string]any
+	if err := json.Unmarshal(args, &m); err != nil || m == nil {
+		return console.Action{}, false
+	}
+	for _, t := range g.tools {
+		if t.Definition().Name != tool {
+			continue
+		}
+		c, err := t.Parse(m)
+		if err != nil {
+			return console.Action{}, false
+		}
+		return console.Action{Command: c.Command, Resources: c.Resources}, true
+	}
+	return console.Action{}, false
+}
+
+// mountConsole serves the console at /console when it is enabled.
+func (g *Gateway) mountConsole(mux *http.ServeMux) {
+	if g.console != nil {
+		mux.Handle(console.Path+"/", g.console.Handler())
+		mux.Handle(console.Path, g.console.Handler())
+	}
+}
+
+// consolePostPrefix: console forms have bodies (bounded by the console).
+const consolePostPrefix = console.Path + "/"
+
+// consoleSink forwards access events to the console once it exists (the
+// access service is built first).
+type consoleSink struct{ g *Gateway }
+
+func (s consoleSink) Publish(ctx context.Context, e jit.Event) {
+	if s.g.console != nil {
+		s.g.console.Publish(ctx, e)
+	}
+}
