@@ -318,8 +318,8 @@ func (c *Console) connectionHealth(ctx context.Context) (map[string]connHealth, 
 			return nil
 		}
 		rec := it.Finished
-		if rec.Connection == "" {
-			return nil
+		if rec.Connection == "" || rec.Rule == "builtin:access-management" {
+			return nil // access management never reaches the target
 		}
 		h := out[rec.Connection]
 		switch rec.Outcome {
