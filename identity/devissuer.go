@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -51,6 +52,9 @@ type DevIssuer struct {
 	signer    jose.Signer
 	discovery []byte // pre-rendered: the documents never change
 	jwks      []byte
+	// authz, once EnableAuthorization has run, serves the authorization
+	// code flow and replaces the discovery document.
+	authz atomic.Pointer[devAuthz]
 }
 
 // LoadOrCreateDevIssuer reads the PEM RSA private key at keyFile, creating
@@ -226,28 +230,52 @@ func (d *DevIssuer) Issuer() string { return d.issuer }
 // JWKSURL returns the URL of the issuer's key set.
 func (d *DevIssuer) JWKSURL() string { return d.issuer + jwksSuffix }
 
-// Handler serves the discovery document and the JWKS. Requests are matched
+// Handler serves the discovery document and the JWKS and, once
+// EnableAuthorization has run, the authorization, token and registration
+// endpoints and RFC 8414 metadata (see devauthz.go). Requests are matched
 // on the suffix of the path, so the handler works mounted at the issuer
 // URL's path prefix (e.g. http.ServeMux pattern "/oidc/") as well as
-// behind http.StripPrefix. Only GET and HEAD are allowed.
+// behind http.StripPrefix. Documents allow only GET and HEAD.
 func (d *DevIssuer) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a := d.authz.Load()
 		var body []byte
 		switch {
+		case a != nil && (r.URL.Path == a.metaPath || strings.HasSuffix(r.URL.Path, wellKnownSuffix)):
+			body = a.discovery
 		case strings.HasSuffix(r.URL.Path, wellKnownSuffix):
 			body = d.discovery
 		case strings.HasSuffix(r.URL.Path, jwksSuffix):
 			body = d.jwks
+		case a != nil && strings.HasSuffix(r.URL.Path, authorizeSuffix):
+			a.authorize(w, r)
+			return
+		case a != nil && strings.HasSuffix(r.URL.Path, tokenSuffix):
+			a.token(w, r)
+			return
+		case a != nil && strings.HasSuffix(r.URL.Path, registerSuffix):
+			a.register(w, r)
+			return
 		default:
 			http.NotFound(w, r)
 			return
 		}
+		h := w.Header()
+		if a != nil {
+			// Browser-based MCP clients (the MCP Inspector) read the
+			// metadata and keys from another origin; they carry no
+			// credentials.
+			setCORS(h)
+			if r.Method == http.MethodOptions {
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
+			h.Set("Allow", "GET, HEAD")
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
-		h := w.Header()
 		h.Set("Content-Type", "application/json")
 		h.Set("Content-Length", strconv.Itoa(len(body)))
 		w.WriteHeader(http.StatusOK)

@@ -292,6 +292,18 @@ func (g *Gateway) initIdentity(ctx context.Context) error {
 			return fmt.Errorf("dev issuer: %w", err)
 		}
 		g.dev = dev
+		// The login form, token endpoint and dynamic registration for
+		// the quick start: tokens are bound to this gateway's audience,
+		// for its own resource URLs only (RFC 8707).
+		pub := g.cfg.Server.PublicURL
+		if err := dev.EnableAuthorization(identity.DevAuthConfig{
+			Audience:        id.Audience,
+			Resources:       map[string]string{pub: id.Audience, pub + PathMCP: id.Audience, pub + PathSSE: id.Audience},
+			GroupsClaim:     id.GroupsClaim,
+			SuggestedGroups: g.cfg.Admin.Groups,
+		}); err != nil {
+			return fmt.Errorf("dev issuer: %w", err)
+		}
 		// Verify dev tokens through go-oidc's remote key set, served
 		// in-process, so stdio needs no listener.
 		vc.JWKSURL, vc.HTTPClient = dev.JWKSURL(), dev.HTTPClient()
@@ -309,6 +321,10 @@ func (g *Gateway) initIdentity(ctx context.Context) error {
 // failure stays reported, and checkpoints refused, until an operator acts.
 // Health and readiness checks read it.
 func (g *Gateway) JournalIntegrity() recorder.IntegrityStatus { return g.journal.Integrity() }
+
+// DevIssuer returns the built-in development issuer, or nil when the
+// gateway trusts another issuer.
+func (g *Gateway) DevIssuer() *identity.DevIssuer { return g.dev }
 
 // Verifier returns the gateway's token verifier.
 func (g *Gateway) Verifier() *identity.Verifier { return g.verifier }

@@ -13,6 +13,7 @@ import (
 
 	mcpserver "github.com/mark3labs/mcp-go/server"
 
+	"github.com/airlockhq/airlock/config"
 	"github.com/airlockhq/airlock/identity"
 	"github.com/airlockhq/airlock/tools"
 )
@@ -91,6 +92,8 @@ func (g *Gateway) buildHandler() http.Handler {
 	mux.HandleFunc("GET "+PathResourceMeta+PathMCP, g.resourceMetadata)
 	if g.dev != nil {
 		mux.Handle("/oidc/", g.dev.Handler())
+		// RFC 8414 metadata lives outside the issuer's path.
+		mux.Handle(g.dev.AuthorizationServerMetadataPath(), g.dev.Handler())
 	}
 	g.mountConsole(mux)
 	return boundBodies(mux)
@@ -108,6 +111,13 @@ func boundBodies(next http.Handler) http.Handler {
 			case r.URL.Path == PathMCP, r.URL.Path == PathMessage, strings.HasPrefix(r.URL.Path, PathAdminAPI),
 				strings.HasPrefix(r.URL.Path, consolePostPrefix):
 				_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
+			case strings.HasPrefix(r.URL.Path, config.DevIssuerPath+"/"):
+				// The dev issuer's login form, token and registration
+				// endpoints read small bounded bodies themselves.
+				rc := http.NewResponseController(w)
+				if rc.SetReadDeadline(time.Now().Add(bodyReadTimeout)) == nil {
+					r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
+				}
 			default:
 				dropBody(w)
 			}
