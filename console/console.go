@@ -51,6 +51,7 @@ var _ Requests = (*jit.Service)(nil)
 // Journal is what the console reads of the journal.
 type Journal interface {
 	recorder.Reader
+	JournalLastSeq(ctx context.Context) (int64, error)
 	JournalCheckpoints(ctx context.Context) ([]store.Checkpoint, error)
 }
 

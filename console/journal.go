@@ -194,7 +194,7 @@ func (c *Console) handleJournal(w http.ResponseWriter, r *http.Request, s *sessi
 		to = c.now().UTC()
 	}
 	if from.IsZero() {
-		from = to.Add(-24 * time.Hour)
+		from = to.Add(-time.Hour)
 		for _, t := range times {
 			if t.Before(from) {
 				from = t

@@ -143,8 +143,8 @@ func (c *Console) Handler() http.Handler {
 	return securityHeaders(mux)
 }
 
-// securityHeaders: no framing, no inline script, no referrer (the login
-// callback's URL holds a code), nothing cached.
+// securityHeaders: no framing, no inline script, no referrer to other
+// sites (the login callback's URL holds a code), nothing cached.
 func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
@@ -152,7 +152,9 @@ func securityHeaders(next http.Handler) http.Handler {
 			"object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
+		// same-origin, not no-referrer: with no-referrer browsers send
+		// "Origin: null" on the console's own form posts.
+		h.Set("Referrer-Policy", "same-origin")
 		if !strings.HasPrefix(r.URL.Path, Path+"/static/") {
 			h.Set("Cache-Control", "no-store")
 		}
@@ -268,12 +270,19 @@ func (c *Console) handleApprovals(w http.ResponseWriter, r *http.Request, s *ses
 		return
 	}
 	admin := c.o.Requests.IsAdmin(s.p)
-	var views []requestView
+	shown := list[:0]
 	for _, req := range list {
 		if !admin && (req.Subject == s.p.Subject || !jit.CanDecide(s.p, req)) {
 			continue // an approver sees only what they may decide
 		}
-		views = append(views, c.view(s.p, req))
+		shown = append(shown, req)
+	}
+	agents := c.agentsOf(r.Context(), shown)
+	var views []requestView
+	for _, req := range shown {
+		v := c.view(s.p, req)
+		v.Agent = agents[req.ID]
+		views = append(views, v)
 	}
 	slices.SortFunc(views, func(a, b requestView) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	pg := c.newPage(s, "Approvals", "approvals")
@@ -287,8 +296,10 @@ func (c *Console) handleRequest(w http.ResponseWriter, r *http.Request, s *sessi
 		c.refusal(w, r, s, err)
 		return
 	}
+	v := c.view(s.p, req)
+	v.Agent = c.agentsOf(r.Context(), []*store.Request{req})[req.ID]
 	pg := c.newPage(s, "Request "+req.ID, "approvals")
-	pg.Live, pg.Data = true, c.view(s.p, req)
+	pg.Live, pg.Data = true, v
 	c.render(w, r, http.StatusOK, "request", pg)
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/airlockhq/airlock/console"
+	"github.com/airlockhq/airlock/identity"
 )
 
 // initConsole builds the web console over the gateway's own services: the
@@ -21,6 +22,12 @@ func (g *Gateway) initConsole() error {
 		Integrity: g.JournalIntegrity, Describe: g.describeCall, Logger: g.log, Version: Version,
 	}
 	if g.dev != nil {
+		// The quick start's console logs in at the dev issuer: register
+		// it there as a public client (PKCE) with its one redirect URI.
+		if err := g.dev.RegisterClient(identity.DevClient{ID: g.cfg.Console.ClientID, Name: "Airlock console",
+			RedirectURIs: []string{g.cfg.Server.PublicURL + console.Path + "/auth/callback"}}); err != nil {
+			return err
+		}
 		o.DevHTTPClient = g.dev.HTTPClient()
 	}
 	c, err := console.New(o)
