@@ -265,6 +265,13 @@ func (p *person) post(path string, form url.Values) (int, string) {
 // agent connects an MCP client over streamable HTTP with a bearer token.
 func agent(t *testing.T, base, token string) *client.Client {
 	t.Helper()
+	return agentVersion(t, base, token, mcp.LATEST_PROTOCOL_VERSION)
+}
+
+// agentVersion is agent speaking the given protocol version; before
+// 2026-07-28 streamable HTTP has sessions, which the journal records.
+func agentVersion(t *testing.T, base, token, version string) *client.Client {
+	t.Helper()
 	c, err := client.NewStreamableHttpClient(base+server.PathMCP, transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + token}))
 	if err != nil {
 		t.Fatal(err)
@@ -276,7 +283,7 @@ func agent(t *testing.T, base, token string) *client.Client {
 		t.Fatal(err)
 	}
 	req := mcp.InitializeRequest{}
-	req.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+	req.Params.ProtocolVersion = version
 	req.Params.ClientInfo = mcp.Implementation{Name: "console-test-agent", Version: "1"}
 	if _, err := c.Initialize(ctx, req); err != nil {
 		t.Fatal(err)
