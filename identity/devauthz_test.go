@@ -456,3 +456,141 @@ func TestEnableAuthorizationErrors(t *testing.T) {
 		t.Error("a client id equal to the audience was accepted")
 	}
 }
+
+// FuzzCheckRedirectURI: whatever it accepts is absolute, has no fragment
+// or user info, is not a script scheme, and is on a loopback host if it
+// is plain http.
+func FuzzCheckRedirectURI(f *testing.F) {
+	for _, s := range []string{"https://a.example/cb", "http://127.0.0.1:1/cb", "http://localhost/cb",
+		"cursor://x/cb", "javascript:alert(1)", "http://example.com/", "HTTP://LOCALHOST/", "https://u@h/#f", "http://[::1]:0/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		if checkRedirectURI(raw) != nil {
+			return
+		}
+		u, err := url.Parse(raw)
+		if err != nil || !u.IsAbs() || u.Fragment != "" || strings.Contains(raw, "#") || u.User != nil {
+			t.Fatalf("accepted %q", raw)
+		}
+		switch s := strings.ToLower(u.Scheme); s {
+		case "javascript", "data", "file", "vbscript":
+			t.Fatalf("accepted script scheme %q", raw)
+		case "http":
+			if !isLoopbackHost(u.Hostname()) {
+				t.Fatalf("accepted non-loopback http %q", raw)
+			}
+		}
+	})
+}
+
+// FuzzTokenEndpoint posts arbitrary bodies: the answer is always a JSON
+// OAuth error (never a token, never a 5xx), as no code was issued.
+func FuzzTokenEndpoint(f *testing.F) {
+	d := newInProcessIssuer(f)
+	if err := d.EnableAuthorization(DevAuthConfig{Audience: "airlock"}); err != nil {
+		f.Fatal(err)
+	}
+	d.RegisterClient(DevClient{ID: "pub", RedirectURIs: []string{testRedirect}})
+	h := d.Handler()
+	f.Add("grant_type=authorization_code&code=x&client_id=pub&code_verifier=" + strings.Repeat("a", 43))
+	f.Add("grant_type=refresh_token")
+	f.Add("%zz")
+	f.Add("client_id=pub&client_id=pub")
+	f.Fuzz(func(t *testing.T, body string) {
+		req := httptest.NewRequest("POST", "/oidc/token", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		var out map[string]string
+		if rec.Code < 400 || rec.Code >= 500 || json.Unmarshal(rec.Body.Bytes(), &out) != nil || out["error"] == "" || out["access_token"] != "" {
+			t.Fatalf("%q: %d %s", body, rec.Code, rec.Body)
+		}
+	})
+}
+
+func BenchmarkCheckRedirectURI(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = checkRedirectURI("http://localhost:6274/oauth/callback")
+	}
+}
+
+// BenchmarkTokenExchange: one login's token request (code lookup, PKCE,
+// signing the access and ID tokens).
+func BenchmarkTokenExchange(b *testing.B) {
+	d := newInProcessIssuer(b)
+	if err := d.EnableAuthorization(DevAuthConfig{Audience: "airlock"}); err != nil {
+		b.Fatal(err)
+	}
+	a := d.authz.Load()
+	a.clients["pub"] = &DevClient{ID: "pub", RedirectURIs: []string{testRedirect}}
+	ver := oauth2.GenerateVerifier()
+	chal := oauth2.S256ChallengeFromVerifier(ver)
+	h := d.Handler()
+	b.ReportAllocs()
+	for b.Loop() {
+		code, _ := a.newCode(&authCode{clientID: "pub", redirectURI: testRedirect, challenge: chal,
+			subject: "alice", groups: []string{"dev"}, scope: "openid", audience: "airlock"})
+		body := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "client_id": {"pub"},
+			"redirect_uri": {testRedirect}, "code_verifier": {ver}}.Encode()
+		req := httptest.NewRequest("POST", "/oidc/token", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			b.Fatal(rec.Body)
+		}
+	}
+}
+
+// TestDevIssuerInProcessExchange: the token endpoint also works through
+// HTTPClient (no listener), as a gateway-side client such as the console
+// may use it; and the endpoints answer CORS preflights.
+func TestDevIssuerInProcessExchange(t *testing.T) {
+	d := newInProcessIssuer(t)
+	if err := d.EnableAuthorization(DevAuthConfig{Audience: "airlock"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.RegisterClient(DevClient{ID: "console", Secret: "s", RedirectURIs: []string{"http://127.0.0.1:1/console/callback"}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := oidc.ClientContext(context.Background(), d.HTTPClient())
+	provider, err := oidc.NewProvider(ctx, d.Issuer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ver := oauth2.GenerateVerifier()
+	code, oe := d.authz.Load().newCode(&authCode{clientID: "console", redirectURI: "http://127.0.0.1:1/console/callback",
+		challenge: oauth2.S256ChallengeFromVerifier(ver), subject: "erin", groups: []string{"auditors"}, scope: "openid", audience: "airlock"})
+	if oe != nil {
+		t.Fatal(oe)
+	}
+	conf := oauth2.Config{ClientID: "console", ClientSecret: "s", Endpoint: provider.Endpoint(), RedirectURL: "http://127.0.0.1:1/console/callback"}
+	tok, err := conf.Exchange(ctx, code, oauth2.VerifierOption(ver))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	idt, err := provider.Verifier(&oidc.Config{ClientID: "console"}).Verify(ctx, raw)
+	if err != nil || idt.Subject != "erin" {
+		t.Fatalf("id token: %v %v", idt, err)
+	}
+
+	for _, p := range []string{"/token", "/register", "/.well-known/openid-configuration", "/jwks"} {
+		req := httptest.NewRequest("OPTIONS", d.Issuer()+p, nil)
+		req.Header.Set("Origin", "http://localhost:6274")
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		rec := httptest.NewRecorder()
+		d.Handler().ServeHTTP(rec, req)
+		if rec.Code != http.StatusNoContent || rec.Header().Get("Access-Control-Allow-Origin") != "*" {
+			t.Errorf("preflight %s: %d %v", p, rec.Code, rec.Header())
+		}
+	}
+	// The login form is a top-level page: no CORS.
+	rec := httptest.NewRecorder()
+	d.Handler().ServeHTTP(rec, httptest.NewRequest("GET", d.AuthorizationEndpoint(), nil))
+	if rec.Header().Get("Access-Control-Allow-Origin") != "" {
+		t.Error("authorize endpoint allows cross-origin reads")
+	}
+}

@@ -300,7 +300,7 @@ func (g *Gateway) initIdentity(ctx context.Context) error {
 			Audience:        id.Audience,
 			Resources:       map[string]string{pub: id.Audience, pub + PathMCP: id.Audience, pub + PathSSE: id.Audience},
 			GroupsClaim:     id.GroupsClaim,
-			SuggestedGroups: g.cfg.Admin.Groups,
+			SuggestedGroups: configGroups(g.cfg),
 		}); err != nil {
 			return fmt.Errorf("dev issuer: %w", err)
 		}
@@ -321,6 +321,25 @@ func (g *Gateway) initIdentity(ctx context.Context) error {
 // failure stays reported, and checkpoints refused, until an operator acts.
 // Health and readiness checks read it.
 func (g *Gateway) JournalIntegrity() recorder.IntegrityStatus { return g.journal.Integrity() }
+
+// configGroups lists the groups the config names (admins, rules,
+// approvers), for the dev issuer's login form.
+func configGroups(cfg *config.Config) []string {
+	var out []string
+	add := func(gs []string) {
+		for _, g := range gs {
+			if g != "*" && !slices.Contains(out, g) {
+				out = append(out, g)
+			}
+		}
+	}
+	add(cfg.Admin.Groups)
+	for _, r := range cfg.Rules {
+		add(r.Groups)
+		add(r.Grant.Approvers)
+	}
+	return out
+}
 
 // DevIssuer returns the built-in development issuer, or nil when the
 // gateway trusts another issuer.

@@ -90,6 +90,10 @@ func (g *Gateway) buildHandler() http.Handler {
 	mux.HandleFunc("GET "+PathReady, g.ready)
 	mux.HandleFunc("GET "+PathResourceMeta, g.resourceMetadata)
 	mux.HandleFunc("GET "+PathResourceMeta+PathMCP, g.resourceMetadata)
+	mux.HandleFunc("OPTIONS "+PathResourceMeta, g.resourceMetadata)
+	mux.HandleFunc("OPTIONS "+PathResourceMeta+PathMCP, g.resourceMetadata)
+	mux.HandleFunc("GET "+PathResourceMeta+PathSSE, g.resourceMetadata)
+	mux.HandleFunc("OPTIONS "+PathResourceMeta+PathSSE, g.resourceMetadata)
 	if g.dev != nil {
 		mux.Handle("/oidc/", g.dev.Handler())
 		// RFC 8414 metadata lives outside the issuer's path.
@@ -126,10 +130,25 @@ func boundBodies(next http.Handler) http.Handler {
 	})
 }
 
-// resourceMetadata serves RFC 9728 protected resource metadata.
+// resourceMetadata serves RFC 9728 protected resource metadata. Browser
+// MCP clients (the MCP Inspector) fetch it from another origin, without
+// credentials, so any origin may read it.
 func (g *Gateway) resourceMetadata(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	if r.Method == http.MethodOptions {
+		w.Header().Set("Access-Control-Allow-Methods", "GET, OPTIONS")
+		w.Header().Set("Access-Control-Allow-Headers", "MCP-Protocol-Version")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	// RFC 9728 §3.3: the resource is the URL the client dialed, so the
+	// SSE endpoint has its own document (named in its 401s).
+	resource := g.cfg.Server.PublicURL + PathMCP
+	if strings.HasSuffix(r.URL.Path, PathSSE) {
+		resource = g.cfg.Server.PublicURL + PathSSE
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
-		"resource":                 g.cfg.Server.PublicURL + PathMCP,
+		"resource":                 resource,
 		"authorization_servers":    []string{g.cfg.Identity.Issuer},
 		"bearer_methods_supported": []string{"header"},
 		"resource_name":            "Airlock",
@@ -148,18 +167,18 @@ func (g *Gateway) authenticate(next http.Handler) http.Handler {
 		// A token in a URL ends up in logs and browser history: refuse it
 		// even if a valid header is present too.
 		if q := r.URL.Query(); q.Has("access_token") || q.Has("token") {
-			g.unauthorized(w, "invalid_request", "bearer tokens are accepted only in the Authorization header")
+			g.unauthorizedFor(w, r.URL.Path, "invalid_request", "bearer tokens are accepted only in the Authorization header")
 			return
 		}
 		scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-			g.unauthorized(w, "", "")
+			g.unauthorizedFor(w, r.URL.Path, "", "")
 			return
 		}
 		p, err := g.verifier.Verify(r.Context(), strings.TrimSpace(token))
 		if err != nil {
 			g.logAuthRefusal("token refused", err, r.RemoteAddr)
-			g.unauthorized(w, "invalid_token", authReason(err))
+			g.unauthorizedFor(w, r.URL.Path, "invalid_token", authReason(err))
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxRequestBodySize)
@@ -205,7 +224,18 @@ func (g *Gateway) logAuthRefusal(msg string, err error, remote string) {
 }
 
 func (g *Gateway) unauthorized(w http.ResponseWriter, code, desc string) {
-	v := `Bearer resource_metadata="` + g.cfg.Server.PublicURL + PathResourceMeta + `"`
+	g.unauthorizedFor(w, PathMCP, code, desc)
+}
+
+// unauthorizedFor answers 401 for a request to path: the SSE endpoints
+// name the SSE resource's metadata, everything else the root document
+// (whose resource is /mcp).
+func (g *Gateway) unauthorizedFor(w http.ResponseWriter, path, code, desc string) {
+	meta := g.cfg.Server.PublicURL + PathResourceMeta
+	if path == PathSSE || path == PathMessage {
+		meta += PathSSE
+	}
+	v := `Bearer resource_metadata="` + meta + `"`
 	if code != "" {
 		v += `, error="` + code + `"`
 	}
@@ -214,7 +244,11 @@ func (g *Gateway) unauthorized(w http.ResponseWriter, code, desc string) {
 	}
 	w.Header().Set("WWW-Authenticate", v)
 	dropBody(w)
-	body := map[string]string{"error": "unauthorized"}
+	// The description says "Unauthorized" in words: MCP Inspector
+	// versions up to 0.21, behind their proxy, see only this body and
+	// start their OAuth login when it contains that word.
+	body := map[string]string{"error": "unauthorized", "error_description": "Unauthorized: send Authorization: Bearer <token>; " +
+		"MCP clients find where to log in from the resource_metadata URL in WWW-Authenticate"}
 	if code != "" {
 		body["error"], body["error_description"] = code, desc
 	}

@@ -15,7 +15,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/airlockhq/airlock/config"
 	"github.com/airlockhq/airlock/server"
 )
 
@@ -30,24 +29,22 @@ type adminClient struct {
 // constructor for the client.
 func adminFlags(fs *flag.FlagSet, cfgPath *string) func() (*adminClient, error) {
 	srv := fs.String("server", "", "gateway URL (default: server.public_url from the config)")
-	tok := fs.String("token", "", "bearer token (default: $AIRLOCK_TOKEN)")
+	tok := fs.String("token", "", "bearer token (default: $AIRLOCK_TOKEN, else the token `airlock login` kept)")
 	return func() (*adminClient, error) {
-		base := *srv
-		if base == "" {
-			cfg, err := config.Load(*cfgPath)
-			if err != nil {
-				return nil, fmt.Errorf("%w (or pass --server)", err)
-			}
-			base = cfg.Server.PublicURL
+		base, err := gatewayBase(*srv, *cfgPath)
+		if err != nil {
+			return nil, err
 		}
 		t := *tok
 		if t == "" {
 			t = os.Getenv("AIRLOCK_TOKEN")
 		}
 		if t == "" {
-			return nil, usageError("a token is required: pass --token or set AIRLOCK_TOKEN")
+			if t, err = cachedToken(base); err != nil {
+				return nil, err
+			}
 		}
-		return &adminClient{base: strings.TrimSuffix(base, "/"), token: t, http: &http.Client{Timeout: 30 * time.Second}}, nil
+		return &adminClient{base: base, token: t, http: &http.Client{Timeout: 30 * time.Second}}, nil
 	}
 }
 
@@ -95,16 +92,18 @@ const approvalsUsage = `usage: airlock approvals list [--all] [--json]
 
 Pending grant requests and per-call approvals you may decide, through the
 gateway's admin API. Every subcommand takes --token T (default
-$AIRLOCK_TOKEN: your own token, not an agent's) and --server URL (default
-server.public_url from --config F).
+$AIRLOCK_TOKEN, else the token kept by "airlock login": your own token,
+not an agent's) and --server URL (default server.public_url from
+--config F).
 `
 
 const grantsUsage = `usage: airlock grants list [--status active|all|S1,S2] [--json]
        airlock grants revoke ID [--reason R] [--json]
 
 Grants through the gateway's admin API; revoking one cancels the calls
-running under it. Every subcommand takes --token T (default $AIRLOCK_TOKEN)
-and --server URL (default server.public_url from --config F).
+running under it. Every subcommand takes --token T (default $AIRLOCK_TOKEN,
+else the token kept by "airlock login") and --server URL (default
+server.public_url from --config F).
 `
 
 // adminSubcommand checks an admin command's subcommand before any flag or

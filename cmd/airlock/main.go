@@ -25,6 +25,10 @@ Usage:
   airlock journal tail|show|search|replay|export|verify|checkpoint|prune
                                                            read, verify and export the journal
                                                            (airlock journal help)
+  airlock login   [--config F] [--server URL] [--client-id ID]
+                                                           log in in your browser (OAuth + PKCE); the
+                                                           admin commands then need no --token
+  airlock logout  [--config F] [--server URL]              forget that login
   airlock approvals list|approve ID|deny ID [--reason R]   decide pending requests (admin API)
   airlock grants list|revoke ID [--reason R]               list and revoke grants (admin API)
   airlock bench   [--smoke] [--json] [--agents 1,8,32] [--targets …] [--scenarios …]
@@ -99,6 +103,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdMask(rest, os.Stdin, stdout, stderr)
 	case "tools":
 		return cmdTools(ctx, rest, stdout)
+	case "login":
+		return cmdLogin(ctx, rest, stdout, stderr)
+	case "logout":
+		return cmdLogout(rest, stdout)
 	case "approvals":
 		return cmdApprovals(ctx, rest, stdout)
 	case "grants":
