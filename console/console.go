@@ -154,7 +154,7 @@ func New(o Options) (*Console, error) {
 }
 
 // Publish implements jit.Sink: tell every open page that requests changed.
-func (c *Console) Publish(_ context.Context, e jit.Event) { c.broker.notify(e.Type) }
+func (c *Console) Publish(_ context.Context, e jit.Event) { c.broker.announce(e.Type, e.Request) }
 
 // Run watches the store for changes made by other gateway processes until
 // ctx ends.

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/airlockhq/airlock/store"
 )
 
 // broker tells open console pages that requests changed: at once for
@@ -20,6 +22,26 @@ type broker struct {
 
 	mu   sync.Mutex
 	subs map[chan string]struct{}
+	// seen holds each recently changed request's status and vote count,
+	// so a change announced in-process is not announced again by the poll.
+	seen map[string]mark
+}
+
+type mark struct {
+	sig  string
+	when time.Time
+}
+
+func signature(r *store.Request) string { return fmt.Sprintf("%s/%d", r.Status, len(r.Votes)) }
+
+// fresh records r's state and reports whether it is news.
+func (b *broker) fresh(r *store.Request, now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	sig := signature(r)
+	m, ok := b.seen[r.ID]
+	b.seen[r.ID] = mark{sig, now}
+	return !ok || m.sig != sig
 }
 
 const (
@@ -29,7 +51,7 @@ const (
 )
 
 func newBroker(ch Changes, log *slog.Logger) *broker {
-	return &broker{changes: ch, log: log, subs: map[chan string]struct{}{}}
+	return &broker{changes: ch, log: log, subs: map[chan string]struct{}{}, seen: map[string]mark{}}
 }
 
 func (b *broker) subscribe() (chan string, bool) {
@@ -49,6 +71,14 @@ func (b *broker) unsubscribe(ch chan string) {
 	delete(b.subs, ch)
 }
 
+// announce tells listeners of an in-process change to r.
+func (b *broker) announce(typ string, r *store.Request) {
+	if r != nil {
+		b.fresh(r, time.Now())
+	}
+	b.notify(typ)
+}
+
 func (b *broker) notify(typ string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -66,6 +96,17 @@ func (b *broker) listeners() int {
 	return len(b.subs)
 }
 
+// forget drops marks older than t (the poll window is far shorter).
+func (b *broker) forget(t time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for id, m := range b.seen {
+		if m.when.Before(t) {
+			delete(b.seen, id)
+		}
+	}
+}
+
 // run polls the store for changes while someone listens.
 func (b *broker) run(ctx context.Context) {
 	if b.changes == nil {
@@ -73,11 +114,6 @@ func (b *broker) run(ctx context.Context) {
 	}
 	t := time.NewTicker(pollEvery)
 	defer t.Stop()
-	type mark struct {
-		sig  string
-		when time.Time
-	}
-	seen := map[string]mark{}
 	since := time.Now()
 	for {
 		select {
@@ -97,21 +133,15 @@ func (b *broker) run(ctx context.Context) {
 			b.log.Warn("console: watching for changes", "err", err)
 			continue
 		}
-		fresh := false
+		news := false
 		for _, r := range changed {
-			sig := fmt.Sprintf("%s/%d", r.Status, len(r.Votes))
-			if m, ok := seen[r.ID]; !ok || m.sig != sig {
-				fresh = true
-			}
-			seen[r.ID] = mark{sig, now}
-		}
-		for id, m := range seen {
-			if now.Sub(m.when) > time.Minute {
-				delete(seen, id)
+			if b.fresh(r, now) {
+				news = true
 			}
 		}
+		b.forget(now.Add(-time.Minute))
 		since = now
-		if fresh {
+		if news {
 			b.notify("changed")
 		}
 	}

@@ -9,9 +9,13 @@
   var status = document.getElementById("live-status");
   var timer = null, busy = false, again = false;
 
+  // Someone using a form on the page: never swap it out from under them.
   function typing() {
     var a = document.activeElement;
-    return a && content.contains(a) && a.tagName === "INPUT" && a.value !== "";
+    if (a && content.contains(a) && (a.tagName === "INPUT" || a.tagName === "SELECT" || a.tagName === "BUTTON")) return true;
+    var inputs = content.querySelectorAll("input[type=text]");
+    for (var i = 0; i < inputs.length; i++) if (inputs[i].value !== "") return true;
+    return false;
   }
 
   function refresh() {
