@@ -62,10 +62,13 @@ type Changes interface {
 }
 
 // Action describes a held call for approvers: the classified statement
-// (command) and what it touches (tables, functions, argv, paths).
+// (command), what it touches (tables, argv, paths), for SQL the functions
+// it calls, and why it is not a plain read.
 type Action struct {
 	Command   string
 	Resources []string
+	Functions []string
+	Why       string
 }
 
 // Options wire the console to the gateway's services.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/airlockhq/airlock/internal/pgtest"
 	"github.com/airlockhq/airlock/store"
 )
 
@@ -340,5 +342,43 @@ func TestEventsAnnounceChangesWithoutContent(t *testing.T) {
 	anon.Header.Set("Accept", "text/event-stream")
 	if r, err := http.DefaultClient.Do(anon); err != nil || r.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("anonymous stream: %v %v", r.StatusCode, err)
+	}
+}
+
+// TestApproverSeesTheClassifiedStatement: for a held PostgreSQL call the
+// card shows what the classifier saw — command, tables and functions — not
+// only the SQL text.
+func TestApproverSeesTheClassifiedStatement(t *testing.T) {
+	dsn, pool := pgtest.Schema(t)
+	if _, err := pool.Exec(context.Background(), `CREATE TABLE accounts (id int PRIMARY KEY, email text); INSERT INTO accounts VALUES (1, 'A@B.example')`); err != nil {
+		t.Fatal(err)
+	}
+	idp := newFakeIdP(t)
+	s := startStackWith(t, idp, fmt.Sprintf("  pg: {kind: postgres, dsn: %q}\n", dsn), `
+  - {name: analysts-pg-read, groups: [analysts], connections: [pg], access: [read], effect: allow, grant: {mode: auto}}
+  - {name: analysts-pg-write, groups: [analysts], connections: [pg], access: [write], effect: approve,
+     grant: {mode: auto, approvers: [dba], max_duration: 1h}}
+`)
+	alice := agent(t, s.Base, idp.Token(t, "alice", "analysts"))
+	if r := call(t, alice, "request_access", map[string]any{"connection": "pg", "access": "write", "reason": "fix emails"}); r.IsError {
+		t.Fatal(text(r))
+	}
+	held := goCall(t, alice, "query_db", map[string]any{"connection": "pg", "sql": "UPDATE accounts SET email = lower(email) WHERE id = 1"})
+	s.pending(t, "alice")
+	dave := s.login(t, "dave", "dba")
+	_, body := dave.get("/console/approvals")
+	for _, want := range []string{`class="command">UPDATE<`, `class="resources">accounts<`, `class="functions">lower<`, "test-agent"} {
+		if !strings.Contains(body, want) {
+			t.Fatalf("approvals page lacks %s:\n%s", want, body)
+		}
+	}
+	i := strings.Index(body, `data-id="`)
+	id := body[i+len(`data-id="`):]
+	id = id[:strings.IndexByte(id, '"')]
+	if code, _ := dave.post("/console/requests/"+id+"/deny", url.Values{"csrf": {dave.csrf()}, "reason": {"use a migration"}}); code != http.StatusOK {
+		t.Fatalf("deny: %d", code)
+	}
+	if r := <-held; r == nil || !r.IsError || !strings.Contains(text(r), "denied") {
+		t.Fatalf("denied call: %v", r)
 	}
 }

@@ -150,7 +150,7 @@ func (idp *fakeIdP) Token(t *testing.T, subject string, groups ...string) string
 // testRules: analysts get reads by themselves; writes on demo need a dba's
 // approval of each call; contractors' grants need two dbas.
 const testRules = `
-rules:
+rules:%s
   - {name: analysts-read, groups: [analysts], connections: [demo], access: [read], effect: allow, grant: {mode: auto, max_duration: 1h}}
   - {name: analysts-write-approved, groups: [analysts], connections: [demo], access: [write], effect: approve,
      grant: {mode: auto, approvers: [dba], max_duration: 1h}}
@@ -175,6 +175,13 @@ type stack struct {
 // built-in dev issuer when idp is nil.
 func startStack(t *testing.T, idp *fakeIdP, extra string) *stack {
 	t.Helper()
+	return startStackWith(t, idp, "", "", extra)
+}
+
+// startStackWith is startStack with more connections (indented entries)
+// and rules (list items, placed first).
+func startStackWith(t *testing.T, idp *fakeIdP, conns, rules string, extra ...string) *stack {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -186,7 +193,7 @@ func startStack(t *testing.T, idp *fakeIdP, extra string) *stack {
 	}
 	dir := t.TempDir()
 	yaml := fmt.Sprintf("server:\n  listen: %s\n  public_url: %s\n%sstore: sqlite:airlock.db\nconnections:\n  demo: {kind: sqlite, path: demo.db, seed: demo, description: Demo shop}\n",
-		ln.Addr(), base, ident) + testRules + extra
+		ln.Addr(), base, ident) + conns + fmt.Sprintf(testRules, rules) + strings.Join(extra, "")
 	p := filepath.Join(dir, "airlock.yaml")
 	if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)

@@ -5,8 +5,10 @@ import (
 
 	"encoding/json"
 	"github.com/airlockhq/airlock/policy/jit"
+	"github.com/airlockhq/airlock/policy/pgsql"
 	"net/http"
 
+	"github.com/airlockhq/airlock/config"
 	"github.com/airlockhq/airlock/console"
 	"github.com/airlockhq/airlock/identity"
 )
@@ -53,7 +55,17 @@ func (g *Gateway) describeCall(tool string, args json.RawMessage) (console.Actio
 		if err != nil {
 			return console.Action{}, false
 		}
-		return console.Action{Command: c.Command, Resources: c.Resources}, true
+		a := console.Action{Command: c.Command, Resources: c.Resources}
+		// For PostgreSQL, the functions the statement calls and why it is
+		// not a read, from the same classifier the tool used.
+		if sql, ok := m["sql"].(string); ok {
+			if conn := g.cfg.Connections[c.Connection]; conn != nil && conn.Kind == config.KindPostgres {
+				if st, err := pgsql.Classify(sql); err == nil {
+					a.Functions, a.Why = st.Functions, st.Reason
+				}
+			}
+		}
+		return a, true
 	}
 	return console.Action{}, false
 }
