@@ -163,6 +163,10 @@ func (c *Console) Publish(_ context.Context, e jit.Event) { c.broker.announce(e.
 // ctx ends.
 func (c *Console) Run(ctx context.Context) { c.broker.run(ctx) }
 
+// CloseStreams ends the open live-update streams, so that a graceful
+// shutdown does not wait on them; pages reconnect on their own.
+func (c *Console) CloseStreams() { c.broker.closeOnce.Do(func() { close(c.broker.closing) }) }
+
 // roles are what a person may do in the console.
 type roles struct {
 	Admin, Approver, Auditor bool

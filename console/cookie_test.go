@@ -3,9 +3,12 @@ package console
 import (
 	"context"
 	"crypto/tls"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/airlockhq/airlock/config"
 	"github.com/airlockhq/airlock/identity"
@@ -56,5 +59,42 @@ func TestCookiesSecureOnTLS(t *testing.T) {
 				t.Errorf("no %s", h)
 			}
 		}
+	}
+}
+
+// TestCloseStreamsEndsLiveUpdates: a graceful shutdown does not wait on
+// open console pages.
+func TestCloseStreamsEndsLiveUpdates(t *testing.T) {
+	cfg := &config.Config{}
+	cfg.Server.PublicURL = "http://127.0.0.1:8080"
+	cfg.Console.SessionTTL = config.DefaultConsoleSessionTTL
+	c, err := New(Options{Config: cfg, Requests: jit.New(nil, nil, jit.Config{}, nil), Login: redirectLogin{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := c.sessions.create(&identity.Principal{Subject: "dave"})
+	ts := httptest.NewServer(c.Handler())
+	defer ts.Close()
+	req, _ := http.NewRequest("GET", ts.URL+"/console/events", nil)
+	req.AddCookie(&http.Cookie{Name: sessionCookie, Value: id})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("stream: %v %v", resp, err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := io.ReadAll(resp.Body); done <- err }()
+	c.CloseStreams()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream outlived CloseStreams")
+	}
+	req2, _ := http.NewRequest("GET", ts.URL+"/console/events", nil)
+	req2.AddCookie(&http.Cookie{Name: sessionCookie, Value: id})
+	if r, err := http.DefaultClient.Do(req2); err != nil || r.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("stream after close: %v %v", r.StatusCode, err)
 	}
 }

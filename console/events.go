@@ -20,6 +20,10 @@ type broker struct {
 	changes Changes
 	log     *slog.Logger
 
+	// closing ends every stream (gateway shutdown).
+	closing   chan struct{}
+	closeOnce sync.Once
+
 	mu   sync.Mutex
 	subs map[chan string]struct{}
 	// seen holds each recently changed request's status and vote count,
@@ -51,7 +55,7 @@ const (
 )
 
 func newBroker(ch Changes, log *slog.Logger) *broker {
-	return &broker{changes: ch, log: log, subs: map[chan string]struct{}{}, seen: map[string]mark{}}
+	return &broker{changes: ch, log: log, subs: map[chan string]struct{}{}, seen: map[string]mark{}, closing: make(chan struct{})}
 }
 
 func (b *broker) subscribe() (chan string, bool) {
@@ -151,6 +155,12 @@ func (b *broker) run(ctx context.Context) {
 // client goes away.
 func (c *Console) handleEvents(w http.ResponseWriter, r *http.Request, _ *session) {
 	rc := http.NewResponseController(w)
+	select {
+	case <-c.broker.closing:
+		http.Error(w, "the gateway is shutting down", http.StatusServiceUnavailable)
+		return
+	default:
+	}
 	ch, ok := c.broker.subscribe()
 	if !ok {
 		http.Error(w, "too many open console pages", http.StatusServiceUnavailable)
@@ -172,6 +182,8 @@ func (c *Console) handleEvents(w http.ResponseWriter, r *http.Request, _ *sessio
 		select {
 		case <-r.Context().Done():
 			return
+		case <-c.broker.closing:
+			return // the browser reconnects to whichever gateway is up
 		case typ := <-ch:
 			fmt.Fprintf(w, "event: change\ndata: %s\n\n", typ)
 		case <-keep.C:

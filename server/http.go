@@ -305,5 +305,8 @@ func (g *Gateway) ServeHTTP(ctx context.Context, addr string, ready func(net.Add
 	defer cancel()
 	g.sse.CloseSessions()
 	g.streamable.CloseSessions(sctx)
+	if g.console != nil {
+		g.console.CloseStreams()
+	}
 	return errors.Join(derr, srv.Shutdown(sctx))
 }
