@@ -15,15 +15,17 @@ PG_DSN_CMD := bash scripts/test-postgres.sh
 build:
 	$(GO) build -o $(BIN) ./cmd/airlock
 
-## test: provision Node deps + PostgreSQL + OpenSSH's sshd, then go vet and
+## test: provision Node deps + PostgreSQL + OpenSSH's sshd + Chromium (the
+## console's browser test; screenshots in .testenv/console-screenshots), then go vet and
 ## all Go tests. Services are mandatory: AIRLOCK_TEST_REQUIRE_SERVICES=1 makes
 ## tests fail instead of skipping when PostgreSQL or the Node interop client
 ## is missing; the run_ssh tests always fail without sshd.
 test:
 	@bash scripts/npm-interop.sh
 	@sshd="$$(bash scripts/test-sshd.sh)"; \
+	chromium="$$(bash scripts/test-chromium.sh)"; \
 	dsn="$$($(PG_DSN_CMD))"; \
-	export AIRLOCK_TEST_PG_DSN="$$dsn" AIRLOCK_TEST_SSHD="$$sshd" AIRLOCK_TEST_REQUIRE_SERVICES=1; \
+	export AIRLOCK_TEST_PG_DSN="$$dsn" AIRLOCK_TEST_SSHD="$$sshd" AIRLOCK_TEST_CHROMIUM="$$chromium" AIRLOCK_TEST_REQUIRE_SERVICES=1; \
 	echo "AIRLOCK_TEST_PG_DSN=$$dsn"; \
 	echo "+ $(GO) vet ./..."; \
 	$(GO) vet ./...; \

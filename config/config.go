@@ -30,6 +30,7 @@ type Config struct {
 	Approvals   Approvals              `yaml:"approvals"`
 	Admin       Admin                  `yaml:"admin"`
 	Masking     Masking                `yaml:"masking"`
+	Console     Console                `yaml:"console"`
 	// Tools are declared tools (see DeclaredTool).
 	Tools []DeclaredTool `yaml:"tools"`
 
@@ -158,6 +159,9 @@ type Admin struct {
 	// Groups whose members may list and revoke any grant and see every
 	// request.
 	Groups []string `yaml:"groups"`
+	// Auditors are the groups whose members may read the journal in the
+	// console (search, a call's record, replay, export, chain status).
+	Auditors []string `yaml:"auditors"`
 }
 
 // Approval defaults.
@@ -332,6 +336,7 @@ func (c *Config) setDefaults() {
 		c.Limits.TokenEncoding = DefaultTokenEncoding
 	}
 	c.Journal.setDefaults(c)
+	c.Console.setDefaults(c)
 	for i := range c.Rules {
 		c.Rules[i].SetDefaults()
 	}
@@ -439,6 +444,7 @@ func (c *Config) Validate() error {
 	add(c.Journal.validate())
 	add(c.Approvals.validate())
 	add(c.Masking.validate())
+	add(c.Console.validate())
 	if c.Limits.MaxResultTokens < 100 {
 		add(invalid("limits.max_result_tokens", "must be at least 100"))
 	}

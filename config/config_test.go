@@ -50,6 +50,9 @@ func TestDefaultsAndRelativePaths(t *testing.T) {
 	if cfg.Identity.DevIssuer.KeyFile != "/etc/airlock/dev-issuer.pem" {
 		t.Errorf("key file = %q", cfg.Identity.DevIssuer.KeyFile)
 	}
+	if cfg.Console.ClientID != DefaultConsoleClientID || cfg.Console.SessionTTL != DefaultConsoleSessionTTL || cfg.Console.Disabled {
+		t.Errorf("console defaults: %+v", cfg.Console)
+	}
 }
 
 func TestEnvInterpolation(t *testing.T) {
@@ -107,6 +110,12 @@ func TestInvalid(t *testing.T) {
 		{"webhook without secret", minimal + "approvals: {webhook_url: 'https://hooks.example/x'}\n", "approvals.webhook_secret", "required with webhook_url"},
 		{"webhook secret without url", minimal + "approvals: {webhook_secret: {env: WH}}\n", "approvals.webhook_secret", "only together with webhook_url"},
 		{"stdio principal", minimal + "  stdio_principal: {groups: [a]}\n", "", ""},
+		{"unknown console key", minimal + "console: {client: x}\n", "console.client", "unknown key"},
+		{"console session too short", minimal + "console: {session_ttl: 10s}\n", "console.session_ttl", "between 1m and 168h"},
+		{"console session too long", minimal + "console: {session_ttl: 400h}\n", "console.session_ttl", "between 1m and 168h"},
+		{"console secret inline", minimal + "console: {client_secret: hunter2}\n", "console.client_secret", "by reference"},
+		{"console secret both", minimal + "console: {client_secret: {env: A, file: b}}\n", "console.client_secret", "exactly one"},
+		{"auditors not a list", minimal + "admin: {auditors: {a: 1}}\n", "admin.auditors", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

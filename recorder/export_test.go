@@ -158,6 +158,10 @@ func TestFilter(t *testing.T) {
 		{"session", Filter{Session: "sess-1", Connection: "demo"}, []string{"c1", "c2", "c3"}},
 		{"until", Filter{Until: t0.Add(2 * time.Second)}, []string{"c1"}},
 		{"since", Filter{Since: t0.Add(8 * time.Second)}, []string{"c4"}},
+		{"text in arguments, any case", Filter{Text: "delete from"}, []string{"c2"}},
+		{"text in result", Filter{Text: "INSERTED 1"}, []string{"c3"}},
+		{"text in an event's actor", Filter{Text: "bob", Type: TypeApproval}, []string{"ap1"}},
+		{"text nowhere", Filter{Text: "<no such text>"}, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

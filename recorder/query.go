@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"context"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Scan calls fn with every record after seq after, in order.
@@ -120,6 +122,9 @@ type Filter struct {
 	CallID     string
 	Since      time.Time // items that started at or after
 	Until      time.Time // items that started before
+	// Text matches items whose record (masked, as journaled) contains it,
+	// ignoring case: arguments, result, reason, error, names.
+	Text string
 }
 
 // Match reports whether the item passes the filter.
@@ -144,8 +149,84 @@ func (f *Filter) Match(it *Item) bool {
 		return false
 	case !f.Until.IsZero() && !it.Start().Before(f.Until):
 		return false
+	case f.Text != "" && !containsText(it, f.Text):
+		return false
 	}
 	return true
+}
+
+// containsText reports whether any field of the item's records contains
+// text, ignoring case. Raw JSON (arguments, result, detail) is searched as
+// stored, with the HTML escapes of <, > and & read as those characters.
+func containsText(it *Item, text string) bool {
+	needle := strings.ToLower(text)
+	for _, r := range []*Record{it.Started, it.Finished, it.Event} {
+		if r != nil && recordContains(r, needle) {
+			return true
+		}
+	}
+	return false
+}
+
+func recordContains(r *Record, needle string) bool {
+	for _, s := range []string{r.CallID, r.Type, r.Transport, r.Session, r.Tool, r.Connection, r.Access, r.Command,
+		r.Decision, r.Rule, r.Reason, r.GrantID, r.ApprovalID, r.RequestID, r.Event, r.Actor, r.Outcome, r.Error} {
+		if containsFold(s, needle) {
+			return true
+		}
+	}
+	if p := r.Principal; p != nil && (containsFold(p.Subject, needle) || containsFold(p.Agent, needle) || slices.ContainsFunc(p.Groups, func(g string) bool { return containsFold(g, needle) })) {
+		return true
+	}
+	if slices.ContainsFunc(r.Resources, func(s string) bool { return containsFold(s, needle) }) {
+		return true
+	}
+	for _, raw := range [][]byte{r.Arguments, r.Result, r.Detail} {
+		if len(raw) == 0 {
+			continue
+		}
+		s := string(raw)
+		if strings.Contains(s, `\u00`) {
+			s = jsonHTMLEscapes.Replace(s)
+		}
+		if containsFold(s, needle) {
+			return true
+		}
+	}
+	return false
+}
+
+var jsonHTMLEscapes = strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&")
+
+// containsFold reports whether s contains needle (already lower case),
+// ignoring case; without allocating when needle is ASCII.
+func containsFold(s, needle string) bool {
+	if needle == "" {
+		return true
+	}
+	for i := 0; i < len(needle); i++ {
+		if needle[i] >= utf8.RuneSelf {
+			return strings.Contains(strings.ToLower(s), needle)
+		}
+	}
+	n := len(needle)
+	for i := 0; i+n <= len(s); i++ {
+		j := 0
+		for j < n && lowerASCII(s[i+j]) == needle[j] {
+			j++
+		}
+		if j == n {
+			return true
+		}
+	}
+	return false
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 func eq(want, got string) bool { return want == "" || want == got }

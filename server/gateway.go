@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/airlockhq/airlock/config"
+	"github.com/airlockhq/airlock/console"
 	"github.com/airlockhq/airlock/identity"
 	"github.com/airlockhq/airlock/internal/telemetry"
 	"github.com/airlockhq/airlock/masking"
@@ -53,6 +54,7 @@ type Gateway struct {
 	jit      *jit.Service
 	engine   *policy.Engine
 	webhook  *jit.Webhook
+	console  *console.Console
 	stopBG   context.CancelFunc
 	// stopIdentity ends discovery retries of an unreachable issuer.
 	stopIdentity context.CancelFunc
@@ -133,9 +135,17 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, error
 		g.webhook = jit.NewWebhook(cfg.Approvals.WebhookURL, key, g.log)
 		sinks = append(sinks, g.webhook)
 	}
-	g.jit = jit.New(st, engine, jit.Config{Wait: cfg.Approvals.Wait, TTL: cfg.Approvals.TTL, AdminGroups: cfg.Admin.Groups}, g.log, sinks...)
+	g.jit = jit.New(st, engine, jit.Config{Wait: cfg.Approvals.Wait, TTL: cfg.Approvals.TTL, AdminGroups: cfg.Admin.Groups}, g.log, append(sinks, consoleSink{g})...)
+	if err := g.initConsole(); err != nil {
+		g.Close()
+		return nil, fmt.Errorf("console: %w", err)
+	}
 	bgCtx, stop := context.WithCancel(context.Background())
 	g.stopBG = stop
+	if g.console != nil {
+		g.bg.Add(1)
+		go func() { defer g.bg.Done(); g.console.Run(bgCtx) }()
+	}
 	g.bg.Add(1)
 	go func() { defer g.bg.Done(); g.jit.Run(bgCtx) }()
 	masker, err := cfg.MaskingEngine()

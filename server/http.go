@@ -138,6 +138,7 @@ func (g *Gateway) buildHandler() http.Handler {
 		// RFC 8414 metadata lives outside the issuer's path.
 		mux.Handle(g.dev.AuthorizationServerMetadataPath(), g.dev.Handler())
 	}
+	g.mountConsole(mux)
 	return boundBodies(mux)
 }
 
@@ -150,7 +151,8 @@ func boundBodies(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength != 0 {
 			switch {
-			case r.URL.Path == PathMCP, r.URL.Path == PathMessage, strings.HasPrefix(r.URL.Path, PathAdminAPI):
+			case r.URL.Path == PathMCP, r.URL.Path == PathMessage, strings.HasPrefix(r.URL.Path, PathAdminAPI),
+				strings.HasPrefix(r.URL.Path, consolePostPrefix):
 				_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
 			case strings.HasPrefix(r.URL.Path, config.DevIssuerPath+"/"):
 				// The dev issuer's login form, token and registration
@@ -342,5 +344,8 @@ func (g *Gateway) ServeHTTP(ctx context.Context, addr string, ready func(net.Add
 	defer cancel()
 	g.sse.CloseSessions()
 	g.streamable.CloseSessions(sctx)
+	if g.console != nil {
+		g.console.CloseStreams()
+	}
 	return errors.Join(derr, srv.Shutdown(sctx))
 }
