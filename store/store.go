@@ -69,7 +69,7 @@ func (s *SQLite) Close() error {
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {
-	for _, schema := range []string{journalSchema, requestsSchema} {
+	for _, schema := range []string{journalSchema, requestsSchema, pinsSchema} {
 		if _, err := s.db.ExecContext(ctx, schema); err != nil {
 			return fmt.Errorf("store: create schema: %w", err)
 		}
