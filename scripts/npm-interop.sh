@@ -5,6 +5,9 @@
 #   server/testdata/interop  the official MCP TypeScript SDK (interop client)
 #   evals/bench/reference    @modelcontextprotocol/server-postgres, pinned
 #                            (the reference server airlock bench measures)
+#   tools/upstream/testdata/npm  @modelcontextprotocol/server-postgres and
+#                            server-everything, pinned (real upstreams put
+#                            behind Airlock by the kind: mcp tests)
 # Fails loudly if node/npm is missing or npm fails. All output goes to stderr.
 set -euo pipefail
 
@@ -39,4 +42,6 @@ install "$REPO/server/testdata/interop" \
 	'import("@modelcontextprotocol/sdk/client/index.js").then(()=>{},e=>{console.error(e);process.exit(1)})'
 install "$REPO/evals/bench/reference" \
 	'require("fs").accessSync("node_modules/@modelcontextprotocol/server-postgres/dist/index.js")'
+install "$REPO/tools/upstream/testdata/npm" \
+	'for (const p of ["server-postgres/dist/index.js", "server-everything/dist/index.js"]) require("fs").accessSync("node_modules/@modelcontextprotocol/" + p)'
 log "done"

@@ -117,7 +117,7 @@ type env struct {
 const testRules = `
 rules:
   - {name: readers, groups: [analysts], connections: ["*"], access: [read], effect: allow}
-  - {name: admins, groups: [admins], connections: [up], access: [read, write, admin], effect: allow}
+  - {name: admins, groups: [admins], connections: ["u*"], access: [read, write, admin], effect: allow}
 `
 
 // upstreamConn is the connection to the test upstream (this test binary).
