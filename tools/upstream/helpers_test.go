@@ -1,7 +1,11 @@
 package upstream_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
 	"encoding/base64"
 	"fmt"
 	"log/slog"
@@ -115,6 +119,8 @@ type env struct {
 }
 
 const testRules = `
+admin:
+  groups: [admins]
 rules:
   - {name: readers, groups: [analysts], connections: ["*"], access: [read], effect: allow}
   - {name: admins, groups: [admins], connections: ["u*"], access: [read, write, admin], effect: allow}
@@ -188,6 +194,39 @@ func (e *env) start(t *testing.T) (*server.Gateway, string) {
 	ts := httptest.NewServer(g.Handler())
 	t.Cleanup(func() { ts.Close(); g.Close() })
 	return g, ts.URL
+}
+
+func (e *env) token(t *testing.T, subject string, groups ...string) string {
+	t.Helper()
+	tok, err := e.dev.Mint(identity.MintOptions{Subject: subject, Groups: groups, Audience: e.cfg.Identity.Audience, TTL: 10 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// admin calls the admin API as the CLI does (airlock upstream ...).
+func admin(t *testing.T, base, token, method, path string, body any) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, base+server.PathAdminAPI+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
 }
 
 func (e *env) client(t *testing.T, base, subject string, groups ...string) *client.Client {

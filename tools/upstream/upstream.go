@@ -492,3 +492,33 @@ func ViewPins(ps []*store.Pin) []PinView {
 	slices.SortStableFunc(out, func(a, b PinView) int { return cmp.Compare(rank[a.State], rank[b.State]) })
 	return out
 }
+
+// ErrHashMismatch means the definition an admin reviewed is no longer the
+// one the upstream offers: review again.
+var ErrHashMismatch = errors.New("the upstream offers another definition of this tool now; list the pins again and review it")
+
+// Accept records an admin's acceptance of the definition of tool with
+// hash (the one the admin reviewed, which must still be the one last
+// seen) and journals it. Running gateways take it up within a second.
+func Accept(ctx context.Context, pins store.PinStore, rec *recorder.Recorder, connection, tool, hash string, admin *identity.Principal, reason string) (*store.Pin, error) {
+	p, err := pins.AcceptPin(ctx, connection, tool, hash, admin.Subject)
+	if errors.Is(err, store.ErrNotFound) {
+		ps, lerr := pins.ListPins(ctx, connection)
+		if lerr == nil && slices.ContainsFunc(ps, func(p *store.Pin) bool { return p.Tool == tool }) {
+			return nil, ErrHashMismatch
+		}
+		return nil, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	if rec != nil {
+		detail, _ := json.Marshal(map[string]string{"upstream_tool": tool, "accepted_hash": hash})
+		r := &recorder.Record{CallID: recorder.NewCallID(), Type: TypeUpstream, Event: EventAccepted, Actor: admin.Subject,
+			Principal: admin, Connection: connection, Tool: tool, Reason: reason, Detail: detail}
+		if err := rec.Event(context.WithoutCancel(ctx), r); err != nil {
+			return nil, fmt.Errorf("accepted, but the journal could not record it: %w", err)
+		}
+	}
+	return p, nil
+}

@@ -174,14 +174,40 @@ func TestUpstreamRugPullWithheldUntilAccepted(t *testing.T) {
 	if views[0].Tool != "greet" || views[0].State != store.PinChanged || !strings.Contains(views[0].Description, "id_rsa") {
 		t.Fatalf("pins: %+v", views[0])
 	}
-	// Accepted by an admin: served again, with the new definition.
-	acceptAll(t, g.Store(), "up")
+	// An admin reviews and accepts it through the admin API (the CLI's
+	// airlock upstream pins / accept); others may not.
+	if code, _ := admin(t, base, e.token(t, "ana", "analysts"), "GET", "upstream/pins", nil); code != 403 {
+		t.Fatalf("non-admin listed pins: %d", code)
+	}
+	adm := e.token(t, "root", "admins")
+	code, out := admin(t, base, adm, "GET", "upstream/pins?connection=up", nil)
+	pins, _ := out["pins"].([]any)
+	if code != 200 || len(pins) == 0 {
+		t.Fatalf("pins: %d %v", code, out)
+	}
+	first := pins[0].(map[string]any)
+	if first["tool"] != "greet" || first["state"] != "changed" {
+		t.Fatalf("first pin: %v", first)
+	}
+	if code, _ := admin(t, base, adm, "POST", "upstream/pins/up/greet/accept", map[string]string{"hash": "0000"}); code != 409 {
+		t.Fatalf("accepting a definition not reviewed: %d", code)
+	}
+	if code, out := admin(t, base, adm, "POST", "upstream/pins/up/greet/accept", map[string]string{"hash": first["seen_hash"].(string), "reason": "reviewed"}); code != 200 {
+		t.Fatalf("accept: %d %v", code, out)
+	}
 	waitFor(t, "the accepted tool", func() bool { _, ok := toolNames(t, c)["up_greet"]; return ok })
 	if d := toolNames(t, c)["up_greet"].Description; !strings.Contains(d, "id_rsa") {
 		t.Errorf("listed description: %s", d)
 	}
 	if res := call(t, c, "up_greet", map[string]any{}); res.IsError {
 		t.Fatalf("greet after accept: %s", resultText(res))
+	}
+	accepted := false
+	for _, r := range journal(t, g) {
+		accepted = accepted || r.Type == upstream.TypeUpstream && r.Event == upstream.EventAccepted && r.Actor == "root"
+	}
+	if !accepted {
+		t.Error("the acceptance is not journaled")
 	}
 }
 
