@@ -150,6 +150,7 @@ func TestUpstreamServerEverything(t *testing.T) {
         TO_UPSTREAM: {env: TO_UPSTREAM}
         INDEX: {env: EVERYTHING_INDEX}
       accept_new: true
+      resources: true
       timeout: 60s
       tools:
         - {match: trigger-long-running-operation, access: read, alias: every_long_op}
@@ -240,6 +241,22 @@ func TestUpstreamServerEverything(t *testing.T) {
 		r := finished(t, g, "every_long_op")
 		return r.Outcome == recorder.OutcomeError && strings.Contains(r.Error, "cancelled")
 	})
+	// Resources are off by default; where enabled, a read is a read call.
+	if _, ok := toolNames(t, c)["every_media_read_resource"]; ok {
+		t.Error("resources offered without resources: true")
+	}
+	res = call(t, c, "every_read_resource", map[string]any{"uri": "demo://resource/dynamic/text/1"})
+	if res.IsError || !strings.Contains(resultText(res), "1") {
+		t.Fatalf("read_resource: %s", resultText(res))
+	}
+	if r := finished(t, g, "every_read_resource"); r.Access != "read" || r.Outcome != recorder.OutcomeOK {
+		t.Errorf("resource read journaled as %s %s", r.Access, r.Outcome)
+	}
+	res = call(t, c, "every_read_resource", map[string]any{"uri": "demo://resource/dynamic/blob/1"})
+	if b, _ := json.Marshal(res.StructuredContent); res.IsError || !strings.Contains(string(b), "binary resource dropped") {
+		t.Fatalf("blob: %s", b)
+	}
+
 	// The upstream still serves.
 	if res := call(t, c, "every_echo", map[string]any{"message": "still here"}); res.IsError || !strings.Contains(resultText(res), "still here") {
 		t.Fatalf("echo after cancel: %s", resultText(res))
