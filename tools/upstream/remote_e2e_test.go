@@ -2,6 +2,7 @@ package upstream_test
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
+
+	"github.com/airlockhq/airlock/tools"
 )
 
 // remoteUpstream is an in-process MCP server over streamable HTTP (or
@@ -112,7 +115,22 @@ func TestUpstreamRemoteBearerAndOAuth(t *testing.T) {
 
 func TestUpstreamPerPrincipalIsolation(t *testing.T) {
 	e := newEnv(t, upstreamConn(t, "      accept_new: true\n      isolation: per_principal\n"))
-	_, base := e.start(t)
+	g, base := e.start(t)
+	// airlock check starts a process of its own and pings it.
+	checked := false
+	for _, tl := range g.Tools() {
+		if cc, ok := tl.(tools.ConnectionChecker); ok {
+			if err := cc.CheckConnection(context.Background(), "up"); err == nil {
+				checked = true
+				break
+			} else if !errors.Is(err, tools.ErrUnknownConnection) {
+				t.Fatalf("check: %v", err)
+			}
+		}
+	}
+	if !checked {
+		t.Fatal("no tool checks the upstream connection")
+	}
 	ana := e.client(t, base, "ana", "analysts")
 	bob := e.client(t, base, "bob", "analysts")
 	grant(t, ana, "up", "read")

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 
+	"github.com/airlockhq/airlock/config"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/policy/pgsql"
 	"github.com/airlockhq/airlock/recorder"
@@ -383,4 +384,40 @@ func (r *resourceTool) Execute(ctx context.Context, c *tools.Call) (*tools.Resul
 		cs = append(cs, mcp.EmbeddedResource{Type: "resource", Resource: rc})
 	}
 	return convert(cs, nil, false), nil
+}
+
+var _ tools.ConnectionChecker = (*Tool)(nil)
+
+// CheckConnection implements tools.ConnectionChecker (airlock check): the
+// upstream starts (or is reached) and answers a ping.
+func (t *Tool) CheckConnection(ctx context.Context, name string) error {
+	if name != t.conn.name {
+		return tools.ErrUnknownConnection
+	}
+	return t.conn.check(ctx)
+}
+
+// CheckConnection implements tools.ConnectionChecker.
+func (r *resourceTool) CheckConnection(ctx context.Context, name string) error {
+	if name != r.conn.name {
+		return tools.ErrUnknownConnection
+	}
+	return r.conn.check(ctx)
+}
+
+func (c *Conn) check(ctx context.Context) error {
+	s := c.session("")
+	if c.cfg.Isolation == config.MCPPerPrincipal {
+		// A process of its own, stopped after the check.
+		s = &session{conn: c, key: "check", mu: make(chan struct{}, 1)}
+		defer s.close()
+	}
+	cl, err := s.client(ctx)
+	if err != nil {
+		return err
+	}
+	if err := cl.Ping(ctx); err != nil {
+		return fmt.Errorf("%w: ping failed: %s", ErrUnavailable, transportCause(err))
+	}
+	return nil
 }

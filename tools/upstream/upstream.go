@@ -252,7 +252,9 @@ func (c *Conn) pollPins(ctx context.Context) {
 }
 
 // ExportedName is the Airlock name of upstream tool name.
-func (c *Conn) ExportedName(name string) string {
+func (c *Conn) ExportedName(name string) string { return c.exportedName(name) }
+
+func (c *Conn) exportedName(name string) string {
 	if r := c.ruleFor(name); r != nil && r.Alias != "" {
 		return r.Alias
 	}
@@ -321,7 +323,8 @@ func (c *Conn) observe(ctx context.Context, listed []mcp.Tool, create bool) (map
 		tl := c.tools[t.Name]
 		if tl == nil && create {
 			if r := c.ruleFor(t.Name); r == nil || r.Effect != "deny" {
-				tl = &Tool{conn: c, upstream: t.Name, name: c.ExportedName(t.Name), rule: r}
+				tl = &Tool{conn: c, upstream: t.Name, name: c.exportedName(t.Name), rule: r}
+				tl.setDefinition(t)
 				c.tools[t.Name] = tl
 				c.order = append(c.order, t.Name)
 			}
