@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"path"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/airlockhq/airlock/policy"
@@ -235,6 +236,9 @@ func (m *MCPSettings) validate(field string, conn *Connection) error {
 			}
 			if !mcpNameRE.MatchString(r.Match) {
 				return invalid(f+".alias", "applies to a literal tool name, not a glob")
+			}
+			if slices.Contains(BuiltinTools, r.Alias) {
+				return invalid(f+".alias", "%q is a built-in tool", r.Alias)
 			}
 			if aliases[r.Alias] {
 				return invalid(f+".alias", "%q is already taken", r.Alias)

@@ -82,6 +82,7 @@ func TestMCPConnectionInvalid(t *testing.T) {
 		{`    mcp: {command: [x], tools: [{match: "a*", access: read, alias: b}]}`, "connections.gh.mcp.tools[0].alias", "literal tool name"},
 		{`    mcp: {command: [x], tools: [{match: a, access: read, alias: B}]}`, "connections.gh.mcp.tools[0].alias", "lower-case"},
 		{`    mcp: {command: [x], tools: [{match: a, access: read, alias: b}, {match: c, access: read, alias: b}]}`, "connections.gh.mcp.tools[1].alias", "already taken"},
+		{`    mcp: {command: [x], tools: [{match: a, access: read, alias: request_access}]}`, "connections.gh.mcp.tools[0].alias", "built-in"},
 		{`    mcp: {command: [x], tools: [{match: a, access: read, sql: "no spaces"}]}`, "connections.gh.mcp.tools[0].sql", "argument name"},
 	} {
 		_, err := loadMCP(t, t.TempDir(), tc.conn)

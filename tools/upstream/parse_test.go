@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"encoding/json"
+	"log/slog"
 	"errors"
 	"strings"
 	"testing"
@@ -185,5 +186,17 @@ func BenchmarkDefinitionHash(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = DefinitionHash(tl)
+	}
+}
+
+func TestClaimNames(t *testing.T) {
+	taken := map[string]string{"request_access": "a built-in tool"}
+	a := testTool(t, nil, sqlSchema)
+	b := testTool(t, nil, sqlSchema)
+	b.name = "request_access"
+	c := testTool(t, nil, sqlSchema) // pg_query again
+	got := claimNames(taken, "pg", []tools.Tool{a, b, c}, slog.New(slog.DiscardHandler))
+	if len(got) != 1 || got[0] != tools.Tool(a) {
+		t.Fatalf("kept %d tools", len(got))
 	}
 }

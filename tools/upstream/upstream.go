@@ -83,6 +83,20 @@ func newSet(env *tools.Env) (tools.ToolSet, error) {
 		return nil, errors.New("upstream MCP connections need a store that keeps pins")
 	}
 	slices.Sort(names)
+	// Names an upstream tool may not take: the built-in tools and the
+	// declared ones. A tool that would shadow one, or another upstream's,
+	// is not offered (mcp-go would replace the first silently).
+	taken := map[string]string{}
+	for _, n := range config.BuiltinTools {
+		taken[n] = "a built-in tool"
+	}
+	for _, d := range env.Config.Tools {
+		taken[d.Name] = "a declared tool"
+	}
+	log := env.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Set{stop: stop}
 	for _, name := range names {
@@ -92,13 +106,26 @@ func newSet(env *tools.Env) (tools.ToolSet, error) {
 			return nil, err
 		}
 		s.conns = append(s.conns, c)
-		for _, t := range c.Tools() {
-			s.tools = append(s.tools, t)
-		}
+		s.tools = append(s.tools, claimNames(taken, name, c.Tools(), log)...)
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); c.pollPins(ctx) }()
 	}
 	return s, nil
+}
+
+// claimNames keeps the tools whose names are free, and takes them.
+func claimNames(taken map[string]string, connection string, ts []tools.Tool, log *slog.Logger) []tools.Tool {
+	var out []tools.Tool
+	for _, t := range ts {
+		n := t.Definition().Name
+		if owner, dup := taken[n]; dup {
+			log.Error("upstream tool not offered: its name is taken; give it an alias", "connection", connection, "tool", n, "taken_by", owner)
+			continue
+		}
+		taken[n] = "a tool of connection " + connection
+		out = append(out, t)
+	}
+	return out
 }
 
 // Tools implements tools.ToolSet.
