@@ -2,10 +2,11 @@ package upstream
 
 import (
 	"encoding/json"
-	"log/slog"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
@@ -198,5 +199,23 @@ func TestClaimNames(t *testing.T) {
 	got := claimNames(taken, "pg", []tools.Tool{a, b, c}, slog.New(slog.DiscardHandler))
 	if len(got) != 1 || got[0] != tools.Tool(a) {
 		t.Fatalf("kept %d tools", len(got))
+	}
+}
+
+func TestReapIdle(t *testing.T) {
+	c := &Conn{cfg: &config.MCPSettings{Isolation: config.MCPPerPrincipal}, sessions: map[string]*session{}}
+	busy := &session{conn: c, mu: make(chan struct{}, 1)}
+	release := busy.use()
+	idle := &session{conn: c, mu: make(chan struct{}, 1)}
+	idle.use()()
+	c.sessions["busy"], c.sessions["idle"] = busy, idle
+	c.reapIdle(time.Now().Add(time.Second))
+	if _, ok := c.sessions["busy"]; !ok || !idle.closed {
+		t.Fatalf("reaped: %v, idle closed %v", c.sessions, idle.closed)
+	}
+	release()
+	c.reapIdle(time.Now().Add(time.Second))
+	if len(c.sessions) != 0 {
+		t.Fatal("released session not reaped")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"sync/atomic"
 	"time"
 
 	"github.com/mark3labs/mcp-go/client"
@@ -36,6 +37,20 @@ type session struct {
 	nextTry  time.Time
 	closed   bool
 	timer    *time.Timer
+	// inflight and lastUsed (unix nanoseconds) let an idle per-principal
+	// process be stopped.
+	inflight atomic.Int64
+	lastUsed atomic.Int64
+}
+
+// use marks the session busy until the returned func runs.
+func (s *session) use() func() {
+	s.inflight.Add(1)
+	s.lastUsed.Store(time.Now().UnixNano())
+	return func() {
+		s.lastUsed.Store(time.Now().UnixNano())
+		s.inflight.Add(-1)
+	}
 }
 
 func (s *session) lock(ctx context.Context) error {

@@ -199,7 +199,8 @@ func jsonValue(args map[string]any) any {
 // the gateway's credential, within the connection's timeout.
 func (t *Tool) Execute(ctx context.Context, c *tools.Call) (*tools.Result, error) {
 	args, _ := c.Args.(map[string]any)
-	s := t.conn.sessionFor(ctx)
+	s, release := t.conn.sessionFor(ctx)
+	defer release()
 	cl, err := s.client(ctx)
 	if err != nil {
 		return nil, tools.NotRun(upstreamErr(t.conn.name, err))
@@ -364,7 +365,8 @@ func (r *resourceTool) Parse(args map[string]any) (*tools.Call, error) {
 
 // Execute implements tools.Tool.
 func (r *resourceTool) Execute(ctx context.Context, c *tools.Call) (*tools.Result, error) {
-	s := r.conn.sessionFor(ctx)
+	s, release := r.conn.sessionFor(ctx)
+	defer release()
 	cl, err := s.client(ctx)
 	if err != nil {
 		return nil, tools.NotRun(upstreamErr(r.conn.name, err))

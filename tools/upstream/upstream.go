@@ -274,6 +274,7 @@ func (c *Conn) pollPins(ctx context.Context) {
 			if err := c.loadPins(ctx); err != nil && ctx.Err() == nil {
 				c.log.Warn("upstream pins could not be read; changed tools stay withheld", "err", err)
 			}
+			c.reapIdle(time.Now().Add(-IdleProcess))
 		}
 	}
 }
@@ -410,6 +411,30 @@ func (c *Conn) withheld(tool string) bool {
 	return a == "" || a != c.seen[tool]
 }
 
+// IdleProcess is how long a per-principal upstream process may stay
+// unused before it is stopped (the next call of its principal starts it
+// again).
+const IdleProcess = 10 * time.Minute
+
+// reapIdle stops per-principal sessions unused since before.
+func (c *Conn) reapIdle(before time.Time) {
+	if c.cfg.Isolation != config.MCPPerPrincipal {
+		return
+	}
+	var idle []*session
+	c.mu.Lock()
+	for k, s := range c.sessions {
+		if s.inflight.Load() == 0 && s.lastUsed.Load() < before.UnixNano() {
+			idle = append(idle, s)
+			delete(c.sessions, k)
+		}
+	}
+	c.mu.Unlock()
+	for _, s := range idle {
+		s.close()
+	}
+}
+
 // session returns the session of key ("" shared), creating it.
 func (c *Conn) session(key string) *session {
 	c.mu.Lock()
@@ -424,14 +449,25 @@ func (c *Conn) session(key string) *session {
 	return s
 }
 
-// sessionFor is the session a call of principal p uses.
-func (c *Conn) sessionFor(ctx context.Context) *session {
+// sessionFor is the session a call of the caller in ctx uses, marked busy
+// (so it is not stopped as idle) until release runs.
+func (c *Conn) sessionFor(ctx context.Context) (s *session, release func()) {
+	key := ""
 	if c.cfg.Isolation == config.MCPPerPrincipal {
 		if p := identity.FromContext(ctx); p != nil {
-			return c.session("principal:" + p.Issuer + "\x00" + p.Subject)
+			key = "principal:" + p.Issuer + "\x00" + p.Subject
 		}
 	}
-	return c.session("")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s = c.sessions[key]
+	if s == nil {
+		s = &session{conn: c, key: key, mu: make(chan struct{}, 1)}
+		if !c.closed {
+			c.sessions[key] = s
+		}
+	}
+	return s, s.use()
 }
 
 // progressToken registers ctx for the upstream's progress notifications.
