@@ -121,7 +121,7 @@ func (s *session) failed() {
 			s.conn.mu.Lock()
 			s.conn.restarts++
 			s.conn.mu.Unlock()
-			s.conn.log.Info("upstream restarted", "failures", s.failures)
+			s.conn.log.Info("upstream restarted")
 		}
 	})
 }
@@ -261,6 +261,7 @@ func (c *Conn) transport() (transport.Interface, error) {
 				// Not CommandContext: the process outlives the start's context.
 				cmd := exec.Command(command, args...)
 				cmd.Env, cmd.Dir = env, m.Dir
+				detach(cmd)
 				return cmd, nil
 			})), nil
 	}
