@@ -127,6 +127,8 @@ type Connection struct {
 
 	SSH  SSHSettings  `yaml:",inline"`
 	HTTP HTTPSettings `yaml:",inline"`
+	// MCP configures an upstream MCP server (kind mcp, config/mcp.go).
+	MCP *MCPSettings `yaml:"mcp"`
 }
 
 // SecretRef names where a credential lives; the value itself is never in
@@ -370,6 +372,10 @@ func (c *Config) setDefaults() {
 			conn.SSH.setDefaults(c)
 		case KindHTTP:
 			conn.HTTP.setDefaults(c)
+		case KindMCP:
+			if conn.MCP != nil {
+				conn.MCP.setDefaults(c)
+			}
 		}
 	}
 }
@@ -574,11 +580,18 @@ func (conn *Connection) validate(field string) error {
 		if err := conn.HTTP.validate(field, conn); err != nil {
 			return err
 		}
+	case KindMCP:
+		if err := conn.MCP.validate(field, conn); err != nil {
+			return err
+		}
 	case KindCustom:
 	case "":
-		return invalid(field+".kind", "required (postgres, sqlite, ssh, http or custom)")
+		return invalid(field+".kind", "required (postgres, sqlite, ssh, http, mcp or custom)")
 	default:
-		return invalid(field+".kind", "unknown kind %q (known: postgres, sqlite, ssh, http, custom)", conn.Kind)
+		return invalid(field+".kind", "unknown kind %q (known: postgres, sqlite, ssh, http, mcp, custom)", conn.Kind)
+	}
+	if conn.Kind != KindMCP && conn.MCP != nil {
+		return invalid(field+".mcp", "applies to kind mcp only")
 	}
 	if conn.Kind != KindCustom && len(conn.Options) > 0 {
 		return invalid(field+".options", "applies to kind custom only")

@@ -8,6 +8,9 @@
 #   cmd/airlock/testdata/inspector  @modelcontextprotocol/inspector, pinned at
 #                            the version the README and docs/clients.md use
 #                            (run by the quick-start and cookbook tests)
+#   tools/upstream/testdata/npm  @modelcontextprotocol/server-postgres and
+#                            server-everything, pinned (real upstreams put
+#                            behind Airlock by the kind: mcp tests)
 # Fails loudly if node/npm is missing or npm fails. All output goes to stderr.
 set -euo pipefail
 
@@ -44,4 +47,6 @@ install "$REPO/evals/bench/reference" \
 	'require("fs").accessSync("node_modules/@modelcontextprotocol/server-postgres/dist/index.js")'
 install "$REPO/cmd/airlock/testdata/inspector" \
 	'require("fs").accessSync("node_modules/@modelcontextprotocol/inspector/cli/build/cli.js")'
+install "$REPO/tools/upstream/testdata/npm" \
+	'for (const p of ["server-postgres/dist/index.js", "server-everything/dist/index.js"]) require("fs").accessSync("node_modules/@modelcontextprotocol/" + p)'
 log "done"

@@ -97,6 +97,7 @@ func (g *Gateway) adminHandler() http.Handler {
 		req, err := g.jit.Revoke(r.Context(), identity.FromContext(r.Context()), r.PathValue("id"), body.Reason)
 		g.adminReply(w, req, err)
 	})
+	g.upstreamAdmin(mux)
 	return mux
 }
 

@@ -35,6 +35,7 @@ import (
 	_ "github.com/airlockhq/airlock/tools/httprequest" // registers http_request
 	_ "github.com/airlockhq/airlock/tools/querydb"     // registers query_db
 	_ "github.com/airlockhq/airlock/tools/runssh"      // registers run_ssh
+	_ "github.com/airlockhq/airlock/tools/upstream"    // registers upstream MCP servers' tools
 )
 
 // Version is the gateway's version, reported to MCP clients.
@@ -49,6 +50,7 @@ type Gateway struct {
 	pipeline *tools.Pipeline
 	mcp      *mcpserver.MCPServer
 	tools    []tools.Tool
+	sets     []tools.ToolSet
 	verifier *identity.Verifier
 	dev      *identity.DevIssuer
 	jit      *jit.Service
@@ -176,8 +178,22 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, error
 		mcpserver.WithToolHandlerMiddleware(g.limitCalls),
 		mcpserver.WithInstructions("Airlock is a guarded gateway to databases and systems. Every call is checked against policy and journaled; errors say what to do next."),
 	)
-	env := &tools.Env{Config: cfg, Policy: engine, JIT: g.jit, Masker: masker, Logger: g.log}
+	env := &tools.Env{Config: cfg, Policy: engine, JIT: g.jit, Masker: masker, Logger: g.log, Pins: st, Journal: rec}
 	for _, k := range tools.Kinds() {
+		if k.NewSet != nil {
+			ts, err := k.NewSet(env)
+			if err != nil {
+				g.Close()
+				return nil, fmt.Errorf("tool %s: %w", k.Name, err)
+			}
+			if ts != nil {
+				g.sets = append(g.sets, ts)
+				for _, t := range ts.Tools() {
+					g.addTool(t)
+				}
+			}
+			continue
+		}
 		t, err := k.New(env)
 		if err != nil {
 			g.Close()
@@ -279,6 +295,9 @@ func (g *Gateway) connectionVisible(p *identity.Principal, tool, connection stri
 
 func (g *Gateway) visible(p *identity.Principal, t tools.Tool, name string) bool {
 	if p == nil || t == nil {
+		return false
+	}
+	if w, ok := t.(tools.Withholder); ok && w.Withheld() {
 		return false
 	}
 	sc, ok := t.(tools.Scoped)
@@ -407,6 +426,11 @@ func (g *Gateway) Close() error {
 	var errs []error
 	for _, t := range g.tools {
 		if c, ok := t.(io.Closer); ok {
+			errs = append(errs, c.Close())
+		}
+	}
+	for _, ts := range g.sets {
+		if c, ok := ts.(io.Closer); ok {
 			errs = append(errs, c.Close())
 		}
 	}

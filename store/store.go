@@ -50,6 +50,9 @@ type Store interface {
 	AcquireInstance() (*Instance, error)
 	InstanceAlive(id string) (bool, error)
 
+	// Pins of upstream MCP tools (see pins.go).
+	PinStore
+
 	// Ready returns nil when the store answers and takes journal writes;
 	// otherwise an error that names the cause (readiness checks).
 	Ready(ctx context.Context) error
@@ -127,7 +130,7 @@ func (s *SQLite) Close() error {
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {
-	for _, schema := range []string{journalSchema, requestsSchema} {
+	for _, schema := range []string{journalSchema, requestsSchema, pinsSchema} {
 		if _, err := s.db.ExecContext(ctx, schema); err != nil {
 			return fmt.Errorf("store: create schema: %w", err)
 		}

@@ -207,6 +207,7 @@ func render(r *Result, meta map[string]any) *mcp.CallToolResult {
 		}
 		res = mcp.NewToolResultStructured(r.Structured, r.Text)
 	}
+	res.Content = append(res.Content, r.Media...)
 	if len(meta) > 0 {
 		res.Meta = &mcp.Meta{AdditionalFields: meta}
 	}

@@ -21,6 +21,8 @@ import (
 	"github.com/airlockhq/airlock/masking"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/policy/jit"
+	"github.com/airlockhq/airlock/recorder"
+	"github.com/airlockhq/airlock/store"
 )
 
 // Action is what a call does, as far as policy is concerned.
@@ -61,6 +63,10 @@ type Result struct {
 	// bound); TokenNote what the token cap left out.
 	Note      string
 	TokenNote string
+	// Media are images or audio passed to the agent as they came, where
+	// a connection allows it: masking cannot read them, and the journal
+	// holds only what Structured says of them.
+	Media []mcp.Content
 }
 
 // Tool is one MCP tool served by a kind.
@@ -98,6 +104,11 @@ type Env struct {
 	// request's reason); nil means no masking is configured.
 	Masker *masking.Engine
 	Logger *slog.Logger
+	// Pins and Journal serve kinds that watch definitions they do not
+	// own (tools/upstream): pins of upstream tools, and journal events
+	// when one changes.
+	Pins    store.PinStore
+	Journal *recorder.Recorder
 }
 
 // Kind is a registered kind of tool.
@@ -108,6 +119,9 @@ type Kind struct {
 	// New builds the kind's tool, or returns nil when config gives it
 	// nothing to serve.
 	New func(env *Env) (Tool, error)
+	// NewSet, instead of New, builds a set of tools known only at start
+	// (an upstream MCP server's); nil when config gives it nothing.
+	NewSet func(env *Env) (ToolSet, error)
 }
 
 var (
@@ -120,7 +134,7 @@ var (
 func Register(k Kind) {
 	registryMu.Lock()
 	defer registryMu.Unlock()
-	if k.Name == "" || k.New == nil {
+	if k.Name == "" || (k.New == nil) == (k.NewSet == nil) {
 		panic("tools: Register of a kind without a name or constructor")
 	}
 	if _, dup := registry[k.Name]; dup {

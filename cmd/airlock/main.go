@@ -34,6 +34,7 @@ Usage:
   airlock logout  [--config F] [--server URL]              forget that login
   airlock approvals list|approve ID|deny ID [--reason R]   decide pending requests (admin API)
   airlock grants list|revoke ID [--reason R]               list and revoke grants (admin API)
+  airlock upstream pins|accept CONN TOOL --hash H          review upstream MCP tools (admin API)
   airlock bench   [--smoke] [--json] [--agents 1,8,32] [--targets …] [--scenarios …]
                                                            measure guarded calls next to direct pgx and
                                                            the reference MCP server (docs/performance.md)
@@ -116,6 +117,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdApprovals(ctx, rest, stdout)
 	case "grants":
 		return cmdGrants(ctx, rest, stdout)
+	case "upstream":
+		return cmdUpstream(ctx, rest, stdout)
 	case "eval":
 		return cmdEval(ctx, rest, stdout, stderr)
 	case "bench":
