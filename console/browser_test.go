@@ -256,7 +256,7 @@ func TestBrowserConsole(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#flash")),
 	)
 	dave.shot("05-revoked")
-	if r := call(t, alice, "query_db", map[string]any{"connection": "demo", "sql": "SELECT status FROM orders WHERE id = 7"}); !r.IsError || !strings.Contains(text(r), "no active grant") {
+	if r := call(t, alice, "query_db", map[string]any{"connection": "demo", "sql": "SELECT status FROM orders WHERE id = 7"}); !r.IsError || !strings.Contains(text(r), "was revoked by dave") {
 		t.Fatalf("call after revocation: %s", text(r))
 	}
 

@@ -233,7 +233,7 @@ func TestAdminRevokesThroughTheConsole(t *testing.T) {
 	if code, body := pat.post("/console/grants/"+gid+"/revoke", url.Values{"csrf": {pat.csrf()}, "reason": {"offboarding"}}); code != http.StatusOK || !strings.Contains(body, "Revoked "+gid) {
 		t.Fatalf("revoke: %d %s", code, body)
 	}
-	if r := call(t, alice, "query_db", map[string]any{"connection": "demo", "sql": "SELECT count(*) FROM orders"}); !r.IsError || !strings.Contains(text(r), "no active grant") {
+	if r := call(t, alice, "query_db", map[string]any{"connection": "demo", "sql": "SELECT count(*) FROM orders"}); !r.IsError || !strings.Contains(text(r), "was revoked by pat") || !strings.Contains(text(r), "offboarding") {
 		t.Fatalf("call after revocation: %s", text(r))
 	}
 	if _, body := pat.get("/console/connections"); !strings.Contains(body, "analysts-read") || !strings.Contains(body, `<span class="s-ok">1 ok</span>`) {

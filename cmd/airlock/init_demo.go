@@ -66,6 +66,7 @@ approvals:
 
 admin:
   groups: [platform]
+  auditors: [auditors]     # read the journal in the console (http://127.0.0.1:8080/console/)
 
 limits:
   call_timeout: 30s
