@@ -34,8 +34,14 @@ import (
 	_ "github.com/airlockhq/airlock/tools/runssh"      // registers run_ssh
 )
 
-// Version is the gateway's version, reported to MCP clients.
-var Version = "0.1.0-dev"
+// Version is the gateway's version, reported to MCP clients. Release
+// builds stamp it, Commit and BuildDate with -ldflags -X (see the
+// Makefile's release target); `airlock version` prints all three.
+var (
+	Version   = "0.1.0-dev"
+	Commit    = ""
+	BuildDate = ""
+)
 
 // Gateway is one running Airlock.
 type Gateway struct {
