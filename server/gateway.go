@@ -26,6 +26,7 @@ import (
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/policy/jit"
 	"github.com/airlockhq/airlock/recorder"
+	"github.com/airlockhq/airlock/slackapprove"
 	"github.com/airlockhq/airlock/store"
 	"github.com/airlockhq/airlock/tools"
 	"github.com/airlockhq/airlock/tools/access"        // registers list_connections, request_access, access_status
@@ -57,6 +58,7 @@ type Gateway struct {
 	jit      *jit.Service
 	engine   *policy.Engine
 	webhook  *jit.Webhook
+	slack    *slackapprove.Slack
 	stopBG   context.CancelFunc
 	bg       sync.WaitGroup
 
@@ -119,7 +121,17 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, error
 		g.webhook = jit.NewWebhook(cfg.Approvals.WebhookURL, key, g.log)
 		sinks = append(sinks, g.webhook)
 	}
+	// Slack needs the service it decides through, and the service needs
+	// its sinks: the Slack sink is bound once both exist.
+	slackSink := &lateSink{}
+	if cfg.Approvals.Slack != nil {
+		sinks = append(sinks, slackSink)
+	}
 	g.jit = jit.New(st, engine, jit.Config{Wait: cfg.Approvals.Wait, TTL: cfg.Approvals.TTL, AdminGroups: cfg.Admin.Groups}, g.log, sinks...)
+	if err := g.initSlack(slackSink); err != nil {
+		g.Close()
+		return nil, err
+	}
 	bgCtx, stop := context.WithCancel(context.Background())
 	g.stopBG = stop
 	g.bg.Add(1)
@@ -337,6 +349,9 @@ func (g *Gateway) Close() error {
 	}
 	if g.webhook != nil {
 		g.webhook.Close()
+	}
+	if g.slack != nil {
+		g.slack.Close()
 	}
 	var errs []error
 	for _, t := range g.tools {
