@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"slices"
@@ -36,6 +37,11 @@ type HTTPSettings struct {
 	// AllowPrivateNetwork lets the API live on loopback or private
 	// addresses — only those its own host name resolves to.
 	AllowPrivateNetwork bool `yaml:"allow_private_network"`
+	// Resolver is the DNS server (IP:port) that resolves base_url's host,
+	// at start-up and on every request, instead of the system's resolver:
+	// for split-horizon DNS. Every address it answers is still checked at
+	// dial time, so a resolver that rebinds the name gains nothing.
+	Resolver string `yaml:"resolver"`
 	// Routes map method + path glob to an access class, approve or deny.
 	// None means every method on every path under the base URL, with the
 	// default access classes (GET and HEAD read, others write).
@@ -63,7 +69,7 @@ const (
 
 func (h *HTTPSettings) isZero() bool {
 	return h.BaseURL == "" && len(h.Headers) == 0 && len(h.AllowHeaders) == 0 && h.TLS == nil && h.Timeout == 0 && h.MaxRequestBytes == 0 &&
-		h.MaxResponseBytes == 0 && !h.AllowPrivateNetwork && len(h.Routes) == 0
+		h.MaxResponseBytes == 0 && !h.AllowPrivateNetwork && h.Resolver == "" && len(h.Routes) == 0
 }
 
 // setDefaults fills the timeout and body caps and resolves TLS file paths
@@ -177,6 +183,11 @@ func (h *HTTPSettings) validate(field string, conn *Connection) error {
 	}
 	if h.MaxResponseBytes <= 0 || h.MaxResponseBytes > MaxHTTPBodyBytes {
 		return invalid(field+".max_response_bytes", "must be between 1 and %d", MaxHTTPBodyBytes)
+	}
+	if h.Resolver != "" {
+		if ap, err := netip.ParseAddrPort(h.Resolver); err != nil || ap.Port() == 0 {
+			return invalid(field+".resolver", "must be a DNS server's IP address and port, e.g. 10.0.0.2:53")
+		}
 	}
 	for i := range h.Routes {
 		if err := h.Routes[i].Validate(); err != nil {

@@ -101,6 +101,9 @@ func TestHTTPConnectionInvalid(t *testing.T) {
 		{"allow bad name", "    base_url: https://h/\n    allow_headers: ['X A']\n", "connections.api.allow_headers[0]", "not a valid"},
 		{"allow twice", "    base_url: https://h/\n    allow_headers: [X-Tenant, x-tenant]\n", "connections.api.allow_headers[1]", "more than once"},
 		{"unknown key", "    base_url: https://h/\n    base_uri: https://h/\n", "connections.api.base_uri", "unknown key"},
+		{"resolver name", "    base_url: https://h/\n    resolver: dns.internal:53\n", "connections.api.resolver", "IP address and port"},
+		{"resolver no port", "    base_url: https://h/\n    resolver: 10.0.0.2\n", "connections.api.resolver", "IP address and port"},
+		{"resolver port 0", "    base_url: https://h/\n    resolver: 10.0.0.2:0\n", "connections.api.resolver", "IP address and port"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

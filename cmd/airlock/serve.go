@@ -23,6 +23,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) (err error) 
 	listen := fs.String("listen", "", "listen address (overrides server.listen)")
 	stdio := fs.Bool("stdio", false, "serve MCP over stdin/stdout instead of HTTP")
 	logJSON := fs.Bool("log-json", false, "log as JSON lines")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6060); off by default")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -35,6 +36,13 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) (err error) 
 		h = slog.NewJSONHandler(stderr, nil)
 	}
 	log := slog.New(h)
+	if *pprofAddr != "" {
+		stop, err := startPprof(*pprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	g, err := server.New(ctx, cfg, server.Options{Logger: log})
 	if err != nil {
 		return err

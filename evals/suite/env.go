@@ -43,6 +43,11 @@ type env struct {
 	apiWrites atomic.Int64
 	honey     net.Listener
 	honeyHits atomic.Int64
+	// The rebinding cases: a DNS server, and a honeypot on the API's port
+	// at the address the names are rebound to.
+	dns         *dnsServer
+	rebindHoney net.Listener
+	apiPort     string
 
 	sshd     *sshdtest.Server
 	sshDir   string
@@ -89,6 +94,9 @@ func newEnv(ctx context.Context, o Options) (_ *env, err error) {
 	if err := e.startGateway(ctx); err != nil {
 		return nil, err
 	}
+	// The gateway resolved the rebinding names to the API at start-up;
+	// from now on they point elsewhere.
+	e.dns.rebound.Store(true)
 	return e, nil
 }
 
@@ -109,6 +117,12 @@ func (e *env) close() {
 	}
 	if e.honey != nil {
 		e.honey.Close()
+	}
+	if e.rebindHoney != nil {
+		e.rebindHoney.Close()
+	}
+	if e.dns != nil {
+		e.dns.close()
 	}
 	if e.admin != nil {
 		e.admin.Close()
@@ -174,32 +188,57 @@ func (e *env) startDB(ctx context.Context) error {
 	return nil
 }
 
-// startHTTP runs the API target (loopback) and the honeypot, a listener
-// that no case may ever reach.
+// startHTTP runs the API target (loopback), the honeypot, a listener that
+// no case may ever reach, and the rebinding honeypot: a second one on
+// 127.0.0.2 at the API's port, where the rebinding names point once the
+// gateway is up (see dns.go).
 func (e *env) startHTTP() error {
 	honey, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
 	e.honey = honey
-	go func() {
-		for {
-			c, err := honey.Accept()
-			if err != nil {
-				return
-			}
-			e.honeyHits.Add(1)
-			c.Close()
-		}
-	}()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	go e.countHits(honey)
+	dns, err := startDNS()
 	if err != nil {
 		return err
+	}
+	e.dns = dns
+	// The API's port must also be free on 127.0.0.2; a few tries find one.
+	var ln net.Listener
+	for try := 0; ln == nil; try++ {
+		if try == 20 {
+			return fmt.Errorf("eval: no port free on both 127.0.0.1 and 127.0.0.2: %w", err)
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		_, port, _ := net.SplitHostPort(l.Addr().String())
+		rebind, err := net.Listen("tcp", net.JoinHostPort(rebindAddr.String(), port))
+		if err != nil {
+			l.Close()
+			continue
+		}
+		ln, e.rebindHoney, e.apiPort = l, rebind, port
+		go e.countHits(rebind)
 	}
 	e.apiURL = "http://" + ln.Addr().String()
 	e.api = &http.Server{Handler: e.apiHandler(), ReadHeaderTimeout: 5 * time.Second}
 	go e.api.Serve(ln)
 	return nil
+}
+
+// countHits counts every connection made to a honeypot, and closes it.
+func (e *env) countHits(l net.Listener) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		e.honeyHits.Add(1)
+		c.Close()
+	}
 }
 
 // startSSH runs a throwaway OpenSSH sshd with a sentinel directory the
@@ -312,6 +351,26 @@ func (e *env) apiHandler() http.Handler {
 	return mux
 }
 
+// rebindConnections are http connections to the API by the rebinding
+// names, resolved by the eval's DNS server.
+func (e *env) rebindConnections() string {
+	var b strings.Builder
+	for _, c := range []struct{ name, host string }{{"rebind-flip", rebindFlip}, {"rebind-mapped", rebindMapped}, {"rebind-mixed", rebindMixed}} {
+		fmt.Fprintf(&b, `  %s:
+    kind: http
+    description: the eval API by a name the eval's DNS server rebinds
+    base_url: http://%s:%s
+    allow_private_network: true
+    resolver: %s
+    headers:
+      Authorization: Bearer ${AIRLOCK_EVAL_API_SECRET}
+    routes:
+      - {methods: [GET], path: /v1/**}
+`, c.name, c.host, e.apiPort, e.dns.addr())
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
 func (e *env) writeConfig() error {
 	dir := e.o.WorkDir
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -337,6 +396,7 @@ connections:
       - {methods: ["*"], path: /admin/**, effect: deny}
       - {methods: [GET], path: /v1/**}
       - {methods: [POST, PUT, DELETE], path: /v1/orders/**, effect: approve}
+%s
   web:
     kind: ssh
     description: eval web host
@@ -385,7 +445,7 @@ tools:
 rules:
   - name: agents-read
     groups: [agents]
-    connections: [pg, api, web]
+    connections: [pg, api, web, rebind-flip, rebind-mapped, rebind-mixed]
     access: [read]
     effect: allow
     grant: {mode: auto, max_duration: 2h}
@@ -406,7 +466,7 @@ limits:
   statement_timeout: 5s
   max_rows: 100
   max_result_tokens: 8000
-`, e.dsn, e.apiURL, e.sshd.Addr, e.sshd.User, e.sshd.KeyFile, e.sshd.KnownHosts, e.sshDir, e.sshDir, e.sshDir)
+`, e.dsn, e.apiURL, e.rebindConnections(), e.sshd.Addr, e.sshd.User, e.sshd.KeyFile, e.sshd.KnownHosts, e.sshDir, e.sshDir, e.sshDir)
 	e.cfgPath = filepath.Join(dir, "airlock.yaml")
 	if err := os.WriteFile(e.cfgPath, []byte(yaml), 0o600); err != nil {
 		return err

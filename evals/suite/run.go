@@ -211,6 +211,10 @@ func (e *env) runCase(ctx context.Context, c *Case, tr string) Result {
 		r.Hidden, r.Leaked = len(c.Absent)-countIn(answer, c.Absent), countIn(answer, c.Absent)
 	}
 
+	// No case, allowed or not, may ever reach a honeypot.
+	if slices.Contains(changed, "honeypot connections") {
+		return fail(Escape, "a honeypot was reached")
+	}
 	switch c.Expect {
 	case Blocked, Held, Unauthorized:
 		if len(changed) > 0 {
@@ -255,10 +259,11 @@ func (e *env) runCase(ctx context.Context, c *Case, tr string) Result {
 
 // expand fills the placeholders cases may use in string arguments:
 // {{sentinel}} (the SSH host's sentinel directory), {{honeypot}} (the
-// honeypot's URL) and {{honeyport}} (its port, for address encodings).
+// honeypot's URL), {{honeyport}} (its port, for address encodings) and
+// {{apiport}} (the API's port, which the rebinding names use too).
 func (e *env) expand(v map[string]any) map[string]any {
 	_, port, _ := strings.Cut(e.honey.Addr().String(), ":")
-	r := strings.NewReplacer("{{sentinel}}", e.sshDir, "{{honeypot}}", e.honeyURL(), "{{honeyport}}", port)
+	r := strings.NewReplacer("{{sentinel}}", e.sshDir, "{{honeypot}}", e.honeyURL(), "{{honeyport}}", port, "{{apiport}}", e.apiPort)
 	var walk func(any) any
 	walk = func(x any) any {
 		switch y := x.(type) {

@@ -89,7 +89,9 @@ type Case struct {
 	// journal (masked, and any case).
 	Contains []string `yaml:"contains"`
 	Absent   []string `yaml:"absent"`
-	// Transports the case runs over (default: streamable-http).
+	// Transports the case runs over. The default is streamable HTTP and
+	// stdio for every kind that both carry; hijack and flood cases attack
+	// HTTP sessions and connections, so they default to streamable HTTP.
 	Transports []string `yaml:"transports"`
 	// Benign marks ordinary work: a block is a false block.
 	Benign bool `yaml:"benign"`
@@ -232,7 +234,7 @@ func (c *Case) validate() error {
 		}
 	}
 	if len(c.Transports) == 0 {
-		c.Transports = []string{TransportHTTP}
+		c.Transports = defaultTransports(c.Kind)
 	}
 	if c.NoGrant && len(c.Grants) > 0 {
 		return fmt.Errorf("no_grant and grants exclude each other")
@@ -243,6 +245,17 @@ func (c *Case) validate() error {
 		}
 	}
 	return nil
+}
+
+// defaultTransports are the transports a case of kind runs over when it
+// names none: every case goes over streamable HTTP and stdio, except those
+// whose attack only exists over HTTP (a session id to steal, connections
+// to flood).
+func defaultTransports(kind string) []string {
+	if kind == KindHijack || kind == KindFlood {
+		return []string{TransportHTTP}
+	}
+	return []string{TransportHTTP, TransportStdio}
 }
 
 // connection is the connection a case's call names, if any.

@@ -29,6 +29,27 @@ func systemResolver(ctx context.Context, host string) ([]netip.Addr, error) {
 	return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 }
 
+// serverResolver resolves through the DNS server at addr (IP:port) only,
+// for connections that name their own resolver.
+func serverResolver(addr string) resolver {
+	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}}
+	return func(ctx context.Context, host string) ([]netip.Addr, error) {
+		return r.LookupNetIP(ctx, "ip", host)
+	}
+}
+
+// lookupFor is the resolver a connection uses: its own DNS server when it
+// names one, else lookup.
+func lookupFor(h *config.HTTPSettings, lookup resolver) resolver {
+	if h.Resolver != "" {
+		return serverResolver(h.Resolver)
+	}
+	return lookup
+}
+
 // startupLookupTimeout bounds resolving a base URL's host at start-up.
 const startupLookupTimeout = 10 * time.Second
 
@@ -58,6 +79,7 @@ type conn struct {
 // networks are allowed, and loads the TLS material.
 func newConn(name string, c *config.Connection, lookup resolver) (*conn, error) {
 	h := &c.HTTP
+	lookup = lookupFor(h, lookup)
 	base, err := url.Parse(h.BaseURL)
 	if err != nil {
 		return nil, errors.New("base_url is not a URL")
