@@ -195,7 +195,7 @@ func (s *Slack) handle(e jit.Event) {
 			TS      string `json:"ts"`
 		}
 		err := s.call(ctx, "chat.postMessage", map[string]any{
-			"channel": s.cfg.Channel, "text": e.Text(), "blocks": blocks(e, true),
+			"channel": s.cfg.Channel, "text": escape(e.Text()), "blocks": blocks(e, true),
 		}, &resp)
 		if err != nil {
 			s.cfg.Log.Error("slack: post request", "request_id", r.ID, "err", err)
@@ -222,7 +222,7 @@ func (s *Slack) handle(e jit.Event) {
 // the decision and who made it once it is not.
 func (s *Slack) update(ctx context.Context, m message, e jit.Event) {
 	err := s.call(ctx, "chat.update", map[string]any{
-		"channel": m.channel, "ts": m.ts, "text": e.Text(),
+		"channel": m.channel, "ts": m.ts, "text": escape(e.Text()),
 		"blocks": blocks(e, e.Request.Status == store.StatusPending),
 	}, nil)
 	if err != nil {
@@ -234,7 +234,7 @@ func (s *Slack) update(ctx context.Context, m message, e jit.Event) {
 // arguments) and, while the request is pending, the two buttons.
 func blocks(e jit.Event, buttons bool) []any {
 	out := []any{map[string]any{
-		"type": "section", "text": map[string]any{"type": "mrkdwn", "text": e.Text()},
+		"type": "section", "text": map[string]any{"type": "mrkdwn", "text": escape(e.Text())},
 	}}
 	if buttons {
 		out = append(out, map[string]any{
@@ -247,6 +247,10 @@ func blocks(e jit.Event, buttons bool) []any {
 	}
 	return out
 }
+
+// escape keeps text that came from an agent (a request's reason) from
+// being read as Slack markup: no <!channel> pings, no disguised links.
+var escape = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace
 
 func button(text, action, value, style string) map[string]any {
 	return map[string]any{

@@ -174,7 +174,7 @@ var carol = &identity.Principal{Subject: "carol", Groups: []string{"contractors"
 // message.
 func (e *env) request() (*store.Request, fakeCall) {
 	e.t.Helper()
-	r, err := e.jit.RequestGrant(context.Background(), carol, "db", policy.Read, 30*time.Minute, "weekly report")
+	r, err := e.jit.RequestGrant(context.Background(), carol, "db", policy.Read, 30*time.Minute, "weekly report <!channel> <https://evil.example|click>")
 	if err != nil || r.Status != store.StatusPending {
 		e.t.Fatalf("request: %+v %v", r, err)
 	}
@@ -232,6 +232,9 @@ func TestSlackApproveUpdatesMessage(t *testing.T) {
 	raw, _ := json.Marshal(posted.body["blocks"])
 	if !strings.Contains(string(raw), ActionApprove) || !strings.Contains(string(raw), ActionDeny) || !strings.Contains(string(raw), r.ID) {
 		t.Errorf("message has no Approve/Deny buttons for %s: %s", r.ID, raw)
+	}
+	if strings.Contains(string(raw), "<!channel>") || strings.Contains(posted.body["text"].(string), "<https://evil") {
+		t.Errorf("the agent's reason reached Slack as markup: %s", raw)
 	}
 	ts, _ := posted.body["ts"].(string)
 	if ts == "" {
