@@ -17,6 +17,11 @@ import (
 
 const chartDir = "helm/airlock"
 
+// kubeVersion is the cluster version helm renders for: a helm built with
+// go install (scripts/test-helm.sh) does not know its Kubernetes version
+// and would assume v1.20, below the chart's kubeVersion.
+const kubeVersion = "1.31.0"
+
 // helmBin finds the helm binary: AIRLOCK_TEST_HELM (make test sets it from
 // scripts/test-helm.sh), else helm on PATH. Without one the chart tests
 // skip, unless AIRLOCK_TEST_REQUIRE_SERVICES=1, where they fail.
@@ -57,7 +62,7 @@ func helm(t *testing.T, args ...string) (string, error) {
 // and returns the manifests by kind.
 func render(t *testing.T, valueFiles []string, sets ...string) map[string][]map[string]any {
 	t.Helper()
-	args := []string{"template", "airlock", chartDir, "--namespace", "airlock"}
+	args := []string{"template", "airlock", chartDir, "--namespace", "airlock", "--kube-version", kubeVersion}
 	for _, f := range valueFiles {
 		args = append(args, "-f", f)
 	}
@@ -119,7 +124,7 @@ func one(t *testing.T, docs map[string][]map[string]any, kind string) map[string
 
 func TestHelmLint(t *testing.T) {
 	for _, values := range [][]string{nil, {"../examples/kubernetes/values.yaml"}} {
-		args := []string{"lint", "--strict", chartDir, "--namespace", "airlock"}
+		args := []string{"lint", "--strict", chartDir, "--namespace", "airlock", "--kube-version", kubeVersion}
 		for _, f := range values {
 			args = append(args, "-f", f)
 		}
@@ -348,7 +353,7 @@ func TestChartRefusesUnsafeValues(t *testing.T) {
 		{[]string{"store.existingSecret=pg", "journalKeys.existingSecret=k", "podDisruptionBudget.maxUnavailable=1"}, "set minAvailable or maxUnavailable, not both"},
 	}
 	for _, tc := range cases {
-		args := []string{"template", "airlock", chartDir}
+		args := []string{"template", "airlock", chartDir, "--kube-version", kubeVersion}
 		for _, s := range tc.sets {
 			args = append(args, "--set", s)
 		}

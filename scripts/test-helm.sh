@@ -28,7 +28,9 @@ done
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin="$root/.testenv/bin"
-if [[ -x "$bin/helm" ]] && "$bin/helm" version --short 2>/dev/null | grep -q "^${HELM_VERSION}"; then
+# The module version Go recorded in the binary (helm's own `version` is
+# only set by its release builds).
+if [[ -x "$bin/helm" ]] && go version -m "$bin/helm" 2>/dev/null | grep -q "helm.sh/helm/v3[[:space:]]*${HELM_VERSION}"; then
 	printf '%s\n' "$bin/helm"
 	exit 0
 fi
