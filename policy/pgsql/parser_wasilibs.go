@@ -4,6 +4,7 @@ package pgsql
 
 import (
 	"errors"
+	"sync/atomic"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	pgquery "github.com/wasilibs/go-pgquery"
@@ -17,17 +18,26 @@ const ParserName = "go-pgquery (WebAssembly, no cgo)"
 // parseSQL parses sql with libpg_query compiled to WebAssembly; the tree
 // has pg_query_go's types, so the classifier is the same code. A statement
 // nested deeper than the WebAssembly stack makes wazero panic (where the
-// cgo build returns an error); that panic is the agent's input, not a bug
-// of ours, so it becomes an error here instead of ending the call's
-// goroutine.
+// cgo build returns an error), and the module is not usable after that:
+// later parses return empty trees. So the panic becomes an error and every
+// later parse is refused until the process restarts — fail closed, at the
+// price of letting one statement stop SQL classification (docs/release.md).
 func parseSQL(sql string) (tree *pg_query.ParseResult, err error) {
+	if poisoned.Load() {
+		return nil, errPoisoned
+	}
 	defer func() {
 		if r := recover(); r != nil {
+			poisoned.Store(true)
 			tree, err = nil, errTooDeep
 		}
 	}()
 	return pgquery.Parse(sql)
 }
+
+var poisoned atomic.Bool
+
+var errPoisoned = errors.New("the SQL parser stopped after a statement it could not handle; restart the gateway")
 
 var errTooDeep = errors.New("the statement is nested too deeply to parse")
 
