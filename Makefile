@@ -10,7 +10,7 @@ BIN      := bin/airlock
 # Prints the DSN of a PostgreSQL the tests may use (reuses or starts one).
 PG_DSN_CMD := bash scripts/test-postgres.sh
 
-.PHONY: build test eval bench fuzz fmt vet clean pg pg-stop interop-deps
+.PHONY: build test eval bench fuzz fmt vet clean pg pg-stop interop-deps release helm
 
 build:
 	$(GO) build -o $(BIN) ./cmd/airlock
@@ -24,8 +24,9 @@ test:
 	@bash scripts/npm-interop.sh
 	@sshd="$$(bash scripts/test-sshd.sh)"; \
 	chromium="$$(bash scripts/test-chromium.sh)"; \
+	helm="$$(bash scripts/test-helm.sh)"; \
 	dsn="$$($(PG_DSN_CMD))"; \
-	export AIRLOCK_TEST_PG_DSN="$$dsn" AIRLOCK_TEST_SSHD="$$sshd" AIRLOCK_TEST_CHROMIUM="$$chromium" AIRLOCK_TEST_REQUIRE_SERVICES=1; \
+	export AIRLOCK_TEST_PG_DSN="$$dsn" AIRLOCK_TEST_SSHD="$$sshd" AIRLOCK_TEST_CHROMIUM="$$chromium" AIRLOCK_TEST_HELM="$$helm" AIRLOCK_TEST_REQUIRE_SERVICES=1; \
 	echo "AIRLOCK_TEST_PG_DSN=$$dsn"; \
 	echo "+ $(GO) vet ./..."; \
 	$(GO) vet ./...; \
@@ -37,6 +38,16 @@ test:
 	if [ -f .testenv/eval-scorecard.txt ]; then echo; echo "+ eval scorecard (evals/suite)"; cat .testenv/eval-scorecard.txt; fi; \
 	if [ -f .testenv/masking-scorecard.txt ]; then echo; echo "+ masking scorecard (evals/masking)"; cat .testenv/masking-scorecard.txt; fi; \
 	exit $$rc
+
+## release: static binaries for linux/amd64, linux/arm64 and darwin/arm64 in
+## dist/, stamped with VERSION, COMMIT and DATE, and dist/SHA256SUMS
+## (docs/release.md). PLATFORMS="linux/amd64" builds one.
+release:
+	@bash scripts/release.sh
+
+## helm: print the helm binary the chart tests use (builds it once).
+helm:
+	@bash scripts/test-helm.sh
 
 ## eval: provision PostgreSQL and sshd, then run the adversarial suite and
 ## print its scorecard (`airlock eval`; non-zero on any escape).
@@ -84,4 +95,4 @@ interop-deps:
 
 clean:
 	@if [ -e .testenv/pg ]; then bash scripts/test-postgres.sh --purge; fi
-	rm -rf .testenv bin
+	rm -rf .testenv bin dist

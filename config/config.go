@@ -154,6 +154,9 @@ type Approvals struct {
 	// "UNIX.BODY"), so the receiver can tell the gateway's messages from
 	// anyone else's. Required with webhook_url.
 	WebhookSecret *SecretRef `yaml:"webhook_secret"`
+	// Slack, when set, posts requests to Slack with Approve and Deny
+	// buttons (see config/slack.go).
+	Slack *Slack `yaml:"slack"`
 }
 
 // Admin configures the admin API's roles.
@@ -195,7 +198,7 @@ func (a *Approvals) validate() error {
 	if err := a.WebhookSecret.check("approvals.webhook_secret"); err != nil {
 		return err
 	}
-	return nil
+	return a.Slack.validate()
 }
 
 // Limits bound every call.
@@ -350,6 +353,13 @@ func (c *Config) setDefaults() {
 	}
 	if s := c.Approvals.WebhookSecret; s != nil && s.File != "" {
 		s.File = c.Resolve(s.File)
+	}
+	if sl := c.Approvals.Slack; sl != nil {
+		for _, s := range []*SecretRef{sl.BotToken, sl.SigningSecret} {
+			if s != nil && s.File != "" {
+				s.File = c.Resolve(s.File)
+			}
+		}
 	}
 	for _, conn := range c.Connections {
 		if conn == nil {

@@ -29,6 +29,7 @@ import (
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/policy/jit"
 	"github.com/airlockhq/airlock/recorder"
+	"github.com/airlockhq/airlock/slackapprove"
 	"github.com/airlockhq/airlock/store"
 	"github.com/airlockhq/airlock/tools"
 	"github.com/airlockhq/airlock/tools/access"        // registers list_connections, request_access, access_status
@@ -38,8 +39,14 @@ import (
 	_ "github.com/airlockhq/airlock/tools/upstream"    // registers upstream MCP servers' tools
 )
 
-// Version is the gateway's version, reported to MCP clients.
-var Version = "0.1.0-dev"
+// Version is the gateway's version, reported to MCP clients. Release
+// builds stamp it, Commit and BuildDate with -ldflags -X (see the
+// Makefile's release target); `airlock version` prints all three.
+var (
+	Version   = "0.1.0-dev"
+	Commit    = ""
+	BuildDate = ""
+)
 
 // Gateway is one running Airlock.
 type Gateway struct {
@@ -57,6 +64,7 @@ type Gateway struct {
 	engine   *policy.Engine
 	webhook  *jit.Webhook
 	console  *console.Console
+	slack    *slackapprove.Slack
 	stopBG   context.CancelFunc
 	// stopIdentity ends discovery retries of an unreachable issuer.
 	stopIdentity context.CancelFunc
@@ -137,7 +145,17 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, error
 		g.webhook = jit.NewWebhook(cfg.Approvals.WebhookURL, key, g.log)
 		sinks = append(sinks, g.webhook)
 	}
+	// Slack needs the service it decides through, and the service needs
+	// its sinks: the Slack sink is bound once both exist.
+	slackSink := &lateSink{}
+	if cfg.Approvals.Slack != nil {
+		sinks = append(sinks, slackSink)
+	}
 	g.jit = jit.New(st, engine, jit.Config{Wait: cfg.Approvals.Wait, TTL: cfg.Approvals.TTL, AdminGroups: cfg.Admin.Groups}, g.log, append(sinks, consoleSink{g})...)
+	if err := g.initSlack(slackSink); err != nil {
+		g.Close()
+		return nil, err
+	}
 	if err := g.initConsole(); err != nil {
 		g.Close()
 		return nil, fmt.Errorf("console: %w", err)
@@ -422,6 +440,9 @@ func (g *Gateway) Close() error {
 	}
 	if g.webhook != nil {
 		g.webhook.Close()
+	}
+	if g.slack != nil {
+		g.slack.Close()
 	}
 	var errs []error
 	for _, t := range g.tools {

@@ -123,6 +123,10 @@ func (g *Gateway) buildHandler() http.Handler {
 	mux.Handle(PathSSE, g.authenticate(g.guardSSE(sse.SSEHandler())))
 	mux.Handle(PathMessage, g.authenticate(g.admitBody(g.guardSSEMessage(sse.MessageHandler()))))
 	mux.Handle(PathAdminAPI, g.authenticate(g.admitBody(g.adminHandler())))
+	if g.slack != nil {
+		// Slack signs its callbacks; there is no bearer token to check.
+		mux.Handle("POST "+PathSlackInteractions, g.slack)
+	}
 	mux.HandleFunc("GET "+PathHealth, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -152,7 +156,7 @@ func boundBodies(next http.Handler) http.Handler {
 		if r.ContentLength != 0 {
 			switch {
 			case r.URL.Path == PathMCP, r.URL.Path == PathMessage, strings.HasPrefix(r.URL.Path, PathAdminAPI),
-				strings.HasPrefix(r.URL.Path, consolePostPrefix):
+				strings.HasPrefix(r.URL.Path, consolePostPrefix), r.URL.Path == PathSlackInteractions:
 				_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
 			case strings.HasPrefix(r.URL.Path, config.DevIssuerPath+"/"):
 				// The dev issuer's login form, token and registration

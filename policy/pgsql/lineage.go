@@ -82,7 +82,7 @@ func AnalyzeLineage(sql string) *Lineage {
 	if strings.IndexByte(sql, 0) >= 0 || !utf8.ValidString(sql) {
 		return &Lineage{opaque: true}
 	}
-	tree, err := pg_query.Parse(sql)
+	tree, err := parseSQL(sql)
 	if err != nil || len(tree.Stmts) != 1 {
 		return &Lineage{opaque: true}
 	}

@@ -14,7 +14,6 @@
 package pgsql
 
 import (
-	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -22,7 +21,6 @@ import (
 	"unicode/utf8"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
-	"github.com/pganalyze/pg_query_go/v6/parser"
 
 	"github.com/airlockhq/airlock/policy"
 )
@@ -64,7 +62,7 @@ func Classify(sql string) (*Statement, error) {
 	if !utf8.ValidString(sql) {
 		return nil, &Error{Msg: "the statement is not valid UTF-8"}
 	}
-	tree, err := pg_query.Parse(sql)
+	tree, err := parseSQL(sql)
 	if err != nil {
 		return nil, parseError(err)
 	}
@@ -102,14 +100,14 @@ func Classify(sql string) (*Statement, error) {
 // also names PostgreSQL source files and functions, which mean nothing to an
 // agent.
 func parseError(err error) *Error {
-	var pe *parser.Error
-	if !errors.As(err, &pe) {
+	msg, pos, ok := parserError(err)
+	if !ok {
 		// Not a parser error (e.g. the protobuf tree was too deep to decode).
 		return &Error{Msg: "the statement could not be parsed; simplify it and try again"}
 	}
-	e := &Error{Msg: pe.Message, Position: pe.Cursorpos}
+	e := &Error{Msg: msg, Position: pos}
 	if e.Position > 0 {
-		e.Msg = fmt.Sprintf("%s (at position %d)", pe.Message, pe.Cursorpos)
+		e.Msg = fmt.Sprintf("%s (at position %d)", msg, pos)
 	}
 	return e
 }

@@ -1,0 +1,139 @@
+package server_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/airlockhq/airlock/server"
+	"github.com/airlockhq/airlock/slackapprove"
+)
+
+// TestSlackApprovalEndToEnd: an agent's request_access waits; the request
+// is posted to (a fake) Slack with buttons; a Slack-signed click by a
+// mapped approver, sent to the gateway's /slack/interactions, approves it
+// through the same service as the admin API; the agent's held call
+// completes and the Slack message is updated. A click by the requester
+// herself is refused.
+func TestSlackApprovalEndToEnd(t *testing.T) {
+	var mu sync.Mutex
+	var calls []map[string]any
+	got := make(chan struct{}, 100)
+	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		body := map[string]any{"_path": r.URL.Path, "_auth": r.Header.Get("Authorization")}
+		json.Unmarshal(b, &body)
+		mu.Lock()
+		calls = append(calls, body)
+		mu.Unlock()
+		json.NewEncoder(w).Encode(map[string]any{"ok": true, "channel": "C0AIRLOCK", "ts": "1700000000.000100"})
+		got <- struct{}{}
+	}))
+	defer fake.Close()
+	defer server.SetSlackEndpoints(fake.URL+"/api/", fake.URL+"/hooks/")()
+	waitCall := func(path string) map[string]any {
+		t.Helper()
+		deadline := time.After(15 * time.Second)
+		for {
+			mu.Lock()
+			for i, c := range calls {
+				if c["_path"] == path {
+					calls = append(calls[:i], calls[i+1:]...)
+					mu.Unlock()
+					return c
+				}
+			}
+			mu.Unlock()
+			select {
+			case <-got:
+			case <-deadline:
+				t.Fatalf("fake Slack never received %s", path)
+			}
+		}
+	}
+
+	const signing = "e2e-signing-secret-0123456789abcdef"
+	t.Setenv("AIRLOCK_TEST_SLACK_BOT", "xoxb-e2e")
+	t.Setenv("AIRLOCK_TEST_SLACK_SIGNING", signing)
+	e := newEnvWith(t, `
+approvals:
+  wait: 20s
+  slack:
+    bot_token: {env: AIRLOCK_TEST_SLACK_BOT}
+    signing_secret: {env: AIRLOCK_TEST_SLACK_SIGNING}
+    channel: C0AIRLOCK
+    approvers:
+      - {slack_user: U0DAVE, subject: dave, groups: [dba]}
+      - {slack_user: U0CAROL, subject: carol, groups: [dba]}
+rules:
+  - {name: contractor-read, groups: [contractors], connections: [pg], access: [read], effect: allow,
+     grant: {mode: approval, approvers: [dba], max_duration: 30m}}
+`)
+	_, base := e.start(t, server.Options{})
+	carol := e.token(t, "carol", "contractors")
+	c := httpClient(t, "streamable-http", base, carol)
+
+	held := make(chan *mcp.CallToolResult, 1)
+	go func() {
+		held <- callTool(t, c, "request_access", map[string]any{"connection": "pg", "access": "read", "duration": "10m", "reason": "debug invoice totals"})
+	}()
+	posted := waitCall("/api/chat.postMessage")
+	if posted["_auth"] != "Bearer xoxb-e2e" || posted["channel"] != "C0AIRLOCK" {
+		t.Fatalf("chat.postMessage: %v", posted)
+	}
+	raw, _ := json.Marshal(posted["blocks"])
+	m := regexp.MustCompile(`"value":"([^"]+)"`).FindStringSubmatch(string(raw))
+	if m == nil {
+		t.Fatalf("no request id on the buttons: %s", raw)
+	}
+	id := m[1]
+
+	click := func(user string, at time.Time) int {
+		p, _ := json.Marshal(map[string]any{
+			"type": "block_actions", "user": map[string]any{"id": user}, "team": map[string]any{"id": "T0"},
+			"container":    map[string]any{"channel_id": "C0AIRLOCK", "message_ts": "1700000000.000100"},
+			"response_url": fake.URL + "/hooks/1",
+			"actions":      []any{map[string]any{"action_id": slackapprove.ActionApprove, "value": id}},
+		})
+		body := url.Values{"payload": {string(p)}}.Encode()
+		ts := strconv.FormatInt(at.Unix(), 10)
+		req, _ := http.NewRequest(http.MethodPost, base+server.PathSlackInteractions, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Slack-Request-Timestamp", ts)
+		req.Header.Set("X-Slack-Signature", slackapprove.Sign([]byte(signing), ts, []byte(body)))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := click("U0CAROL", time.Now()); code != http.StatusOK {
+		t.Fatalf("carol's click: HTTP %d", code)
+	}
+	if r := waitCall("/hooks/1"); !strings.Contains(r["text"].(string), "own request") {
+		t.Errorf("self-approval from Slack: told %v", r)
+	}
+	if code := click("U0DAVE", time.Now().Add(time.Second)); code != http.StatusOK {
+		t.Fatalf("dave's click: HTTP %d", code)
+	}
+	res := <-held
+	if res.IsError || res.StructuredContent.(map[string]any)["status"] != "active" {
+		t.Fatalf("held request_access after the Slack approval: %s", text(res))
+	}
+	upd := waitCall("/api/chat.update")
+	if txt, _ := upd["text"].(string); !strings.Contains(txt, "dave approved") {
+		t.Errorf("chat.update: %v", upd)
+	}
+	structured(t, query(t, c, "pg", "SELECT count(*) FROM t"))
+}
