@@ -4,7 +4,8 @@
 #
 # Uses AIRLOCK_TEST_HELM or helm on PATH when present; otherwise builds
 # helm from its Go module (helm.sh/helm/v3/cmd/helm, pinned below) into
-# .testenv/bin with `go install`, once: later runs reuse it. Debian does not
+# the user's cache (${XDG_CACHE_HOME:-~/.cache}/airlock-test/bin) with
+# `go install`, once per machine: later runs and fresh clones reuse it. Debian does not
 # package helm. The first build compiles Kubernetes' client libraries and
 # takes minutes on a cold Go build cache (see docs/kubernetes.md).
 #
@@ -26,8 +27,7 @@ for p in "${AIRLOCK_TEST_HELM:-}" "$(command -v helm 2>/dev/null || true)"; do
 	fi
 done
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-bin="$root/.testenv/bin"
+bin="${XDG_CACHE_HOME:-$HOME/.cache}/airlock-test/bin"
 # The module version Go recorded in the binary (helm's own `version` is
 # only set by its release builds).
 if [[ -x "$bin/helm" ]] && go version -m "$bin/helm" 2>/dev/null | grep -q "helm.sh/helm/v3[[:space:]]*${HELM_VERSION}"; then
