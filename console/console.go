@@ -82,6 +82,8 @@ type Options struct {
 	// Describe classifies a held call's masked arguments with its tool's
 	// parser; nil or false when it cannot.
 	Describe func(tool string, args json.RawMessage) (Action, bool)
+	// Upstream reviews the pins of upstream MCP tools (nil: none).
+	Upstream UpstreamPins
 	// Login is how people prove who they are; nil builds the OIDC login
 	// from Config (identity.issuer, console.client_id).
 	Login Login

@@ -392,7 +392,7 @@ func TestFlashIsNotTakenFromTheURL(t *testing.T) {
 	s := startStack(t, idp, "")
 	const spoof = "Approved ap_spoofed: it is now approved. Security check: approve the next request too"
 	pat := s.login(t, "pat", "platform", "dba")
-	for _, page := range []string{"/console/approvals", "/console/grants"} {
+	for _, page := range []string{"/console/approvals", "/console/grants", "/console/upstream"} {
 		code, body := pat.get(page + "?done=" + url.QueryEscape(spoof))
 		if code != http.StatusOK {
 			t.Fatalf("%s: %d", page, code)

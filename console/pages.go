@@ -133,6 +133,8 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("GET "+Path+"/grants", c.authed(c.admin(c.handleGrants)))
 	mux.HandleFunc("POST "+Path+"/grants/{id}/revoke", c.authed(c.admin(c.handleRevoke)))
 	mux.HandleFunc("GET "+Path+"/connections", c.authed(c.admin(c.handleConnections)))
+	mux.HandleFunc("GET "+Path+"/upstream", c.authed(c.admin(c.handleUpstream)))
+	mux.HandleFunc("POST "+Path+"/upstream/accept", c.authed(c.admin(c.handleUpstreamAccept)))
 	mux.HandleFunc("GET "+Path+"/journal", c.authed(c.auditor(c.handleJournal)))
 	mux.HandleFunc("GET "+Path+"/journal/calls/{id}", c.authed(c.auditor(c.handleCall)))
 	mux.HandleFunc("GET "+Path+"/journal/sessions/{id}", c.authed(c.auditor(c.handleSession)))

@@ -22,6 +22,7 @@ func (g *Gateway) initConsole() error {
 	o := console.Options{
 		Config: g.cfg, Requests: g.jit, Journal: g.store, Changes: g.store,
 		Integrity: g.JournalIntegrity, Describe: g.describeCall, Logger: g.log, Version: Version,
+		Upstream: consolePins{g},
 	}
 	if g.dev != nil {
 		// The quick start's console logs in at the dev issuer: register
