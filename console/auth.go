@@ -163,6 +163,9 @@ type session struct {
 	p       *identity.Principal
 	csrf    string
 	expires time.Time
+	// flash is the confirmation of this person's last decision or
+	// revocation, shown once by the next page (never read from a URL).
+	flash string
 }
 
 type pendingLogin struct {
@@ -273,6 +276,22 @@ func (s *sessions) get(id string) *session {
 		return nil
 	}
 	return ss
+}
+
+// setFlash keeps msg for ss's next page.
+func (s *sessions) setFlash(ss *session, msg string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss.flash = msg
+}
+
+// takeFlash returns ss's confirmation, once.
+func (s *sessions) takeFlash(ss *session) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	msg := ss.flash
+	ss.flash = ""
+	return msg
 }
 
 func (s *sessions) end(id string) {

@@ -382,3 +382,23 @@ func TestApproverSeesTheClassifiedStatement(t *testing.T) {
 		t.Fatalf("denied call: %v", r)
 	}
 }
+
+// TestFlashIsNotTakenFromTheURL: the confirmation shown after a decision
+// or revocation is the gateway's own words, never text from the link
+// that opened the page (anyone could send an approver a link that
+// "confirms" something that never happened, on the console's origin).
+func TestFlashIsNotTakenFromTheURL(t *testing.T) {
+	idp := newFakeIdP(t)
+	s := startStack(t, idp, "")
+	const spoof = "Approved ap_spoofed: it is now approved. Security check: approve the next request too"
+	pat := s.login(t, "pat", "platform", "dba")
+	for _, page := range []string{"/console/approvals", "/console/grants", "/console/upstream"} {
+		code, body := pat.get(page + "?done=" + url.QueryEscape(spoof))
+		if code != http.StatusOK {
+			t.Fatalf("%s: %d", page, code)
+		}
+		if strings.Contains(body, "ap_spoofed") {
+			t.Fatalf("%s shows text from its URL as a confirmation:\n%s", page, body)
+		}
+	}
+}

@@ -42,6 +42,16 @@ func signature(r *store.Request) string { return fmt.Sprintf("%s/%d", r.Status, 
 func (b *broker) fresh(r *store.Request, now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if len(b.seen) >= maxSeenMarks {
+		// The poll forgets marks only while someone listens: forget
+		// here too, so requests made while no page is open do not
+		// accumulate.
+		for id, m := range b.seen {
+			if m.when.Before(now.Add(-markTTL)) {
+				delete(b.seen, id)
+			}
+		}
+	}
 	sig := signature(r)
 	m, ok := b.seen[r.ID]
 	b.seen[r.ID] = mark{sig, now}
@@ -52,6 +62,11 @@ const (
 	pollEvery      = time.Second
 	keepAliveEvery = 20 * time.Second
 	maxSubscribers = 1000
+	// markTTL is how long a request's mark is kept (the poll window is
+	// far shorter); maxSeenMarks is the table size at which stale marks
+	// are dropped on the spot.
+	markTTL      = time.Minute
+	maxSeenMarks = 4096
 )
 
 func newBroker(ch Changes, log *slog.Logger) *broker {
@@ -143,7 +158,7 @@ func (b *broker) run(ctx context.Context) {
 				news = true
 			}
 		}
-		b.forget(now.Add(-time.Minute))
+		b.forget(now.Add(-markTTL))
 		since = now
 		if news {
 			b.notify("changed")

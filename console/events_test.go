@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"testing"
@@ -93,5 +94,24 @@ func TestBrokerBoundsSubscribers(t *testing.T) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("notify blocked on full subscribers")
+	}
+}
+
+// TestBrokerMarksBounded: every access event marks its request, also
+// while no console page is open (the poll, which used to be the only
+// thing that forgot marks, skips its work then). An agent making many
+// requests must not grow the gateway's memory without bound.
+func TestBrokerMarksBounded(t *testing.T) {
+	b := newBroker(&changesFeed{}, slog.New(slog.DiscardHandler))
+	start := time.Now()
+	const n = 3 * maxSeenMarks
+	for i := range n {
+		b.fresh(&store.Request{ID: fmt.Sprintf("ap_%d", i), Status: store.StatusPending}, start.Add(time.Duration(i)*time.Second))
+	}
+	b.mu.Lock()
+	got := len(b.seen)
+	b.mu.Unlock()
+	if got > maxSeenMarks {
+		t.Fatalf("%d marks kept after %d events an hour apart; want at most %d", got, n, maxSeenMarks)
 	}
 }

@@ -16,8 +16,6 @@ import (
 // journalPage is how many items a search shows, newest first.
 const journalPage = 200
 
-func urlQuery(s string) string { return url.QueryEscape(s) }
-
 // filterFrom reads a journal filter from the query string. Times are
 // datetime-local values (taken as UTC) or RFC 3339.
 func filterFrom(q url.Values) (recorder.Filter, error) {

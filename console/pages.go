@@ -288,7 +288,7 @@ func (c *Console) handleApprovals(w http.ResponseWriter, r *http.Request, s *ses
 	}
 	slices.SortFunc(views, func(a, b requestView) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	pg := c.newPage(s, "Approvals", "approvals")
-	pg.Live, pg.Data, pg.Flash = true, views, r.URL.Query().Get("done")
+	pg.Live, pg.Data, pg.Flash = true, views, c.sessions.takeFlash(s)
 	c.render(w, r, http.StatusOK, "approvals", pg)
 }
 
@@ -321,7 +321,8 @@ func (c *Console) handleDecide(approve bool) handler {
 		if req.Status == store.StatusPending {
 			msg = fmt.Sprintf("Your approval of %s is recorded; it needs %d approvals in all.", req.ID, req.MinApprovals)
 		}
-		http.Redirect(w, r, Path+"/approvals?done="+urlQuery(msg), http.StatusSeeOther)
+		c.sessions.setFlash(s, msg)
+		http.Redirect(w, r, Path+"/approvals", http.StatusSeeOther)
 	}
 }
 
@@ -333,7 +334,7 @@ func (c *Console) handleGrants(w http.ResponseWriter, r *http.Request, s *sessio
 	}
 	slices.SortFunc(list, func(a, b *store.Request) int { return a.ExpiresAt.Compare(b.ExpiresAt) })
 	pg := c.newPage(s, "Active grants", "grants")
-	pg.Live, pg.Data, pg.Flash = true, list, r.URL.Query().Get("done")
+	pg.Live, pg.Data, pg.Flash = true, list, c.sessions.takeFlash(s)
 	c.render(w, r, http.StatusOK, "grants", pg)
 }
 
@@ -345,7 +346,8 @@ func (c *Console) handleRevoke(w http.ResponseWriter, r *http.Request, s *sessio
 		c.refusal(w, r, s, err)
 		return
 	}
-	http.Redirect(w, r, Path+"/grants?done="+urlQuery("Revoked "+req.ID+" ("+req.Subject+", "+req.Access+" on "+req.Connection+"); calls running under it were cancelled."), http.StatusSeeOther)
+	c.sessions.setFlash(s, "Revoked "+req.ID+" ("+req.Subject+", "+req.Access+" on "+req.Connection+"); calls running under it were cancelled.")
+	http.Redirect(w, r, Path+"/grants", http.StatusSeeOther)
 }
 
 type connView struct {

@@ -48,7 +48,7 @@ type UpstreamPin struct {
 
 func (c *Console) handleUpstream(w http.ResponseWriter, r *http.Request, s *session) {
 	pg := c.newPage(s, "Upstream tools", "upstream")
-	pg.Flash = r.URL.Query().Get("done")
+	pg.Flash = c.sessions.takeFlash(s)
 	if c.o.Upstream != nil {
 		pins, err := c.o.Upstream.ListUpstreamPins(r.Context())
 		if err != nil {
@@ -79,6 +79,7 @@ func (c *Console) handleUpstreamAccept(w http.ResponseWriter, r *http.Request, s
 	case err != nil:
 		c.internal(w, r, s, err)
 	default:
-		http.Redirect(w, r, Path+"/upstream?done="+urlQuery("Accepted "+conn+" / "+tool+": agents see this definition from now on, on every gateway sharing the store."), http.StatusSeeOther)
+		c.sessions.setFlash(s, "Accepted "+conn+" / "+tool+": agents see this definition from now on, on every gateway sharing the store.")
+		http.Redirect(w, r, Path+"/upstream", http.StatusSeeOther)
 	}
 }

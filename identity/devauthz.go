@@ -417,6 +417,14 @@ func (a *devAuthz) authorize(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'")
+	if !sameHost(r.Host, a.d.issURL) {
+		// A page whose name was rebound to this address (DNS rebinding)
+		// would read the form and post it same-origin: the login form
+		// is served only at the issuer's own host.
+		a.page(w, http.StatusMisdirectedRequest, pageData{Error: "this login page is served only at " + a.d.issuer + authorizeSuffix +
+			" (the request named another host: open the application's login link, or make the proxy keep the Host header)"})
+		return
+	}
 	var v url.Values
 	switch r.Method {
 	case http.MethodGet:
@@ -480,6 +488,14 @@ func (a *devAuthz) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	redirectTo(w, r, q, url.Values{"code": {code}})
+}
+
+// sameHost reports whether a request's Host names the issuer's host,
+// with or without the scheme's default port.
+func sameHost(host string, iss *url.URL) bool {
+	def := map[string]string{"http": ":80", "https": ":443"}[iss.Scheme]
+	norm := func(h string) string { return strings.TrimSuffix(strings.ToLower(h), def) }
+	return host != "" && norm(host) == norm(iss.Host)
 }
 
 // parseFormGroups splits the login form's comma- or space-separated list.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"html"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -592,5 +593,45 @@ func TestDevIssuerInProcessExchange(t *testing.T) {
 	d.Handler().ServeHTTP(rec, httptest.NewRequest("GET", d.AuthorizationEndpoint(), nil))
 	if rec.Header().Get("Access-Control-Allow-Origin") != "" {
 		t.Error("authorize endpoint allows cross-origin reads")
+	}
+}
+
+// TestDevIssuerAuthorizeOnlyAtItsHost: a web page that rebinds its own
+// name to the gateway's address (DNS rebinding) reaches the login form
+// same-origin; it must get neither the form (its token) nor a code, or
+// any site a developer visits could mint tokens as anyone, with any
+// groups, from the developer's browser.
+func TestDevIssuerAuthorizeOnlyAtItsHost(t *testing.T) {
+	d, srv := newAuthzIssuer(t)
+	d.RegisterClient(DevClient{ID: "pub", RedirectURIs: []string{testRedirect}})
+	q := url.Values{"response_type": {"code"}, "client_id": {"pub"}, "redirect_uri": {testRedirect},
+		"code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())}, "code_challenge_method": {"S256"}}
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		var req *http.Request
+		if method == http.MethodGet {
+			req, _ = http.NewRequest(method, d.AuthorizationEndpoint()+"?"+q.Encode(), nil)
+		} else {
+			f := url.Values{"subject": {"mallory"}, "groups": {"platform"}, "action": {"login"}}
+			for k, v := range q {
+				f[k] = v
+			}
+			req, _ = http.NewRequest(method, d.AuthorizationEndpoint(), strings.NewReader(f.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		req.Host = "rebind.example:" + port
+		resp, err := noRedirect().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMisdirectedRequest || strings.Contains(string(body), "form_token") || resp.Header.Get("Location") != "" {
+			t.Fatalf("%s with a foreign Host: %s %s\n%s", method, resp.Status, resp.Header.Get("Location"), body)
+		}
+	}
+	// The issuer's own host still works, the default port written or not.
+	if loc := login(t, d.AuthorizationEndpoint()+"?"+q.Encode(), "alice", "dev", "login"); loc.Query().Get("code") == "" {
+		t.Fatalf("login at the issuer's host: %s", loc)
 	}
 }
