@@ -73,15 +73,17 @@ func (e *Engine) maskText(s string, hints uint8, c Counts) string {
 	if len(s) < 256 && !mayContain(s) && !mayBeEncoded(s) {
 		return s // short strings (cells, keys) skip the line machinery
 	}
+	// Private key blocks span lines: mask them before a document pass,
+	// which masks a table cell by cell and line by line (and is final).
+	if e.enabled(PrivateKey) && hasPEM(s) {
+		s = e.maskPEM(s, c)
+	}
 	if len(s) >= minDoc && mayBeDocument(s) {
 		out, done := e.maskDocument(s, c)
 		if done {
 			return out
 		}
 		s = out
-	}
-	if e.enabled(PrivateKey) && hasPEM(s) {
-		s = e.maskPEM(s, c)
 	}
 	sc := e.getScanner()
 	defer sc.release()

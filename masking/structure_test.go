@@ -164,3 +164,29 @@ func BenchmarkMaskDocument(b *testing.B) {
 		})
 	}
 }
+
+// A result that starts as a table is masked by the table pass alone (the
+// text pass is skipped), so a private key block later in it must still be
+// masked whole, not line by line (which leaves its base64 body).
+func TestStructureTableThenPrivateKey(t *testing.T) {
+	e, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body1 := "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gunVTLw"
+	body2 := "7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u+qKhbwKfBstIs+bMY2Zkp18gnTxKLxoS2tFc"
+	pem := "-----BEGIN RSA PRIVATE KEY-----\n" + body1 + "\n" + body2 + "\n-----END RSA PRIVATE KEY-----\n"
+	for name, in := range map[string]string{
+		"markdown":          "| file | owner |\n|---|---|\n| id_rsa | root |\n\n" + pem,
+		"csv":               "name,key\nsvc,x\n" + pem,
+		"csv after preface": "HTTP/1.1 200 OK\nContent-Type: text/csv\n\nname,key\nsvc,x\n" + pem,
+	} {
+		out := e.MaskText(in, nil)
+		for _, b := range []string{body1, body2, "END RSA PRIVATE KEY"} {
+			if strings.Contains(out, b) {
+				t.Errorf("%s: private key material survived: %q\n%s", name, b, out)
+			}
+		}
+	}
+}
+
