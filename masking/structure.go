@@ -132,12 +132,23 @@ func splitFields(line string, d byte, out [][2]int) [][2]int {
 				}
 				j++
 			}
-			out = append(out, [2]int{i + 1, min(j, len(line))})
-			k := strings.IndexByte(line[min(j, len(line)):], d)
+			q := min(j, len(line))
+			k := strings.IndexByte(line[q:], d)
+			end := len(line)
+			if k >= 0 {
+				end = q + k
+			}
+			if strings.TrimSpace(strings.TrimPrefix(line[q:end], `"`)) != "" {
+				// Text after the closing quote belongs to the field: the
+				// span is all of it, so nothing in it goes unmasked.
+				out = append(out, [2]int{i, end})
+			} else {
+				out = append(out, [2]int{i + 1, q})
+			}
 			if k < 0 {
 				return out
 			}
-			i = j + k + 1
+			i = end + 1
 			continue
 		}
 		k := strings.IndexByte(line[i:], d)

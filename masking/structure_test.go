@@ -190,3 +190,21 @@ func TestStructureTableThenPrivateKey(t *testing.T) {
 	}
 }
 
+// Text between a quoted CSV field's closing quote and the delimiter is
+// part of the cell: it must be masked too.
+func TestStructureCSVTextAfterQuote(t *testing.T) {
+	e, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range []string{
+		"name,note\n\"a\" 078-05-1121 4111 1111 1111 1111,b\n",
+		"name,note\n\"a\"078-05-1121,b\n",
+		"name,note\nb,\"a\" 078-05-1121 4111 1111 1111 1111\n",
+	} {
+		out := e.MaskText(in, nil)
+		if strings.Contains(out, "078-05-1121") || strings.Contains(out, "4111 1111 1111 1111") {
+			t.Errorf("value after a closing quote survived:\n%s", out)
+		}
+	}
+}
