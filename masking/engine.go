@@ -416,9 +416,19 @@ func keyHints(k string) uint8 {
 	if h != 0 {
 		return h
 	}
+	// Whole words only: "android_ip", "building_ip" and "conversion_ip"
+	// hold these letters and are still addresses. A camel-case key lost
+	// its word breaks, so the key's end counts too ("appversion"), but
+	// not for "oid", the end of "android" and "avoid".
+	last := k[strings.LastIndexByte(k, '_')+1:]
 	for _, w := range versionKeys {
-		if strings.Contains(k, w) {
+		if w != "oid" && strings.HasSuffix(last, w) {
 			return hintVersion
+		}
+		for t := range strings.SplitSeq(k, "_") {
+			if t == w {
+				return hintVersion
+			}
 		}
 	}
 	for _, w := range idKeys {

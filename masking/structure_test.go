@@ -208,3 +208,28 @@ func TestStructureCSVTextAfterQuote(t *testing.T) {
 		}
 	}
 }
+
+// A key that says what a value is not ("version", "build", "oid") keeps
+// an IP-shaped value unmasked only when it is that word: "android_ip"
+// holds "oid", "building_ip" "build" and "conversion_ip" "version" as
+// parts of other words, and their addresses are still addresses.
+func TestKeyHintsWholeWords(t *testing.T) {
+	e, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"android_ip", "avoid", "building_ip", "conversion_ip", "released_from", "deviceAndroidIp"} {
+		out, _ := json.Marshal(e.MaskValue(map[string]any{k: "203.0.113.7"}, nil))
+		if strings.Contains(string(out), "203.0.113.7") {
+			t.Errorf("key %s kept an IP address unmasked: %s", k, out)
+		}
+		if csv := e.MaskText(k+",user\n203.0.113.7,bob\n", nil); strings.Contains(csv, "203.0.113.7") {
+			t.Errorf("column %s kept an IP address unmasked: %s", k, csv)
+		}
+	}
+	for _, k := range []string{"version", "build", "oid", "app_version", "appVersion", "firmware", "build_id", "release", "snmp_oid"} {
+		if keyHints(strings.ToLower(k)) != hintVersion {
+			t.Errorf("key %s: no version context", k)
+		}
+	}
+}
