@@ -233,3 +233,25 @@ func TestKeyHintsWholeWords(t *testing.T) {
 		}
 	}
 }
+
+// A table is final after the table pass (no text pass follows), so a
+// cell that merely contains "***" must still be read by the detectors.
+func TestStructureTableCellLooksMasked(t *testing.T) {
+	e, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range []string{
+		"name,note\nann,*** 078-05-1121 4111 1111 1111 1111\n",
+		"name,ssn\nann,*** 078051121\n",
+		"| name | note |\n|---|---|\n| ann | card ***1234, new card 4111 1111 1111 1111, SSN 078-05-1121 |\n",
+	} {
+		out := e.MaskText(in, nil)
+		if strings.Contains(out, "078-05-1121") || strings.Contains(out, "078051121") || strings.Contains(out, "4111 1111 1111 1111") {
+			t.Errorf("a value in a cell holding *** survived:\n%s", out)
+		}
+		if again := e.MaskText(out, nil); again != out {
+			t.Errorf("masking again changed the output:\n%s\n%s", out, again)
+		}
+	}
+}
