@@ -73,15 +73,17 @@ func (e *Engine) maskText(s string, hints uint8, c Counts) string {
 	if len(s) < 256 && !mayContain(s) && !mayBeEncoded(s) {
 		return s // short strings (cells, keys) skip the line machinery
 	}
+	// Private key blocks span lines: mask them before a document pass,
+	// which masks a table cell by cell and line by line (and is final).
+	if e.enabled(PrivateKey) && hasPEM(s) {
+		s = e.maskPEM(s, c)
+	}
 	if len(s) >= minDoc && mayBeDocument(s) {
 		out, done := e.maskDocument(s, c)
 		if done {
 			return out
 		}
 		s = out
-	}
-	if e.enabled(PrivateKey) && hasPEM(s) {
-		s = e.maskPEM(s, c)
 	}
 	sc := e.getScanner()
 	defer sc.release()
@@ -414,9 +416,19 @@ func keyHints(k string) uint8 {
 	if h != 0 {
 		return h
 	}
+	// Whole words only: "android_ip", "building_ip" and "conversion_ip"
+	// hold these letters and are still addresses. A camel-case key lost
+	// its word breaks, so the key's end counts too ("appversion"), but
+	// not for "oid", the end of "android" and "avoid".
+	last := k[strings.LastIndexByte(k, '_')+1:]
 	for _, w := range versionKeys {
-		if strings.Contains(k, w) {
+		if w != "oid" && strings.HasSuffix(last, w) {
 			return hintVersion
+		}
+		for t := range strings.SplitSeq(k, "_") {
+			if t == w {
+				return hintVersion
+			}
 		}
 	}
 	for _, w := range idKeys {

@@ -132,12 +132,23 @@ func splitFields(line string, d byte, out [][2]int) [][2]int {
 				}
 				j++
 			}
-			out = append(out, [2]int{i + 1, min(j, len(line))})
-			k := strings.IndexByte(line[min(j, len(line)):], d)
+			q := min(j, len(line))
+			k := strings.IndexByte(line[q:], d)
+			end := len(line)
+			if k >= 0 {
+				end = q + k
+			}
+			if strings.TrimSpace(strings.TrimPrefix(line[q:end], `"`)) != "" {
+				// Text after the closing quote belongs to the field: the
+				// span is all of it, so nothing in it goes unmasked.
+				out = append(out, [2]int{i, end})
+			} else {
+				out = append(out, [2]int{i + 1, q})
+			}
 			if k < 0 {
 				return out
 			}
-			i = j + k + 1
+			i = end + 1
 			continue
 		}
 		k := strings.IndexByte(line[i:], d)
@@ -235,11 +246,23 @@ func (e *Engine) keyed(path []string, key, val string, c Counts) (string, bool) 
 // apply to it as to a computed column (".email" matches "*.email").
 func (e *Engine) keyedValue(path []string, key, val string, extra uint8, full, column bool, c Counts) (string, bool) {
 	t := strings.TrimSpace(val)
-	if t == "" || looksMasked(t) {
+	if t == "" {
 		return "", false
 	}
 	lk := strings.ToLower(key)
 	hints := keyHints(lk) | extra
+	if looksMasked(t) {
+		if !full {
+			return "", false // the text pass reads it
+		}
+		// No text pass follows a table cell: "*** 078-05-1121" only
+		// looks masked, so the detectors still read it (key rules do not
+		// mask a masked value again).
+		if out := e.maskText(t, hints, c); out != t {
+			return out, true
+		}
+		return "", false
+	}
 	if len(e.keys) > 0 && len(path) > 0 {
 		if op, ok := e.keyOperator(path); ok {
 			return scalarText(e.maskWhole(op, t, "", hints, c)), true

@@ -164,3 +164,94 @@ func BenchmarkMaskDocument(b *testing.B) {
 		})
 	}
 }
+
+// A result that starts as a table is masked by the table pass alone (the
+// text pass is skipped), so a private key block later in it must still be
+// masked whole, not line by line (which leaves its base64 body).
+func TestStructureTableThenPrivateKey(t *testing.T) {
+	e, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body1 := "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gunVTLw"
+	body2 := "7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u+qKhbwKfBstIs+bMY2Zkp18gnTxKLxoS2tFc"
+	pem := "-----BEGIN RSA PRIVATE KEY-----\n" + body1 + "\n" + body2 + "\n-----END RSA PRIVATE KEY-----\n"
+	for name, in := range map[string]string{
+		"markdown":          "| file | owner |\n|---|---|\n| id_rsa | root |\n\n" + pem,
+		"csv":               "name,key\nsvc,x\n" + pem,
+		"csv after preface": "HTTP/1.1 200 OK\nContent-Type: text/csv\n\nname,key\nsvc,x\n" + pem,
+	} {
+		out := e.MaskText(in, nil)
+		for _, b := range []string{body1, body2, "END RSA PRIVATE KEY"} {
+			if strings.Contains(out, b) {
+				t.Errorf("%s: private key material survived: %q\n%s", name, b, out)
+			}
+		}
+	}
+}
+
+// Text between a quoted CSV field's closing quote and the delimiter is
+// part of the cell: it must be masked too.
+func TestStructureCSVTextAfterQuote(t *testing.T) {
+	e, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range []string{
+		"name,note\n\"a\" 078-05-1121 4111 1111 1111 1111,b\n",
+		"name,note\n\"a\"078-05-1121,b\n",
+		"name,note\nb,\"a\" 078-05-1121 4111 1111 1111 1111\n",
+	} {
+		out := e.MaskText(in, nil)
+		if strings.Contains(out, "078-05-1121") || strings.Contains(out, "4111 1111 1111 1111") {
+			t.Errorf("value after a closing quote survived:\n%s", out)
+		}
+	}
+}
+
+// A key that says what a value is not ("version", "build", "oid") keeps
+// an IP-shaped value unmasked only when it is that word: "android_ip"
+// holds "oid", "building_ip" "build" and "conversion_ip" "version" as
+// parts of other words, and their addresses are still addresses.
+func TestKeyHintsWholeWords(t *testing.T) {
+	e, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"android_ip", "avoid", "building_ip", "conversion_ip", "released_from", "deviceAndroidIp"} {
+		out, _ := json.Marshal(e.MaskValue(map[string]any{k: "203.0.113.7"}, nil))
+		if strings.Contains(string(out), "203.0.113.7") {
+			t.Errorf("key %s kept an IP address unmasked: %s", k, out)
+		}
+		if csv := e.MaskText(k+",user\n203.0.113.7,bob\n", nil); strings.Contains(csv, "203.0.113.7") {
+			t.Errorf("column %s kept an IP address unmasked: %s", k, csv)
+		}
+	}
+	for _, k := range []string{"version", "build", "oid", "app_version", "appVersion", "firmware", "build_id", "release", "snmp_oid"} {
+		if keyHints(strings.ToLower(k)) != hintVersion {
+			t.Errorf("key %s: no version context", k)
+		}
+	}
+}
+
+// A table is final after the table pass (no text pass follows), so a
+// cell that merely contains "***" must still be read by the detectors.
+func TestStructureTableCellLooksMasked(t *testing.T) {
+	e, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range []string{
+		"name,note\nann,*** 078-05-1121 4111 1111 1111 1111\n",
+		"name,ssn\nann,*** 078051121\n",
+		"| name | note |\n|---|---|\n| ann | card ***1234, new card 4111 1111 1111 1111, SSN 078-05-1121 |\n",
+	} {
+		out := e.MaskText(in, nil)
+		if strings.Contains(out, "078-05-1121") || strings.Contains(out, "078051121") || strings.Contains(out, "4111 1111 1111 1111") {
+			t.Errorf("a value in a cell holding *** survived:\n%s", out)
+		}
+		if again := e.MaskText(out, nil); again != out {
+			t.Errorf("masking again changed the output:\n%s\n%s", out, again)
+		}
+	}
+}

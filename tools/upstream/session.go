@@ -179,12 +179,13 @@ func (s *session) start(ctx context.Context) (*client.Client, map[string]string,
 		_ = cl.Close()
 		return nil, nil, fmt.Errorf("%w: starting it failed: %s", ErrUnavailable, transportCause(err))
 	}
+	var relists atomic.Int32
 	cl.OnNotification(func(n mcp.JSONRPCNotification) {
 		switch n.Method {
 		case string(mcp.MethodNotificationProgress):
 			c.relayProgress(n)
 		case string(mcp.MethodNotificationToolsListChanged):
-			go s.relist(cl)
+			coalesce(&relists, func() { s.relist(cl) })
 		}
 	})
 	init := mcp.InitializeRequest{}
@@ -209,6 +210,26 @@ func (s *session) list(ctx context.Context, cl *client.Client) (map[string]strin
 		return nil, fmt.Errorf("%w: tools/list failed: %s", ErrUnavailable, transportCause(err))
 	}
 	return s.conn.observe(ctx, lt.Tools, s.key == "")
+}
+
+// coalesce runs run in the background, one run at a time: a call while
+// one runs makes (with any others) exactly one more run after it. n counts
+// the calls not yet served. An upstream may send tools/list_changed as
+// fast as it can write; one relist each would pile up tools/list calls
+// and pin writes until they hold every store connection.
+func coalesce(n *atomic.Int32, run func()) {
+	if n.Add(1) > 1 {
+		return
+	}
+	go func() {
+		for {
+			run()
+			if n.Add(-1) == 0 {
+				return
+			}
+			n.Store(1) // every call so far is served by the next run
+		}
+	}()
 }
 
 // relist reads the tools again after the upstream said they changed.
