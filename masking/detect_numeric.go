@@ -117,16 +117,19 @@ func (sc *scanner) numeric(i int) int {
 	return resume
 }
 
-// gluedLeft reports a span that continues an identifier on its left.
+// gluedLeft reports a span that continues an identifier on its left. A
+// '*' is no glue: masked output keeps at most four digits beside its
+// stars (under the seven digits a detector needs), so a longer run beside
+// a '*' is a value, not a masked one ("*4111111111111111").
 func gluedLeft(s string, i int) bool {
 	if i == 0 {
 		return false
 	}
 	p := s[i-1]
-	if p == '*' || wordBefore(s, i) {
+	if wordBefore(s, i) {
 		return true
 	}
-	if (p == '-' || p == '.' || p == '/') && i >= 2 && (s[i-2] == '*' || wordBefore(s, i-1)) {
+	if (p == '-' || p == '.' || p == '/') && i >= 2 && wordBefore(s, i-1) {
 		return true
 	}
 	return false
@@ -140,14 +143,11 @@ func (sc *scanner) gluedRight(end int) bool {
 		return false
 	}
 	c := s[end]
-	if c == '*' {
-		return true
-	}
 	if wordAt(s, end) {
 		return extension(s, end) == end
 	}
 	// A '/' after a number starts a path ("10.0.0.5/db"), not an identifier.
-	if (c == '-' || c == '.') && end+1 < len(s) && (s[end+1] == '*' || wordAt(s, end+1)) {
+	if (c == '-' || c == '.') && end+1 < len(s) && wordAt(s, end+1) {
 		return true
 	}
 	return false

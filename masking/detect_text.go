@@ -57,9 +57,8 @@ func (sc *scanner) email(i int) {
 	if j == i || s[i-1] == '.' || strings.Contains(s[j:i], "..") {
 		return
 	}
-	if j > 0 && s[j-1] == '*' {
-		return
-	}
+	// A '*' before the local part is no sign of a masked address: the
+	// partial mask leaves no character between its stars and the '@'.
 	// Domain labels.
 	k := i + 1
 	lastDot := -1
@@ -100,7 +99,7 @@ func (sc *scanner) email(i int) {
 	}
 	if k < len(s) {
 		c := s[k]
-		if c == '@' || c == '*' || wordAt(s, k) {
+		if c == '@' || wordAt(s, k) {
 			return
 		}
 		if c == ':' && k+1 < len(s) && (isAlnum(s[k+1]) || s[k+1] == '/' || s[k+1] == '~') {
@@ -220,10 +219,10 @@ func (sc *scanner) ipv6(i int) {
 			end = z
 		}
 	}
-	if l > 0 && (wordBefore(s, l) || s[l-1] == '*') {
+	if l > 0 && wordBefore(s, l) {
 		return
 	}
-	if end < len(s) && (wordAt(s, end) || s[end] == '*') {
+	if end < len(s) && wordAt(s, end) {
 		return
 	}
 	cand := s[l:r]
