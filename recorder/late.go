@@ -68,6 +68,14 @@ func (r *Recorder) signalLate() {
 // FlushLate writes the queued finished records in order, stopping at the
 // first failure (the rest stay queued). It returns how many it wrote.
 func (r *Recorder) FlushLate(ctx context.Context) (int, error) {
+	return r.FlushLateSkipping(ctx, nil)
+}
+
+// FlushLateSkipping is FlushLate, but a record whose call closed reports
+// as already closed is dropped unwritten: a replica that lost the store
+// may find its calls closed as unknown by a peer meanwhile, and a call
+// has one finished record.
+func (r *Recorder) FlushLateSkipping(ctx context.Context, closed func(ctx context.Context, callID string) (bool, error)) (int, error) {
 	q := &r.late
 	q.flush.Lock()
 	defer q.flush.Unlock()
@@ -81,7 +89,14 @@ func (r *Recorder) FlushLate(ctx context.Context) (int, error) {
 		rec := q.recs[0]
 		q.mu.Unlock()
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		err := r.write(wctx, rec)
+		skip := false
+		var err error
+		if closed != nil {
+			skip, err = closed(wctx, rec.CallID)
+		}
+		if err == nil && !skip {
+			err = r.write(wctx, rec)
+		}
 		cancel()
 		if err != nil {
 			return n, err
@@ -96,6 +111,8 @@ func (r *Recorder) FlushLate(ctx context.Context) (int, error) {
 			}
 		}
 		q.mu.Unlock()
-		n++
+		if !skip {
+			n++
+		}
 	}
 }

@@ -42,18 +42,21 @@ type Options struct {
 // instance lock that tells peers it is alive, and the background loop
 // that checkpoints, prunes, and closes calls dead peers left open.
 type Service struct {
-	st       store.Store
-	rec      *Recorder
-	key      ed25519.PrivateKey
-	digest   DigestKey
-	inst     *store.Instance
-	o        Options
-	log      *slog.Logger
-	stop     context.CancelFunc
-	wg       sync.WaitGroup
-	mu       sync.Mutex // serialises maintenance (loop, Close)
-	logLimit *lograte.Limiter
-	lastHead string
+	st     store.Store
+	rec    *Recorder
+	key    ed25519.PrivateKey
+	digest DigestKey
+	inst   *store.Instance
+	o      Options
+	log    *slog.Logger
+	stop   context.CancelFunc
+	wg     sync.WaitGroup
+	mu     sync.Mutex // serialises maintenance (loop, Close)
+	// deadSince is when each peer instance was first seen gone (shared
+	// stores; guarded by mu).
+	deadSince map[string]time.Time
+	logLimit  *lograte.Limiter
+	lastHead  string
 	// known is the newest checkpoint this process signed: verification
 	// starts from it even if the stored copy is deleted.
 	known *Checkpoint
@@ -176,7 +179,20 @@ func (s *Service) flushLate(ctx context.Context) {
 	if s.rec.LatePending() == 0 {
 		return
 	}
-	n, err := s.rec.FlushLate(ctx)
+	// Under the lock Recover holds: a peer closing this replica's calls
+	// as unknown (it lost its instance lock with the store) and this
+	// replica writing their finished records never both happen.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l, ok := s.st.(recoveryLocker); ok {
+		unlock, err := l.LockRecovery(ctx)
+		if err != nil {
+			s.logLimit.Error("journal.late", "journal: finished records still cannot be written; retrying", "pending", s.rec.LatePending(), "err", err)
+			return
+		}
+		defer unlock()
+	}
+	n, err := s.rec.FlushLateSkipping(ctx, s.callClosed)
 	if n > 0 {
 		s.log.Warn("journal: finished records that failed when their calls ended were written late", "records", n)
 	}
@@ -222,6 +238,42 @@ func (s *Service) Tick(ctx context.Context) {
 
 const metaRecoveredFrom = "recovered_from_seq"
 
+// deadGrace is how long an instance of a shared store must be seen gone
+// before its open calls are closed as unknown: a live replica that lost
+// the store takes its instance lock again within seconds of its return,
+// and its calls must not be closed under it.
+const deadGrace = 10 * time.Second
+
+// deadLongEnough records when instance was first seen gone and reports
+// whether that was deadGrace ago. Callers hold s.mu.
+func (s *Service) deadLongEnough(instance string, now time.Time) bool {
+	if s.deadSince == nil {
+		s.deadSince = map[string]time.Time{}
+	}
+	first, ok := s.deadSince[instance]
+	if !ok {
+		s.deadSince[instance] = now
+		return false
+	}
+	return now.Sub(first) >= deadGrace
+}
+
+// callClosed reports whether the journal already holds a finished record
+// for callID.
+func (s *Service) callClosed(ctx context.Context, callID string) (bool, error) {
+	entries, err := s.st.JournalCall(ctx, callID)
+	if err != nil {
+		return false, err
+	}
+	for _, e := range entries {
+		if e.Type == Finished {
+			s.log.Warn("journal: a call closed as unknown by a peer while its finished record waited; the late record is dropped", "call_id", callID)
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // recoveryLocker is a store shared by replicas (PostgreSQL): Recover
 // holds its lock, so two replicas never both close one dead call.
 type recoveryLocker interface {
@@ -235,13 +287,15 @@ type recoveryLocker interface {
 func (s *Service) Recover(ctx context.Context) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if l, ok := s.st.(recoveryLocker); ok {
+	l, shared := s.st.(recoveryLocker)
+	if shared {
 		unlock, err := l.LockRecovery(ctx)
 		if err != nil {
 			return 0, err
 		}
 		defer unlock()
 	}
+	now := time.Now()
 	from := int64(0)
 	if v, err := s.st.JournalMeta(ctx, metaRecoveredFrom); err != nil {
 		return 0, err
@@ -270,6 +324,15 @@ func (s *Service) Recover(ctx context.Context) (int, error) {
 			if alive, err = s.st.InstanceAlive(rec.Instance); err != nil {
 				return n, err
 			}
+			if alive {
+				delete(s.deadSince, rec.Instance) // back: a later loss starts a new grace
+			}
+		}
+		if !alive && shared && !s.deadLongEnough(rec.Instance, now) {
+			// A replica cut off from the store loses its instance lock
+			// until it takes it again (a second or two after the store
+			// returns): only one seen gone for deadGrace is dead.
+			alive = true
 		}
 		if alive {
 			watermark = min(watermark, e.Seq)
