@@ -19,6 +19,10 @@ type metrics struct {
 	calls        *prometheus.CounterVec
 	callDuration *prometheus.HistogramVec
 	stage        *prometheus.HistogramVec
+	// stageObs are stage's series, resolved once: every call observes
+	// each stage, and a label lookup per observation is work on the
+	// guard's hot path.
+	stageObs     map[string]prometheus.Observer
 	masked       *prometheus.CounterVec
 	tokens       *prometheus.CounterVec
 	bytes        *prometheus.CounterVec
@@ -88,8 +92,9 @@ func newMetrics(version string) *metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Series that exist before the first call, so dashboards and alerts
 	// see zeros rather than gaps.
+	m.stageObs = make(map[string]prometheus.Observer, len(Stages))
 	for _, s := range Stages {
-		m.stage.WithLabelValues(s)
+		m.stageObs[s] = m.stage.WithLabelValues(s)
 	}
 	for _, typ := range []string{"started", "finished", "event"} {
 		m.journalWrite.WithLabelValues(typ)

@@ -128,13 +128,15 @@ func (t *Telemetry) StartCall(ctx context.Context, tool, transport string) (cont
 	if t == nil {
 		return ctx, nil
 	}
-	ctx, span := t.tracer.Start(ctx, "tools/call "+tool, trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(
+	ctx, span := t.tracer.Start(ctx, "tools/call "+tool, trace.WithSpanKind(trace.SpanKindServer))
+	if span.IsRecording() { // tracing off: no attributes to build
+		span.SetAttributes(
 			attribute.String("mcp.method.name", "tools/call"),
 			attribute.String("gen_ai.operation.name", "execute_tool"),
 			attribute.String("gen_ai.tool.name", tool),
 			attribute.String("airlock.transport", transport),
-		))
+		)
+	}
 	t.m.inflight.Inc()
 	return ctx, &Call{t: t, span: span, start: time.Now()}
 }
@@ -174,7 +176,7 @@ func (c *Call) Stage(ctx context.Context, stage string, attrs ...attribute.KeyVa
 			c.journal += d
 			return
 		}
-		c.t.m.stage.WithLabelValues(stage).Observe(d.Seconds())
+		c.t.m.observeStage(stage, d)
 	}
 }
 
@@ -201,7 +203,7 @@ func (c *Call) End(d Done) {
 	m.calls.WithLabelValues(d.Tool, conn, decision, d.Outcome).Inc()
 	m.callDuration.WithLabelValues(d.Tool).Observe(time.Since(c.start).Seconds())
 	if d.Journaled {
-		m.stage.WithLabelValues(StageJournal).Observe(c.journal.Seconds())
+		m.observeStage(StageJournal, c.journal)
 	}
 	masked := 0
 	for ent, n := range d.Masked {
@@ -213,6 +215,10 @@ func (c *Call) End(d Done) {
 	}
 	if d.Bytes > 0 {
 		m.bytes.WithLabelValues(d.Tool, conn).Add(float64(d.Bytes))
+	}
+	if !c.span.IsRecording() {
+		c.span.End()
+		return
 	}
 	c.span.SetAttributes(
 		attribute.String("airlock.connection", conn),
@@ -241,4 +247,13 @@ func (t *Telemetry) StoreError(op string) {
 		return
 	}
 	t.m.storeErrors.WithLabelValues(op).Inc()
+}
+
+// observeStage records d for stage, through its pre-resolved series.
+func (m *metrics) observeStage(stage string, d time.Duration) {
+	if o, ok := m.stageObs[stage]; ok {
+		o.Observe(d.Seconds())
+		return
+	}
+	m.stage.WithLabelValues(stage).Observe(d.Seconds())
 }
