@@ -3,6 +3,7 @@ package masking
 import (
 	"math"
 	"net/netip"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -546,6 +547,26 @@ var placeholderWords = map[string]bool{
 // markers, references to where the secret lives (${DB_PASSWORD},
 // {{ .token }}, <your-key>, %s), values already masked by this package or
 // by someone else (***, [REDACTED]), and nested structure openers.
+// redactedWords reports a value like "REDACTED_BY_USER" or "<redacted>":
+// the word redacted among plain words, no digits or symbols a secret has.
+func redactedWords(lv string) bool {
+	words := strings.FieldsFunc(lv, func(r rune) bool { return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9') })
+	if !slices.Contains(words, "redacted") {
+		return false
+	}
+	for _, w := range words {
+		if strings.ContainsAny(w, "0123456789") {
+			return false
+		}
+	}
+	for _, r := range lv {
+		if !(r >= 'a' && r <= 'z' || strings.ContainsRune("<>[]()*_-. ", r)) {
+			return false
+		}
+	}
+	return true
+}
+
 func placeholder(v string) bool {
 	if isMaskToken(v) {
 		return true
@@ -563,7 +584,10 @@ func placeholder(v string) bool {
 		strings.HasPrefix(v, "%("), strings.HasPrefix(v, "#{"), v == "%s", v == "%v",
 		strings.HasPrefix(v, "<") && strings.HasSuffix(v, ">"),
 		strings.HasPrefix(v, "{") || strings.HasPrefix(v, "["),
-		strings.Contains(v, "***"), strings.Contains(v, "•••"), strings.Contains(lv, "redacted"),
+		// Masked-looking values only in the shapes masks take: stars or
+		// bullets with a few characters kept, or words around "redacted".
+		// A real secret with "***" appended is still a secret.
+		looksMasked(strings.ReplaceAll(v, "•", "*")), redactedWords(lv),
 		strings.HasPrefix(v, "!"), v == "|", v == ">":
 		return true
 	}

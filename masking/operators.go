@@ -175,7 +175,33 @@ func fieldPartial(v string) string {
 }
 
 // looksMasked recognises a value that a structured rule already masked, so
-// masking it again (a hash of a hash) leaves it alone.
+// masking it again (a hash of a hash) leaves it alone. It recognises the
+// shapes the operators write — a token, or a partial view that keeps at
+// most a few characters beside its stars — and nothing else: a value
+// merely containing "***" ("Zq8!xx7Lm2Pq***") is a value, not a mask.
 func looksMasked(v string) bool {
-	return isMaskToken(v) || strings.Contains(v, "***") || strings.Contains(v, ".*.*") || strings.Contains(v, ":*:*")
+	if isMaskToken(v) {
+		return true
+	}
+	if strings.HasSuffix(v, ".*.*") || strings.HasSuffix(v, ":*:*:*:*:*") {
+		return true // partial IP addresses
+	}
+	if at := strings.LastIndexByte(v, '@'); at > 0 {
+		// A partial email: one character of the local part, then stars.
+		_, n := utf8.DecodeRuneInString(v)
+		return v[n:at] == "***"
+	}
+	// Cards, SSNs, phones, IBANs, fields: stars and separators, and at
+	// most six characters kept (an IBAN's country code and last four).
+	stars, kept := 0, 0
+	for _, r := range v {
+		switch {
+		case r == '*':
+			stars++
+		case strings.ContainsRune(" -().+/", r):
+		default:
+			kept++
+		}
+	}
+	return stars >= 3 && kept <= 6
 }

@@ -40,3 +40,29 @@ func TestStarBesideValueStillMasked(t *testing.T) {
 		}
 	}
 }
+
+// Stars inside a value once made a rule skip it as "already masked": a
+// secret under a secret-named key, or a value under a key rule, passed
+// with "***" appended. Only the shapes the operators write count as
+// masked now.
+func TestStarsInValueDoNotSkipRules(t *testing.T) {
+	e := mustEngine(t, Config{})
+	for _, v := range []string{"Zq8!xx7Lm2Pq***", "***Zq8!xx7Lm2Pq", "hunter2-horse-***-battery", "Zq8!xx7Lm2Pq•••", "REDACTED_Zq8!xx7Lm2Pq"} {
+		out := e.MaskValue(map[string]any{"password": v}, nil)
+		if got := out.(map[string]any)["password"]; got == v {
+			t.Errorf("password %q came back unmasked", v)
+		}
+	}
+	for _, masked := range []string{"************1111", "***-**-1121", "j***@example.com", "(***) ***-5309", "10.1.*.*",
+		"2001:db8:85a3:*:*:*:*:*", "DE**************1234", "****word"} {
+		if !looksMasked(masked) {
+			t.Errorf("looksMasked(%q) = false: the operators' own output", masked)
+		}
+	}
+	// Placeholders stay placeholders.
+	for _, p := range []string{"********", "REDACTED_BY_USER", "<redacted>", "•••••"} {
+		if !placeholder(p) {
+			t.Errorf("placeholder(%q) = false", p)
+		}
+	}
+}
