@@ -522,6 +522,12 @@ func (s *Slack) ephemeral(ctx context.Context, responseURL, text string) {
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := s.cfg.HTTPClient.Do(req)
 	if err != nil {
+		// Never the URL: a response_url is a capability to post into the
+		// conversation, and url.Error quotes it whole.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		s.cfg.Log.Warn("slack: response_url", "err", err)
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -43,7 +44,7 @@ func printBanner(w io.Writer, cfg *config.Config, cfgPath, addr string, g *serve
 	} else {
 		fmt.Fprintf(w, "  identity:   tokens from %s (audience %s)\n", cfg.Identity.Issuer, cfg.Identity.Audience)
 	}
-	fmt.Fprintf(w, "  journal:    %s\n", absPath(strings.TrimPrefix(cfg.Store, "sqlite:")))
+	fmt.Fprintf(w, "  journal:    %s\n", storeWhere(cfg.Store))
 	for _, name := range slices.Sorted(maps.Keys(cfg.Connections)) {
 		c := cfg.Connections[name]
 		where := ""
@@ -91,4 +92,18 @@ func absPath(p string) string {
 		return a
 	}
 	return p
+}
+
+// storeWhere names the store for people: a SQLite file's absolute path, or
+// a PostgreSQL store's host and database only (its URL may carry
+// settings that are secrets, e.g. sslpassword).
+func storeWhere(store string) string {
+	if p, ok := strings.CutPrefix(store, "sqlite:"); ok {
+		return absPath(p)
+	}
+	u, err := url.Parse(store)
+	if err != nil || u.Host == "" {
+		return "postgres (the store URL does not parse)"
+	}
+	return "postgres " + u.Host + u.Path
 }

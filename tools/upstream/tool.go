@@ -257,7 +257,16 @@ func bounded(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	return strings.ToValidUTF8(s[:n], "") + "…"
+	// Cut at a space: a token cut in two is too short for the secret
+	// detectors that mask this text next, so the part before the cut
+	// would go out in clear. The cut word is dropped.
+	cut := s[:n]
+	if i := strings.LastIndexAny(cut, " \t\n\r"); i >= 0 {
+		cut = cut[:i]
+	} else {
+		cut = ""
+	}
+	return strings.ToValidUTF8(cut, "") + "…"
 }
 
 func contentText(cs []mcp.Content) string {
