@@ -203,7 +203,7 @@ func (t *Tool) Execute(ctx context.Context, c *tools.Call) (*tools.Result, error
 	defer release()
 	cl, err := s.client(ctx)
 	if err != nil {
-		return nil, tools.NotRun(upstreamErr(t.conn.name, err))
+		return nil, tools.NotRun(upstreamErr(ctx, t.conn, err))
 	}
 	// Under per_principal isolation the caller's own process must offer
 	// the accepted definition too.
@@ -249,8 +249,12 @@ func (t *Tool) callErr(ctx context.Context, s *session, cl *client.Client, err e
 	return &tools.AgentError{Outcome: recorder.OutcomeError, Msg: "the upstream " + t.conn.name + " refused the call: " + bounded(err.Error(), 1000)}
 }
 
-func upstreamErr(conn string, err error) error {
-	return &tools.AgentError{Outcome: recorder.OutcomeError, Msg: fmt.Sprintf("the upstream %s is not available (%s); nothing was run, retry in a moment", conn, strings.TrimPrefix(err.Error(), ErrUnavailable.Error()+": "))}
+// upstreamErr tells the agent the upstream could not be reached. The cause
+// goes to the operator's log only: it can name where a credential is kept
+// (an unset variable, a secret file) or the store behind the pins.
+func upstreamErr(ctx context.Context, c *Conn, err error) error {
+	c.log.WarnContext(ctx, "upstream not available; call refused", "connection", c.name, "err", err)
+	return &tools.AgentError{Outcome: recorder.OutcomeError, Msg: fmt.Sprintf("the upstream %s is not available; nothing was run, retry in a moment (an operator finds the cause in the gateway's log)", c.name)}
 }
 
 func bounded(s string, n int) string {
@@ -378,7 +382,7 @@ func (r *resourceTool) Execute(ctx context.Context, c *tools.Call) (*tools.Resul
 	defer release()
 	cl, err := s.client(ctx)
 	if err != nil {
-		return nil, tools.NotRun(upstreamErr(r.conn.name, err))
+		return nil, tools.NotRun(upstreamErr(ctx, r.conn, err))
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.conn.cfg.Timeout)
 	defer cancel()
