@@ -29,7 +29,8 @@ var errJSONToken = fmt.Errorf("masking: a JSON string or masked value is longer 
 // unmasked are copied byte for byte. What differs from MaskValue: keys
 // are not de-duplicated after masking and an SSN split over sibling keys
 // is not joined. On a syntax error it stops and returns the error; what
-// was written so far is masked.
+// was written so far is masked and flushed, and r (when it is a
+// *bufio.Reader, read from directly) holds the rest of the input.
 func (e *Engine) MaskJSON(r io.Reader, w io.Writer, c Counts) error {
 	br, ok := r.(*bufio.Reader)
 	if !ok {
@@ -42,12 +43,16 @@ func (e *Engine) MaskJSON(r io.Reader, w io.Writer, c Counts) error {
 			if err == io.EOF {
 				return bw.Flush()
 			}
+			bw.Flush()
 			return err
 		}
 		if err := m.value("", false); err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
+			// What was written is masked: flush it, so that a caller can
+			// go on with the rest of r (as text) after it.
+			bw.Flush()
 			return fmt.Errorf("masking: json: %w", err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -670,7 +671,11 @@ func (p *Pipeline) mask(next Handler) Handler {
 		}
 		_, end := inv.obs.Stage(ctx, telemetry.StageMask)
 		inv.Masked = masking.Counts{}
-		maskResult(p.masker, inv.Result, inv.Masked)
+		if r := inv.Result; r.Masked {
+			maps.Copy(inv.Masked, r.MaskCounts)
+		} else {
+			maskResult(p.masker, r, inv.Masked)
+		}
 		end()
 		return nil
 	}
@@ -696,6 +701,11 @@ func (p *Pipeline) execute(ctx context.Context, inv *Invocation) error {
 		ctx, untrack = p.jit.Track(ctx, g.ID)
 		defer untrack()
 	}
+	sh := &Shaping{Masker: p.masker, Tokens: p.tokens}
+	if p.tokens != nil && p.budget != nil {
+		sh.Budget = p.budget(inv.Call.Connection)
+	}
+	ctx = withShaping(ctx, sh)
 	inv.Executed = true
 	r, err := inv.Tool.Execute(ctx, inv.Call)
 	if cause := context.Cause(ctx); errors.Is(cause, jit.ErrRevoked) {

@@ -63,6 +63,13 @@ type Result struct {
 	// bound); TokenNote what the token cap left out.
 	Note      string
 	TokenNote string
+	// Masked says the tool masked Structured and Text itself, with the
+	// pipeline's masker (see ShapingFrom), counting into MaskCounts: a
+	// body too large to hold unmasked is masked as it is read. The
+	// pipeline does not mask such a result again (masking masked text
+	// would count it twice and could rewrite a mask); it still caps it.
+	Masked     bool
+	MaskCounts masking.Counts
 	// Media are images or audio passed to the agent as they came, where
 	// a connection allows it: masking cannot read them, and the journal
 	// holds only what Structured says of them.

@@ -25,6 +25,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/airlockhq/airlock/config"
+	"github.com/airlockhq/airlock/masking"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/policy/httpguard"
 	"github.com/airlockhq/airlock/recorder"
@@ -316,7 +317,23 @@ func (t *Tool) Execute(ctx context.Context, c *tools.Call) (*tools.Result, error
 		return nil, cn.requestError(ctx, parent, err)
 	}
 	defer resp.Body.Close()
-	return cn.result(ctx, r.method, resp), nil
+	return cn.result(ctx, r.method, resp, t.shaping(ctx)), nil
+}
+
+// shaping is how the pipeline masks and caps this call's result; outside
+// the pipeline, the tool's masker (or the default one) and no budget.
+func (t *Tool) shaping(ctx context.Context) *tools.Shaping {
+	if sh, ok := tools.ShapingFrom(ctx); ok {
+		return sh
+	}
+	m := t.env.Masker
+	if m == nil {
+		var err error
+		if m, err = masking.New(masking.Config{}); err != nil {
+			panic(err) // the zero config is valid
+		}
+	}
+	return &tools.Shaping{Masker: m}
 }
 
 // CheckConnection implements tools.ConnectionChecker: one guarded TCP

@@ -42,7 +42,7 @@ type target struct {
 	lastAuth atomic.Value
 }
 
-func newTarget(t *testing.T, h http.HandlerFunc) *target {
+func newTarget(t testing.TB, h http.HandlerFunc) *target {
 	t.Helper()
 	tg := &target{}
 	tg.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

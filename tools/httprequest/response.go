@@ -44,14 +44,18 @@ const (
 // the response into what the agent sees: status, safe headers (without
 // Content-Length, which described the body before capping), and the body
 // as a JSON value when the API answered JSON, else as text. Credentials are
-// scrubbed from all of it.
-func (cn *conn) result(ctx context.Context, method string, resp *http.Response) *tools.Result {
-	var buf bytes.Buffer
-	if resp.ContentLength > 0 {
-		buf.Grow(int(min(resp.ContentLength, int64(cn.maxResponse)+1)))
+// scrubbed from all of it. A body longer than streamAbove is masked as it
+// is read instead (streamResult), with sh.
+func (cn *conn) result(ctx context.Context, method string, resp *http.Response, sh *tools.Shaping) *tools.Result {
+	if cn.maxResponse > streamAbove && resp.ContentLength > streamAbove {
+		return cn.streamResult(ctx, resp, nil, sh)
 	}
-	_, readErr := buf.ReadFrom(io.LimitReader(resp.Body, int64(cn.maxResponse)+1))
-	raw := buf.Bytes()
+	limit := min(cn.maxResponse, streamAbove)
+	head, n, readErr := readHead(resp.Body, limit+1, resp.ContentLength)
+	if n > streamAbove {
+		return cn.streamResult(ctx, resp, head, sh)
+	}
+	raw := bytes.Join(head, nil)
 	var truncated string
 	switch {
 	case len(raw) > cn.maxResponse:
@@ -61,12 +65,10 @@ func (cn *conn) result(ctx context.Context, method string, resp *http.Response) 
 	case readErr != nil:
 		truncated = truncatedCut
 	}
-	hdr := httpguard.SafeResponseHeaders(resp.Header)
-	hdr.Del("Content-Length")
+	hdr := safeHeaders(resp, cn.scrub)
 	headers := make(map[string]any, len(hdr))
 	for k, vs := range hdr {
-		v := cn.scrub.string(strings.Join(vs, ", "))
-		hdr[k], headers[k] = []string{v}, v
+		headers[k] = vs[0]
 	}
 	out := map[string]any{
 		"status":    resp.StatusCode,
