@@ -63,8 +63,14 @@ const (
 	DefaultHTTPTimeout          = 30 * time.Second
 	DefaultHTTPMaxRequestBytes  = 1 << 20
 	DefaultHTTPMaxResponseBytes = 4 << 20
-	// MaxHTTPBodyBytes bounds both body caps: bodies are held in memory.
+	// MaxHTTPBodyBytes bounds max_request_bytes: a request body is held
+	// in memory.
 	MaxHTTPBodyBytes = 64 << 20
+	// MaxHTTPResponseBytes bounds max_response_bytes. A response body
+	// longer than 4 MiB is masked as it is read and only what the token
+	// budget carries is kept, so memory does not grow with this cap;
+	// reading and masking does (time, and the connection's timeout).
+	MaxHTTPResponseBytes = 512 << 20
 )
 
 func (h *HTTPSettings) isZero() bool {
@@ -181,8 +187,8 @@ func (h *HTTPSettings) validate(field string, conn *Connection) error {
 	if h.MaxRequestBytes <= 0 || h.MaxRequestBytes > MaxHTTPBodyBytes {
 		return invalid(field+".max_request_bytes", "must be between 1 and %d", MaxHTTPBodyBytes)
 	}
-	if h.MaxResponseBytes <= 0 || h.MaxResponseBytes > MaxHTTPBodyBytes {
-		return invalid(field+".max_response_bytes", "must be between 1 and %d", MaxHTTPBodyBytes)
+	if h.MaxResponseBytes <= 0 || h.MaxResponseBytes > MaxHTTPResponseBytes {
+		return invalid(field+".max_response_bytes", "must be between 1 and %d", MaxHTTPResponseBytes)
 	}
 	if h.Resolver != "" {
 		if ap, err := netip.ParseAddrPort(h.Resolver); err != nil || ap.Port() == 0 {

@@ -59,6 +59,11 @@ func TestHTTPConnection(t *testing.T) {
 	if len(h.Routes) != 2 || h.Routes[1].Effect != "approve" {
 		t.Errorf("routes: %+v", h.Routes)
 	}
+	// A response cap past the request bound: response bodies stream.
+	cfg, err = loadHTTP(t, dir, "    base_url: https://h/\n    max_response_bytes: 209715200\n", nil)
+	if err != nil || cfg.Connections["api"].HTTP.MaxResponseBytes != 200<<20 {
+		t.Errorf("a 200 MiB response cap: %v", err)
+	}
 }
 
 func TestHTTPConnectionInvalid(t *testing.T) {
@@ -88,6 +93,7 @@ func TestHTTPConnectionInvalid(t *testing.T) {
 		{"missing ca", "    base_url: https://h/\n    tls: {ca_file: nope.pem}\n", "connections.api.tls.ca_file", "cannot read"},
 		{"negative timeout", "    base_url: https://h/\n    timeout: -1s\n", "connections.api.timeout", "positive"},
 		{"huge response cap", "    base_url: https://h/\n    max_response_bytes: 1000000000\n", "connections.api.max_response_bytes", "between"},
+		{"huge request cap", "    base_url: https://h/\n    max_request_bytes: 100000000\n", "connections.api.max_request_bytes", "between"},
 		{"negative request cap", "    base_url: https://h/\n    max_request_bytes: -1\n", "connections.api.max_request_bytes", "between"},
 		{"route no methods", "    base_url: https://h/\n    routes: [{path: /x}]\n", "connections.api.routes[0]", "methods"},
 		{"route trace", "    base_url: https://h/\n    routes: [{methods: [GET], path: /x}, {methods: [TRACE], path: /x}]\n", "connections.api.routes[1]", "TRACE"},
