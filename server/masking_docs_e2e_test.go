@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mark3labs/mcp-go/client"
+
 	"github.com/airlockhq/airlock/server"
 )
 
@@ -55,7 +57,21 @@ rules:
   - {name: analysts-read, groups: [analysts], connections: [api], access: [read], effect: allow}
 `)
 	_, base := e.start(t, server.Options{})
-	c := httpClient(t, "streamable-http", base, e.token(t, "alice", "analysts"))
+	for _, transport := range []string{"streamable-http", "stdio"} {
+		t.Run(transport, func(t *testing.T) {
+			var c *client.Client
+			if transport == "stdio" {
+				c = stdioClient(t, e, e.token(t, "alice", "analysts"))
+			} else {
+				c = httpClient(t, transport, base, e.token(t, "alice", "analysts"))
+			}
+			checkDocumentBodies(t, e, c)
+		})
+	}
+}
+
+func checkDocumentBodies(t *testing.T, e *env, c *client.Client) {
+	t.Helper()
 	grant(t, c, "api", "read")
 	raw := []string{"234567890", "4111111111111111", "REF-77-abc", "030 12345678", "345678901", "REF-88-xyz",
 		"0171 2345678", "joan.x@example.com", "456789012", "ann.b@example.com", "REF-99-q", "0301234567"}
@@ -102,5 +118,97 @@ rules:
 		if v := fmt.Sprintf("%03d%02d%04d", 100+i%500, 10+i%80, 1000+i); bytes.Contains(seen, []byte(v)) {
 			t.Fatalf("raw SSN %q of the big body reached the agent or the journal", v)
 		}
+	}
+}
+
+// Bodies past 4 MiB stream (a connection's max_response_bytes allows
+// them): masked as they are read, over stdio as over HTTP — the CSV
+// header's column rules and key context reach rows far past the first
+// chunk, XML elements name their values, the token budget cuts what is
+// shown, and the journal counts every value masked in the whole body.
+func TestHTTPLargeBodiesStream(t *testing.T) {
+	t.Setenv("AIRLOCK_TEST_API_TOKEN", apiSecret)
+	const rows = 60000 // about 6 MiB of CSV, 7 of XML, 9 of JSON
+	ssn := func(i int) string { return fmt.Sprintf("%03d-%02d-%04d", 100+i%500, 10+i%80, 1000+i%9000) }
+	var csvBody, xmlBody, jsonBody strings.Builder
+	csvBody.WriteString("id,ssn,email,internal_ref\n")
+	xmlBody.WriteString("<?xml version=\"1.0\"?>\n<customers>\n")
+	jsonBody.WriteString("[")
+	for i := range rows {
+		fmt.Fprintf(&csvBody, "%d,%s,user%d@example.com,REF-%d-q\n", i, strings.ReplaceAll(ssn(i), "-", ""), i, i)
+		fmt.Fprintf(&xmlBody, "<customer id=\"%d\"><ssn>%s</ssn><email>user%d@example.com</email><internal_ref>REF-%d-q</internal_ref></customer>\n", i, strings.ReplaceAll(ssn(i), "-", ""), i, i)
+		if i > 0 {
+			jsonBody.WriteString(",\n")
+		}
+		fmt.Fprintf(&jsonBody, `{"id":%d,"ssn":%s,"email":"user%d@example.com","internal_ref":"REF-%d-q","note":"seen with %s"}`,
+			i, strings.ReplaceAll(ssn(i), "-", ""), i, i, apiSecret)
+	}
+	xmlBody.WriteString("</customers>\n")
+	jsonBody.WriteString("]")
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/api/customers/csv":
+			w.Header().Set("Content-Type", "text/csv")
+			io.WriteString(w, csvBody.String())
+		case "/api/customers/xml":
+			w.Header().Set("Content-Type", "application/xml")
+			io.WriteString(w, xmlBody.String())
+		case "/api/customers/json":
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, jsonBody.String())
+		}
+	}))
+	t.Cleanup(api.Close)
+	e := newEnvWith(t, httpConnYAML(api.URL+"/api")+`    max_result_tokens: 2000
+    max_response_bytes: 33554432
+masking:
+  json_keys:
+    "**.internal_ref": redact
+rules:
+  - {name: analysts-read, groups: [analysts], connections: [api], access: [read], effect: allow}
+`)
+	_, base := e.start(t, server.Options{})
+	for _, transport := range []string{"streamable-http", "stdio"} {
+		t.Run(transport, func(t *testing.T) {
+			var c *client.Client
+			if transport == "stdio" {
+				c = stdioClient(t, e, e.token(t, "alice", "analysts"))
+			} else {
+				c = httpClient(t, transport, base, e.token(t, "alice", "analysts"))
+			}
+			grant(t, c, "api", "read")
+			for _, path := range []string{"/customers/csv", "/customers/xml", "/customers/json"} {
+				res := callTool(t, c, "http_request", map[string]any{"connection": "api", "method": "GET", "path": path})
+				if res.IsError {
+					t.Fatalf("%s: %s", path, text(res))
+				}
+				seen, _ := json.Marshal(res)
+				if !bytes.Contains(seen, []byte("token budget")) || !bytes.Contains(seen, []byte("[SSN]")) {
+					t.Errorf("%s: not cut to the budget, or nothing masked: %.400s", path, seen)
+				}
+				recs := journal(t, e)
+				rec := recs[len(recs)-1]
+				if rec.Tool != "http_request" || !rec.Truncated || rec.Tokens > 2000 {
+					t.Errorf("%s: journal record %s truncated=%v tokens=%d", path, rec.Tool, rec.Truncated, rec.Tokens)
+				}
+				// Every row's SSN, email and internal_ref was masked, not
+				// only those shown.
+				if rec.Masked["SSN"] != rows || rec.Masked["EMAIL"] != rows || rec.Masked["FIELD"] != rows {
+					t.Errorf("%s: journal counts %v, want %d SSNs, emails and fields", path, rec.Masked, rows)
+				}
+				jr, _ := json.Marshal(rec)
+				seen = append(seen, jr...)
+				for _, raw := range []string{apiSecret, "@example.com", "REF-1-q", "REF-59999-q"} {
+					if bytes.Contains(seen, []byte(raw)) {
+						t.Errorf("%s: raw %q reached the agent or the journal", path, raw)
+					}
+				}
+				for i := range rows {
+					if v := strings.ReplaceAll(ssn(i), "-", ""); bytes.Contains(seen, []byte(v)) {
+						t.Fatalf("%s: raw SSN %q reached the agent or the journal", path, v)
+					}
+				}
+			}
+		})
 	}
 }

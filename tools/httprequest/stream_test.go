@@ -179,8 +179,8 @@ func (g *gateway) get(t testing.TB, path string) *mcp.CallToolResult {
 
 // heapSampler records the peak of the heap's object bytes while it runs.
 type heapSampler struct {
-	stop chan struct{}
-	done chan struct{}
+	stop     chan struct{}
+	done     chan struct{}
 	base     uint64
 	peak     uint64
 	baseLive uint64
