@@ -342,3 +342,67 @@ var (
 	ssnShape   = regexp.MustCompile(`\b\d{3}-\d{2}-\d{4}\b`)
 	emailShape = regexp.MustCompile(`user\d+@example`)
 )
+
+// The edges of the streaming path: a body past max_response_bytes (cut
+// inside the credential), a binary body, JSON that breaks off into text,
+// and a body streamed without a budget.
+func TestLargeBodyEdges(t *testing.T) {
+	const size = 6 << 20
+	var plain strings.Builder
+	for plain.Len() < size {
+		fmt.Fprintf(&plain, "line %d ssn %s ok\n", plain.Len(), genSSN(plain.Len()))
+	}
+	bin := bytes.Repeat([]byte{0, 1, 2, 0xff}, size/4)
+	broken := `[{"ssn":"` + genSSN(1) + `"},` + strings.Repeat(`{"email":"a@example.com"},`, size/26) + "}} oops " + genSSN(2) + "\n"
+	tg := newTarget(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/cut":
+			w.Header().Set("Content-Type", "text/plain")
+			io.WriteString(w, plain.String()[:size-100]+"\n"+secret)
+		case "/bin":
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Write(bin)
+		case "/broken":
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, broken)
+		}
+	})
+	check := func(t *testing.T, res *mcp.CallToolResult, rec *recorder.Record) map[string]any {
+		t.Helper()
+		seen, _ := json.Marshal(res)
+		jr, _ := json.Marshal(rec)
+		seen = append(seen, jr...)
+		if bytes.Contains(seen, []byte(secret[:8])) || ssnShape.Match(seen) || bytes.Contains(seen, []byte("a@example.com")) {
+			t.Fatalf("raw values returned or journaled: %.400s", seen)
+		}
+		m, _ := res.StructuredContent.(map[string]any)
+		return m
+	}
+	t.Run("cut at max_response_bytes", func(t *testing.T) {
+		// The cap falls inside the credential at the body's end.
+		g := newGateway(t, tg.URL, size-100+1+10, 0)
+		res := g.get(t, "/cut")
+		m := check(t, res, g.j.last(t))
+		if m["truncated_reason"] != truncatedCap || fmt.Sprint(m["bytes"]) != fmt.Sprint(size-100+1+10) {
+			t.Errorf("structured: %v %v", m["truncated_reason"], m["bytes"])
+		}
+	})
+	t.Run("binary", func(t *testing.T) {
+		g := newGateway(t, tg.URL, 64<<20, 8000)
+		res := g.get(t, "/bin")
+		m := check(t, res, g.j.last(t))
+		if m["body_format"] != formatBinary || fmt.Sprint(m["bytes"]) != fmt.Sprint(len(bin)) || m["body"] != nil {
+			t.Errorf("structured: %v %v", m["body_format"], m["bytes"])
+		}
+	})
+	t.Run("broken json", func(t *testing.T) {
+		g := newGateway(t, tg.URL, 64<<20, 2_000_000)
+		res := g.get(t, "/broken")
+		rec := g.j.last(t)
+		check(t, res, rec)
+		// The SSN after the syntax error was masked as text.
+		if rec.Masked[string(masking.SSN)] != 2 || rec.Masked[string(masking.Email)] != size/26 {
+			t.Errorf("counts %v", rec.Masked)
+		}
+	})
+}
