@@ -240,6 +240,14 @@ func TestMaskCommand(t *testing.T) {
 	if strings.Contains(out.String(), "234-56-7890") {
 		t.Errorf("json: %s", out.String())
 	}
+	// Text is read as a document: a bare SSN under a CSV header "ssn".
+	out.Reset()
+	if err := cmdMask([]string{"--config", p}, strings.NewReader("id,ssn,note\n1,234567890,ok\n2,345678901,ok\n"), &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "234567890") || strings.Contains(out.String(), "345678901") {
+		t.Errorf("csv: %s", out.String())
+	}
 }
 
 // airlock check --token says who a token names, or exactly why the gateway

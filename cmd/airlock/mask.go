@@ -12,8 +12,10 @@ import (
 )
 
 // cmdMask masks stdin with the configured rules, so operators can try
-// their masking config: text line by line, or JSON with --json (JSON-key
-// rules apply), streamed in bounded memory. Counts per entity go to stderr.
+// their masking config: text as documents (a CSV header, an XML element,
+// a log field gives its values context), or JSON with --json (JSON-key
+// rules apply); both streamed in bounded memory. Counts per entity go to
+// stderr.
 func cmdMask(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs, cfgPath := newFlags("mask")
 	asJSON := fs.Bool("json", false, "read JSON (one document or a stream of them) and apply json_keys rules too; streamed, so any size")
@@ -35,19 +37,11 @@ func cmdMask(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			return fmt.Errorf("mask --json: %w", err)
 		}
 	} else {
-		r := bufio.NewReaderSize(stdin, 64<<10)
+		// In chunks of lines, as documents: a CSV header's context
+		// reaches every row, in bounded memory.
 		w := bufio.NewWriter(stdout)
-		for {
-			line, err := r.ReadString('\n')
-			if line != "" {
-				w.WriteString(m.MaskText(line, counts))
-			}
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return err
-			}
+		if err := m.MaskTextStream(stdin, w, counts); err != nil {
+			return fmt.Errorf("mask: %w", err)
 		}
 		if err := w.Flush(); err != nil {
 			return err
