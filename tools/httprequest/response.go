@@ -47,7 +47,8 @@ const (
 // scrubbed from all of it. A body longer than streamAbove is masked as it
 // is read instead (streamResult), with sh.
 func (cn *conn) result(ctx context.Context, method string, resp *http.Response, sh *tools.Shaping) *tools.Result {
-	if cn.maxResponse > streamAbove && resp.ContentLength > streamAbove {
+	// A HEAD response announces the length of a body it does not have.
+	if cn.maxResponse > streamAbove && resp.ContentLength > streamAbove && method != http.MethodHead {
 		return cn.streamResult(ctx, resp, nil, sh)
 	}
 	limit := min(cn.maxResponse, streamAbove)

@@ -331,6 +331,9 @@ func (cn *conn) streamResult(ctx context.Context, resp *http.Response, head [][]
 		res.Truncated, res.TokenNote = true, "the body could not be masked as it was read, so none of it is shown"
 		return finish(formatBinary, nil)
 	}
+	if keep.total == 0 && src.n == 0 {
+		return finish(formatEmpty, nil)
+	}
 	if keep.total == len(keep.buf) {
 		// All of it fits what may be kept: shown as a small body is.
 		if jsonOK && src.reason == "" {

@@ -413,3 +413,22 @@ func TestLargeBodyEdges(t *testing.T) {
 		}
 	})
 }
+
+// A HEAD answer announcing a long body has none to stream.
+func TestLargeHeadIsEmpty(t *testing.T) {
+	tg := newTarget(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", "104857600")
+	})
+	g := newGateway(t, tg.URL, 200<<20, 8000)
+	req := mcp.CallToolRequest{}
+	req.Params.Name = Name
+	req.Params.Arguments = map[string]any{"connection": "api", "method": "HEAD", "path": "/big"}
+	res, err := g.p.Handle(g.tool)(identity.NewContext(context.Background(), streamAnalyst), req)
+	if err != nil || res.IsError {
+		t.Fatalf("%v %v", err, res)
+	}
+	if m := res.StructuredContent.(map[string]any); m["body_format"] != formatEmpty || m["truncated"] != false {
+		t.Errorf("structured: %v", m)
+	}
+}
