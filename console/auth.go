@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -155,6 +156,10 @@ const (
 	loginTTL      = 10 * time.Minute
 	maxSessions   = 10000
 	maxLogins     = 1000
+	// Per source address and per subject: far above what a person does,
+	// far below what would crowd others out.
+	maxLoginsPerSource    = 32
+	maxSessionsPerSubject = 32
 )
 
 // session is one logged-in person. Its id lives only in the browser's
@@ -170,6 +175,7 @@ type session struct {
 
 type pendingLogin struct {
 	verifier, nonce, next string
+	from                  string // the browser's address, for fair eviction
 	expires               time.Time
 }
 
@@ -199,8 +205,13 @@ func hashID(id string) string {
 	return hex.EncodeToString(h[:])
 }
 
-// beginLogin records a login in progress and returns its state.
-func (s *sessions) beginLogin(next string) (state string, pl *pendingLogin) {
+// beginLogin records a login in progress for a browser at from (its
+// address) and returns its state. The table is bounded per source and in
+// all: a source that starts logins it never finishes evicts its own
+// oldest, and when the table is full the source holding the most entries
+// loses its oldest, so a flood from one address cannot push out another
+// person's login.
+func (s *sessions) beginLogin(next, from string) (state string, pl *pendingLogin) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
@@ -210,19 +221,53 @@ func (s *sessions) beginLogin(next string) (state string, pl *pendingLogin) {
 				delete(s.logins, k)
 			}
 		}
-		// Still full: drop an arbitrary one (a browser that started a
-		// login and never came back).
-		for k := range s.logins {
-			if len(s.logins) < maxLogins {
-				break
-			}
-			delete(s.logins, k)
-		}
 	}
+	evictFair(s.logins, from, maxLoginsPerSource, maxLogins,
+		func(v *pendingLogin) (string, time.Time) { return v.from, v.expires })
 	state = randomToken()
-	pl = &pendingLogin{verifier: oauth2.GenerateVerifier(), nonce: randomToken(), next: next, expires: now.Add(loginTTL)}
+	pl = &pendingLogin{verifier: oauth2.GenerateVerifier(), nonce: randomToken(), next: next, from: from, expires: now.Add(loginTTL)}
 	s.logins[hashID(state)] = pl
 	return state, pl
+}
+
+// evictFair makes room in m for one more entry of owner: first by dropping
+// owner's oldest entries while it holds perOwner, then, while m holds
+// total, the oldest entry of whichever owner holds the most. ownerOf gives
+// an entry's owner and the time it expires (older entries expire first).
+func evictFair[V any](m map[string]V, owner string, perOwner, total int, ownerOf func(V) (string, time.Time)) {
+	count := map[string]int{}
+	for _, v := range m {
+		o, _ := ownerOf(v)
+		count[o]++
+	}
+	oldestOf := func(o string) string {
+		var key string
+		var exp time.Time
+		for k, v := range m {
+			if vo, e := ownerOf(v); vo == o && (key == "" || e.Before(exp)) {
+				key, exp = k, e
+			}
+		}
+		return key
+	}
+	for count[owner] >= perOwner {
+		delete(m, oldestOf(owner))
+		count[owner]--
+	}
+	for len(m) >= total {
+		top := owner
+		for o, n := range count {
+			if n > count[top] {
+				top = o
+			}
+		}
+		k := oldestOf(top)
+		if k == "" {
+			return
+		}
+		delete(m, k)
+		count[top]--
+	}
 }
 
 // finishLogin takes the login in progress for state, once.
@@ -239,27 +284,23 @@ func (s *sessions) finishLogin(state string) *pendingLogin {
 }
 
 // create starts a session for p and returns its id. The session ends at
-// the TTL (or earlier if the table is full of newer ones).
+// the TTL, or earlier when the same subject opens more than
+// maxSessionsPerSubject sessions (its oldest ends) or the table is full
+// (the oldest session of the subject holding the most ends): one account
+// logging in again and again cannot log everyone else out.
 func (s *sessions) create(p *identity.Principal) (string, *session) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
 	if len(s.live) >= maxSessions {
-		var oldest string
-		var oldestExp time.Time
 		for k, v := range s.live {
 			if !v.expires.After(now) {
 				delete(s.live, k)
-				continue
 			}
-			if oldest == "" || v.expires.Before(oldestExp) {
-				oldest, oldestExp = k, v.expires
-			}
-		}
-		if len(s.live) >= maxSessions {
-			delete(s.live, oldest)
 		}
 	}
+	evictFair(s.live, p.Subject, maxSessionsPerSubject, maxSessions,
+		func(v *session) (string, time.Time) { return v.p.Subject, v.expires })
 	id := randomToken()
 	ss := &session{p: p, csrf: randomToken(), expires: now.Add(s.ttl)}
 	s.live[hashID(id)] = ss
@@ -323,7 +364,7 @@ func safeNext(next string) string {
 
 // handleLogin starts the authorization code flow.
 func (c *Console) handleLogin(w http.ResponseWriter, r *http.Request) {
-	state, pl := c.sessions.beginLogin(safeNext(r.URL.Query().Get("next")))
+	state, pl := c.sessions.beginLogin(safeNext(r.URL.Query().Get("next")), sourceOf(r))
 	u, err := c.login.AuthCodeURL(r.Context(), state, pl.nonce, pl.verifier)
 	if err != nil {
 		c.log.Error("console: login cannot start", "err", err)
@@ -439,4 +480,15 @@ func originOf(r *http.Request) string {
 		scheme = "https"
 	}
 	return scheme + "://" + r.Host
+}
+
+// sourceOf is the address a request came from, without its port: behind
+// a proxy every browser shares the proxy's, and the per-source bound then
+// still bounds the whole table.
+func sourceOf(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }

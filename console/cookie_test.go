@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -96,5 +97,61 @@ func TestCloseStreamsEndsLiveUpdates(t *testing.T) {
 	req2.AddCookie(&http.Cookie{Name: sessionCookie, Value: id})
 	if r, err := http.DefaultClient.Do(req2); err != nil || r.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("stream after close: %v %v", r.StatusCode, err)
+	}
+}
+
+// TestFloodsEvictOnlyTheFlooder: a source that starts logins it never
+// finishes, or an account that logs in again and again, fills the bounded
+// tables with its own entries only; another person's login in progress
+// and session survive.
+func TestFloodsEvictOnlyTheFlooder(t *testing.T) {
+	now := time.Now()
+	s := newSessions(time.Hour, func() time.Time { now = now.Add(time.Millisecond); return now })
+
+	state, _ := s.beginLogin(Path+"/", "192.0.2.10")
+	for range 5 * maxLogins {
+		s.beginLogin(Path+"/", "198.51.100.66")
+	}
+	if len(s.logins) > maxLogins {
+		t.Fatalf("login table grew to %d (bound %d)", len(s.logins), maxLogins)
+	}
+	if s.finishLogin(state) == nil {
+		t.Fatal("a flood of logins from another address evicted this login in progress")
+	}
+	// Many sources each within their share still fill the table; the
+	// bound holds and the oldest of the largest holder goes first.
+	for i := range 2 * maxLogins {
+		s.beginLogin(Path+"/", fmt.Sprintf("203.0.113.%d", i%200))
+	}
+	if len(s.logins) > maxLogins {
+		t.Fatalf("login table grew to %d (bound %d)", len(s.logins), maxLogins)
+	}
+
+	dave, _ := s.create(&identity.Principal{Subject: "dave"})
+	for range 3 * maxSessionsPerSubject {
+		s.create(&identity.Principal{Subject: "mallory"})
+	}
+	if s.get(dave) == nil {
+		t.Fatal("another account's repeated logins ended dave's session")
+	}
+	n := 0
+	for _, v := range s.live {
+		if v.p.Subject == "mallory" {
+			n++
+		}
+	}
+	if n > maxSessionsPerSubject {
+		t.Fatalf("mallory holds %d sessions (bound %d)", n, maxSessionsPerSubject)
+	}
+}
+
+func BenchmarkBeginLoginFullTable(b *testing.B) {
+	b.ReportAllocs()
+	s := newSessions(time.Hour, time.Now)
+	for i := range maxLogins {
+		s.beginLogin(Path+"/", fmt.Sprintf("203.0.113.%d", i%250))
+	}
+	for i := 0; b.Loop(); i++ {
+		s.beginLogin(Path+"/", fmt.Sprintf("198.51.100.%d", i%250))
 	}
 }

@@ -416,7 +416,15 @@ func (s *Slack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	who, err := s.approver(ctx, p.User.ID)
 	if err != nil {
 		s.cfg.Log.Warn("slack: unknown approver", "slack_user", p.User.ID, "err", err)
-		s.ephemeral(ctx, p.ResponseURL, "Airlock: your Slack account is not mapped to an approver ("+err.Error()+").")
+		// Why the account is not an approver is the clicker's to know;
+		// why it could not be looked up (Slack API codes, network detail)
+		// is the operator's, in the log above.
+		reason := "it could not be looked up; an operator can find why in the gateway's log"
+		var nm notMapped
+		if errors.As(err, &nm) {
+			reason = string(nm)
+		}
+		s.ephemeral(ctx, p.ResponseURL, "Airlock: your Slack account is not mapped to an approver ("+reason+").")
 		w.WriteHeader(http.StatusOK)
 		return
 	}
@@ -458,11 +466,17 @@ func eventOf(r *store.Request, approve bool) string {
 	return jit.EventRequestApproved
 }
 
+// notMapped is why a Slack user is not an approver, in words fit for
+// that user; other approver errors are lookup failures for the log only.
+type notMapped string
+
+func (e notMapped) Error() string { return string(e) }
+
 // approver maps a Slack user to an approver: an explicit mapping first,
 // else the user's email from users.info when Slack says it is confirmed.
 func (s *Slack) approver(ctx context.Context, slackUser string) (*identity.Principal, error) {
 	if slackUser == "" {
-		return nil, errors.New("no user in the payload")
+		return nil, notMapped("no user in the payload")
 	}
 	for _, a := range s.cfg.Approvers {
 		if a.SlackUser == slackUser {
@@ -490,18 +504,18 @@ func (s *Slack) approver(ctx context.Context, slackUser string) (*identity.Princ
 	u := info.User
 	switch {
 	case u.Deleted || u.IsBot:
-		return nil, errors.New("deactivated or bot account")
+		return nil, notMapped("deactivated or bot account")
 	case u.Profile.Email == "":
-		return nil, errors.New("Slack did not give an email (the app needs users:read.email)")
+		return nil, notMapped("Slack did not give an email (the app needs users:read.email)")
 	case !u.IsEmailConfirmed:
-		return nil, errors.New("the account's email is not confirmed")
+		return nil, notMapped("the account's email is not confirmed")
 	}
 	for _, a := range s.cfg.Approvers {
 		if a.Email != "" && strings.EqualFold(a.Email, u.Profile.Email) {
 			return principal(a), nil
 		}
 	}
-	return nil, errors.New("no approver is configured for this account")
+	return nil, notMapped("no approver is configured for this account")
 }
 
 func principal(a Approver) *identity.Principal {

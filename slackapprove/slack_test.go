@@ -309,7 +309,7 @@ func TestSlackRefusesWhoMayNotDecide(t *testing.T) {
 		{"U0CAROL", "cannot decide your own"},     // the requester, even in an approver group
 		{"U0NOBODY", "no approver is configured"}, // confirmed email nobody mapped
 		{"U0FAKEERIN", "email is not confirmed"},  // an approver's email, unconfirmed
-		{"U0GHOST", "could not look the user up"}, // unknown to Slack
+		{"U0GHOST", "could not be looked up"},     // unknown to Slack: the API's detail stays in the log
 	}
 	for i, tc := range cases {
 		at := e.now.Add(time.Duration(i) * time.Second) // distinct signatures
@@ -319,6 +319,8 @@ func TestSlackRefusesWhoMayNotDecide(t *testing.T) {
 		c := e.fake.waitFor("response_url")
 		if text, _ := c.body["text"].(string); !strings.Contains(text, tc.want) || c.body["response_type"] != "ephemeral" {
 			t.Errorf("%s: told %v, want an ephemeral %q", tc.user, c.body, tc.want)
+		} else if strings.Contains(text, "user_not_found") || strings.Contains(text, "users.info") {
+			t.Errorf("%s: the Slack API's error reached the clicker: %q", tc.user, text)
 		}
 	}
 	if got := e.status(r.ID); got != store.StatusPending {
