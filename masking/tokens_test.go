@@ -247,3 +247,22 @@ func TestFitBound(t *testing.T) {
 		t.Errorf("invalid UTF-8 passed on its length alone")
 	}
 }
+
+// The encoder is built on first need: a result whose bytes fit the budget
+// never builds it (an idle or small-result gateway keeps ~22 MiB less), one
+// that does not fit builds it and is counted exactly.
+func TestTokenEncoderBuiltOnFirstNeed(t *testing.T) {
+	tc := &TokenCounter{ent: &encEntry{name: DefaultEncoding}}
+	if n, used, _ := tc.FitBound([]string{"hello world", "abc"}, 100); n != 2 || used != 14 {
+		t.Fatalf("FitBound = %d units, %d tokens; want 2, 14 (the byte bound)", n, used)
+	}
+	if tc.ent.enc != nil || tc.ent.err != nil {
+		t.Fatal("a result that fits by bytes built the encoder")
+	}
+	if n, used, exact := tc.FitBound([]string{"The quick brown fox."}, 10); n != 1 || used != 5 || !exact {
+		t.Fatalf("FitBound = %d units, %d tokens, exact %v; want 1, 5, true", n, used, exact)
+	}
+	if tc.ent.enc == nil {
+		t.Fatal("counting did not build the encoder")
+	}
+}
