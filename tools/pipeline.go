@@ -701,11 +701,10 @@ func (p *Pipeline) execute(ctx context.Context, inv *Invocation) error {
 		ctx, untrack = p.jit.Track(ctx, g.ID)
 		defer untrack()
 	}
-	sh := &Shaping{Masker: p.masker, Tokens: p.tokens}
+	inv.Call.Shaping = Shaping{Masker: p.masker, Tokens: p.tokens}
 	if p.tokens != nil && p.budget != nil {
-		sh.Budget = p.budget(inv.Call.Connection)
+		inv.Call.Shaping.Budget = p.budget(inv.Call.Connection)
 	}
-	ctx = withShaping(ctx, sh)
 	inv.Executed = true
 	r, err := inv.Tool.Execute(ctx, inv.Call)
 	if cause := context.Cause(ctx); errors.Is(cause, jit.ErrRevoked) {

@@ -18,8 +18,8 @@ type premaskedTool struct {
 }
 
 func (p *premaskedTool) Execute(ctx context.Context, c *Call) (*Result, error) {
-	sh, ok := ShapingFrom(ctx)
-	if !ok {
+	sh := &c.Shaping
+	if sh.Masker == nil {
 		return nil, context.Canceled
 	}
 	p.shaping = sh

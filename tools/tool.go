@@ -46,6 +46,9 @@ type Action struct {
 type Call struct {
 	Action
 	Args any
+	// Shaping is how the pipeline will mask and cap this call's result,
+	// set by its execute stage (zero outside the pipeline).
+	Shaping Shaping `json:"-"`
 }
 
 // Result is what a tool returns, before masking and capping.
@@ -64,7 +67,7 @@ type Result struct {
 	Note      string
 	TokenNote string
 	// Masked says the tool masked Structured and Text itself, with the
-	// pipeline's masker (see ShapingFrom), counting into MaskCounts: a
+	// pipeline's masker (Call.Shaping), counting into MaskCounts: a
 	// body too large to hold unmasked is masked as it is read. The
 	// pipeline does not mask such a result again (masking masked text
 	// would count it twice and could rewrite a mask); it still caps it.

@@ -317,14 +317,14 @@ func (t *Tool) Execute(ctx context.Context, c *tools.Call) (*tools.Result, error
 		return nil, cn.requestError(ctx, parent, err)
 	}
 	defer resp.Body.Close()
-	return cn.result(ctx, r.method, resp, t.shaping(ctx)), nil
+	return cn.result(ctx, r.method, resp, t.shaping(c)), nil
 }
 
 // shaping is how the pipeline masks and caps this call's result; outside
 // the pipeline, the tool's masker (or the default one) and no budget.
-func (t *Tool) shaping(ctx context.Context) *tools.Shaping {
-	if sh, ok := tools.ShapingFrom(ctx); ok {
-		return sh
+func (t *Tool) shaping(c *tools.Call) *tools.Shaping {
+	if c.Shaping.Masker != nil {
+		return &c.Shaping
 	}
 	m := t.env.Masker
 	if m == nil {
