@@ -261,6 +261,18 @@ func httpClient(t *testing.T, kind, base, token string) *client.Client {
 	return c
 }
 
+// transports are the MCP transports the gateway serves; clientOver
+// connects over one of them as the token's holder.
+var transports = []string{"streamable-http", "sse", "stdio"}
+
+func clientOver(t *testing.T, e *env, transport, base, token string) *client.Client {
+	t.Helper()
+	if transport == "stdio" {
+		return stdioClient(t, e, token)
+	}
+	return httpClient(t, transport, base, token)
+}
+
 func stdioClient(t *testing.T, e *env, token string) *client.Client {
 	t.Helper()
 	c, err := client.NewStdioMCPClient(airlockBin, []string{"AIRLOCK_TOKEN=" + token}, "serve", "--stdio", "--config", e.cfgPath)

@@ -57,14 +57,9 @@ rules:
   - {name: analysts-read, groups: [analysts], connections: [api], access: [read], effect: allow}
 `)
 	_, base := e.start(t, server.Options{})
-	for _, transport := range []string{"streamable-http", "stdio"} {
+	for _, transport := range transports {
 		t.Run(transport, func(t *testing.T) {
-			var c *client.Client
-			if transport == "stdio" {
-				c = stdioClient(t, e, e.token(t, "alice", "analysts"))
-			} else {
-				c = httpClient(t, transport, base, e.token(t, "alice", "analysts"))
-			}
+			c := clientOver(t, e, transport, base, e.token(t, "alice", "analysts"))
 			checkDocumentBodies(t, e, c)
 		})
 	}
@@ -122,7 +117,7 @@ func checkDocumentBodies(t *testing.T, e *env, c *client.Client) {
 }
 
 // Bodies past 4 MiB stream (a connection's max_response_bytes allows
-// them): masked as they are read, over stdio as over HTTP — the CSV
+// them): masked as they are read, over every transport — the CSV
 // header's column rules and key context reach rows far past the first
 // chunk, XML elements name their values, the token budget cuts what is
 // shown, and the journal counts every value masked in the whole body.
@@ -168,14 +163,9 @@ rules:
   - {name: analysts-read, groups: [analysts], connections: [api], access: [read], effect: allow}
 `)
 	_, base := e.start(t, server.Options{})
-	for _, transport := range []string{"streamable-http", "stdio"} {
+	for _, transport := range transports {
 		t.Run(transport, func(t *testing.T) {
-			var c *client.Client
-			if transport == "stdio" {
-				c = stdioClient(t, e, e.token(t, "alice", "analysts"))
-			} else {
-				c = httpClient(t, transport, base, e.token(t, "alice", "analysts"))
-			}
+			c := clientOver(t, e, transport, base, e.token(t, "alice", "analysts"))
 			grant(t, c, "api", "read")
 			for _, path := range []string{"/customers/csv", "/customers/xml", "/customers/json"} {
 				res := callTool(t, c, "http_request", map[string]any{"connection": "api", "method": "GET", "path": path})
