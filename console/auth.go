@@ -234,40 +234,47 @@ func (s *sessions) beginLogin(next, from string) (state string, pl *pendingLogin
 // owner's oldest entries while it holds perOwner, then, while m holds
 // total, the oldest entry of whichever owner holds the most. ownerOf gives
 // an entry's owner and the time it expires (older entries expire first).
+// A flood from one owner stays within its share, so the table rarely
+// fills and the scans stay one pass without allocating.
 func evictFair[V any](m map[string]V, owner string, perOwner, total int, ownerOf func(V) (string, time.Time)) {
-	count := map[string]int{}
-	for _, v := range m {
-		o, _ := ownerOf(v)
-		count[o]++
-	}
-	oldestOf := func(o string) string {
-		var key string
-		var exp time.Time
-		for k, v := range m {
-			if vo, e := ownerOf(v); vo == o && (key == "" || e.Before(exp)) {
-				key, exp = k, e
-			}
+	for {
+		n, oldest := holding(m, owner, ownerOf)
+		if n < perOwner {
+			break
 		}
-		return key
-	}
-	for count[owner] >= perOwner {
-		delete(m, oldestOf(owner))
-		count[owner]--
+		delete(m, oldest)
 	}
 	for len(m) >= total {
+		count := map[string]int{owner: 0}
+		for _, v := range m {
+			o, _ := ownerOf(v)
+			count[o]++
+		}
 		top := owner
 		for o, n := range count {
 			if n > count[top] {
 				top = o
 			}
 		}
-		k := oldestOf(top)
-		if k == "" {
+		n, oldest := holding(m, top, ownerOf)
+		if n == 0 {
 			return
 		}
-		delete(m, k)
-		count[top]--
+		delete(m, oldest)
 	}
+}
+
+// holding counts owner's entries in m and finds its oldest.
+func holding[V any](m map[string]V, owner string, ownerOf func(V) (string, time.Time)) (n int, oldest string) {
+	var exp time.Time
+	for k, v := range m {
+		if o, e := ownerOf(v); o == owner {
+			if n++; oldest == "" || e.Before(exp) {
+				oldest, exp = k, e
+			}
+		}
+	}
+	return n, oldest
 }
 
 // finishLogin takes the login in progress for state, once.

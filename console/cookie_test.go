@@ -145,6 +145,19 @@ func TestFloodsEvictOnlyTheFlooder(t *testing.T) {
 	}
 }
 
+// BenchmarkBeginLoginFlood: one address starting logins it never
+// finishes (it stays within its share); FullTable: many addresses.
+func BenchmarkBeginLoginFlood(b *testing.B) {
+	b.ReportAllocs()
+	s := newSessions(time.Hour, time.Now)
+	for i := range maxLogins / 2 {
+		s.beginLogin(Path+"/", fmt.Sprintf("203.0.113.%d", i%250))
+	}
+	for b.Loop() {
+		s.beginLogin(Path+"/", "198.51.100.66")
+	}
+}
+
 func BenchmarkBeginLoginFullTable(b *testing.B) {
 	b.ReportAllocs()
 	s := newSessions(time.Hour, time.Now)
