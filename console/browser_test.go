@@ -267,6 +267,10 @@ func TestBrowserConsole(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#q"), "refunded"),
 		chromedp.SetValue(chromedp.CSS("select[name=outcome]"), "ok"),
 		chromedp.Click(chromedp.CSS("#search-button")),
+		// The unfiltered page has call links too: wait for the page the
+		// search loads (its form carries the query as an attribute) before
+		// reading, or the read races the navigation.
+		chromedp.WaitVisible(chromedp.CSS(`input#q[value="refunded"]`)),
 		chromedp.WaitVisible(chromedp.CSS("#results a.call-link")),
 	)
 	if m := dave.text("#matched"); !strings.HasPrefix(m, "1 match") {
