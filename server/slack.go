@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"sync"
 
 	"github.com/airlockhq/airlock/policy/jit"
@@ -26,6 +27,10 @@ func (g *Gateway) initSlack(sink *lateSink) error {
 	s, err := slackapprove.New(slackapprove.Config{
 		BotToken: token, SigningSecret: signing, Channel: sc.Channel, TeamID: sc.TeamID,
 		Approvers: approvers, APIBase: slackAPIBase, ResponseBase: slackResponseBase, Log: g.log,
+		Describe: func(tool string, args json.RawMessage) (slackapprove.Action, bool) {
+			a, ok := g.describeCall(tool, args)
+			return slackapprove.Action{Command: a.Command, Resources: a.Resources, Why: a.Why}, ok
+		},
 	}, g.jit)
 	if err != nil {
 		return err

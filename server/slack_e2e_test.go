@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -19,13 +20,11 @@ import (
 	"github.com/airlockhq/airlock/slackapprove"
 )
 
-// TestSlackApprovalEndToEnd: an agent's request_access waits; the request
-// is posted to (a fake) Slack with buttons; a Slack-signed click by a
-// mapped approver, sent to the gateway's /slack/interactions, approves it
-// through the same service as the admin API; the agent's held call
-// completes and the Slack message is updated. A click by the requester
-// herself is refused.
-func TestSlackApprovalEndToEnd(t *testing.T) {
+// fakeSlack serves the Slack Web API and response URLs for one test and
+// returns its URL and a function that waits for (and takes) the next call
+// to path.
+func fakeSlack(t *testing.T) (string, func(path string) map[string]any) {
+	t.Helper()
 	var mu sync.Mutex
 	var calls []map[string]any
 	got := make(chan struct{}, 100)
@@ -39,9 +38,9 @@ func TestSlackApprovalEndToEnd(t *testing.T) {
 		json.NewEncoder(w).Encode(map[string]any{"ok": true, "channel": "C0AIRLOCK", "ts": "1700000000.000100"})
 		got <- struct{}{}
 	}))
-	defer fake.Close()
-	defer server.SetSlackEndpoints(fake.URL+"/api/", fake.URL+"/hooks/")()
-	waitCall := func(path string) map[string]any {
+	t.Cleanup(fake.Close)
+	t.Cleanup(server.SetSlackEndpoints(fake.URL+"/api/", fake.URL+"/hooks/"))
+	return fake.URL, func(path string) map[string]any {
 		t.Helper()
 		deadline := time.After(15 * time.Second)
 		for {
@@ -61,7 +60,16 @@ func TestSlackApprovalEndToEnd(t *testing.T) {
 			}
 		}
 	}
+}
 
+// TestSlackApprovalEndToEnd: an agent's request_access waits; the request
+// is posted to (a fake) Slack with buttons; a Slack-signed click by a
+// mapped approver, sent to the gateway's /slack/interactions, approves it
+// through the same service as the admin API; the agent's held call
+// completes and the Slack message is updated. A click by the requester
+// herself is refused.
+func TestSlackApprovalEndToEnd(t *testing.T) {
+	fakeURL, waitCall := fakeSlack(t)
 	const signing = "e2e-signing-secret-0123456789abcdef"
 	t.Setenv("AIRLOCK_TEST_SLACK_BOT", "xoxb-e2e")
 	t.Setenv("AIRLOCK_TEST_SLACK_SIGNING", signing)
@@ -102,7 +110,7 @@ rules:
 		p, _ := json.Marshal(map[string]any{
 			"type": "block_actions", "user": map[string]any{"id": user}, "team": map[string]any{"id": "T0"},
 			"container":    map[string]any{"channel_id": "C0AIRLOCK", "message_ts": "1700000000.000100"},
-			"response_url": fake.URL + "/hooks/1",
+			"response_url": fakeURL + "/hooks/1",
 			"actions":      []any{map[string]any{"action_id": slackapprove.ActionApprove, "value": id}},
 		})
 		body := url.Values{"payload": {string(p)}}.Encode()
@@ -136,4 +144,57 @@ rules:
 		t.Errorf("chat.update: %v", upd)
 	}
 	structured(t, query(t, c, "pg", "SELECT count(*) FROM t"))
+}
+
+// TestSlackShowsHeldCall: a call held for a per-call approval is posted
+// with what it does (command, resources, why) and its masked arguments as
+// preformatted text, so the approver decides on the statement, not on a
+// summary; the value masking hides never reaches Slack.
+func TestSlackShowsHeldCall(t *testing.T) {
+	_, waitCall := fakeSlack(t)
+	t.Setenv("AIRLOCK_TEST_SLACK_BOT", "xoxb-e2e")
+	t.Setenv("AIRLOCK_TEST_SLACK_SIGNING", "e2e-signing-secret-0123456789abcdef")
+	e := newEnvWith(t, `
+approvals:
+  wait: 1s
+  slack:
+    bot_token: {env: AIRLOCK_TEST_SLACK_BOT}
+    signing_secret: {env: AIRLOCK_TEST_SLACK_SIGNING}
+    channel: C0AIRLOCK
+    approvers:
+      - {slack_user: U0DAVE, subject: dave, groups: [dba]}
+rules:
+  - {name: writers-write-approved, groups: [writers], connections: [pg], access: [write], effect: approve,
+     grant: {approvers: [dba]}}
+`)
+	_, base := e.start(t, server.Options{})
+	wendy := httpClient(t, "streamable-http", base, e.token(t, "wendy", "writers"))
+	grant(t, wendy, "pg", "write")
+	const sql = "DELETE FROM t WHERE id = 7 AND 'wendy.lee@example.com' <> '``` <!channel>'"
+	if res := query(t, wendy, "pg", sql); !res.IsError || !strings.Contains(text(res), "pending") {
+		t.Fatalf("held write: %s", text(res))
+	}
+	posted := waitCall("/api/chat.postMessage")
+	raw, _ := json.Marshal(posted["blocks"])
+	blocks := string(raw)
+	for _, want := range []string{"*Command*", "DELETE", "*Resources*", "rich_text_preformatted", "DELETE FROM t WHERE id = 7", slackapprove.ActionApprove} {
+		if !strings.Contains(blocks, want) {
+			t.Errorf("the held call's message lacks %q: %s", want, blocks)
+		}
+	}
+	if strings.Contains(blocks, "wendy.lee@example.com") {
+		t.Errorf("an unmasked value reached Slack: %s", blocks)
+	}
+	var msg []map[string]any
+	json.Unmarshal(raw, &msg)
+	for _, b := range msg {
+		if b["type"] == "rich_text" {
+			continue
+		}
+		// %v prints the decoded strings as they are (json.Marshal would
+		// escape the angle brackets and hide them).
+		if v := fmt.Sprintf("%v", b); strings.Contains(v, "<!channel>") {
+			t.Errorf("the agent's text reached Slack as markup: %s", v)
+		}
+	}
 }

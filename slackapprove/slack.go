@@ -27,6 +27,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/airlockhq/airlock/identity"
 	"github.com/airlockhq/airlock/policy/jit"
@@ -79,7 +80,22 @@ type Config struct {
 	HTTPClient   *http.Client
 	Log          *slog.Logger
 	Now          func() time.Time
+	// Describe, when set, classifies a held call's masked arguments with
+	// its tool's own parser, so an approver in Slack sees what the call
+	// does (command, resources, why it needs approval) before deciding.
+	Describe func(tool string, args json.RawMessage) (Action, bool)
 }
+
+// Action is what a held call does, as its tool's classifier reads it.
+type Action struct {
+	Command   string
+	Resources []string
+	Why       string
+}
+
+// maxShownArguments bounds the masked arguments shown in a message (a
+// Slack text element holds at most 3,000 characters).
+const maxShownArguments = 2000
 
 // Decider is the part of jit.Service this package uses.
 type Decider interface {
@@ -195,7 +211,7 @@ func (s *Slack) handle(e jit.Event) {
 			TS      string `json:"ts"`
 		}
 		err := s.call(ctx, "chat.postMessage", map[string]any{
-			"channel": s.cfg.Channel, "text": escape(e.Text()), "blocks": blocks(e, true),
+			"channel": s.cfg.Channel, "text": escape(e.Text()), "blocks": s.blocks(e, true),
 		}, &resp)
 		if err != nil {
 			s.cfg.Log.Error("slack: post request", "request_id", r.ID, "err", err)
@@ -223,19 +239,24 @@ func (s *Slack) handle(e jit.Event) {
 func (s *Slack) update(ctx context.Context, m message, e jit.Event) {
 	err := s.call(ctx, "chat.update", map[string]any{
 		"channel": m.channel, "ts": m.ts, "text": escape(e.Text()),
-		"blocks": blocks(e, e.Request.Status == store.StatusPending),
+		"blocks": s.blocks(e, e.Request.Status == store.StatusPending),
 	}, nil)
 	if err != nil {
 		s.cfg.Log.Error("slack: update message", "request_id", e.Request.ID, "err", err)
 	}
 }
 
-// blocks is the message: the event's summary (never the call's
-// arguments) and, while the request is pending, the two buttons.
-func blocks(e jit.Event, buttons bool) []any {
+// blocks is the message: the event's summary and, while a held call's
+// request is pending, what the call does and its masked arguments (never
+// the raw ones: the request holds only what masking left), then the two
+// buttons.
+func (s *Slack) blocks(e jit.Event, buttons bool) []any {
 	out := []any{map[string]any{
 		"type": "section", "text": map[string]any{"type": "mrkdwn", "text": escape(e.Text())},
 	}}
+	if r := e.Request; buttons && r.Kind == store.KindApproval && len(r.Arguments) > 0 {
+		out = append(out, s.callBlocks(r)...)
+	}
 	if buttons {
 		out = append(out, map[string]any{
 			"type": "actions", "block_id": "airlock_decision",
@@ -246,6 +267,58 @@ func blocks(e jit.Event, buttons bool) []any {
 		})
 	}
 	return out
+}
+
+// callBlocks shows a held call: its classified action as fields and its
+// masked arguments as preformatted rich text, which Slack renders as typed
+// (no mrkdwn, so an agent's backticks or <!channel> cannot break out).
+func (s *Slack) callBlocks(r *store.Request) []any {
+	var out []any
+	if s.cfg.Describe != nil {
+		if a, ok := s.cfg.Describe(r.Tool, r.Arguments); ok {
+			fields := []any{mrkdwn("*Command*\n" + escape(orNone(a.Command)))}
+			if len(a.Resources) > 0 {
+				fields = append(fields, mrkdwn("*Resources*\n"+escape(clip(strings.Join(a.Resources, ", "), 500))))
+			}
+			if a.Why != "" {
+				fields = append(fields, mrkdwn("*Why*\n"+escape(clip(a.Why, 500))))
+			}
+			out = append(out, map[string]any{"type": "section", "fields": fields})
+		}
+	}
+	args := string(r.Arguments)
+	if ind, err := json.MarshalIndent(json.RawMessage(r.Arguments), "", "  "); err == nil {
+		args = string(ind)
+	}
+	out = append(out, map[string]any{
+		"type": "rich_text",
+		"elements": []any{map[string]any{
+			"type":     "rich_text_preformatted",
+			"elements": []any{map[string]any{"type": "text", "text": clip(args, maxShownArguments)}},
+		}},
+	})
+	return out
+}
+
+func mrkdwn(text string) map[string]any { return map[string]any{"type": "mrkdwn", "text": text} }
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+// clip cuts s to at most n bytes on a rune boundary, saying it did.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + " … (cut)"
 }
 
 // escape keeps text that came from an agent (a request's reason) from

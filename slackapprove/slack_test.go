@@ -384,3 +384,20 @@ func BenchmarkVerify(b *testing.B) {
 		s.verify(h, body)
 	}
 }
+
+func TestClipKeepsRunesWhole(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"abcdef", 3, "abc … (cut)"},
+		{"ééé", 3, "é … (cut)"}, // é is 2 bytes: byte 3 is inside the second
+		{"ééé", 4, "éé … (cut)"},
+	} {
+		if got := clip(c.in, c.n); got != c.want {
+			t.Errorf("clip(%q, %d) = %q, want %q", c.in, c.n, got, c.want)
+		}
+	}
+}
