@@ -62,6 +62,25 @@ func fakeSlack(t *testing.T) (string, func(path string) map[string]any) {
 	}
 }
 
+const slackSigning = "e2e-signing-secret-0123456789abcdef"
+
+// slackConfig sets the Slack secrets' variables and returns the approvals
+// section that reads them, with dave as its first approver; a test appends
+// approvers and its rules.
+func slackConfig(t *testing.T, wait string) string {
+	t.Setenv("AIRLOCK_TEST_SLACK_BOT", "xoxb-e2e")
+	t.Setenv("AIRLOCK_TEST_SLACK_SIGNING", slackSigning)
+	return `
+approvals:
+  wait: ` + wait + `
+  slack:
+    bot_token: {env: AIRLOCK_TEST_SLACK_BOT}
+    signing_secret: {env: AIRLOCK_TEST_SLACK_SIGNING}
+    channel: C0AIRLOCK
+    approvers:
+      - {slack_user: U0DAVE, subject: dave, groups: [dba]}`
+}
+
 // TestSlackApprovalEndToEnd: an agent's request_access waits; the request
 // is posted to (a fake) Slack with buttons; a Slack-signed click by a
 // mapped approver, sent to the gateway's /slack/interactions, approves it
@@ -70,18 +89,7 @@ func fakeSlack(t *testing.T) (string, func(path string) map[string]any) {
 // herself is refused.
 func TestSlackApprovalEndToEnd(t *testing.T) {
 	fakeURL, waitCall := fakeSlack(t)
-	const signing = "e2e-signing-secret-0123456789abcdef"
-	t.Setenv("AIRLOCK_TEST_SLACK_BOT", "xoxb-e2e")
-	t.Setenv("AIRLOCK_TEST_SLACK_SIGNING", signing)
-	e := newEnvWith(t, `
-approvals:
-  wait: 20s
-  slack:
-    bot_token: {env: AIRLOCK_TEST_SLACK_BOT}
-    signing_secret: {env: AIRLOCK_TEST_SLACK_SIGNING}
-    channel: C0AIRLOCK
-    approvers:
-      - {slack_user: U0DAVE, subject: dave, groups: [dba]}
+	e := newEnvWith(t, slackConfig(t, "20s")+`
       - {slack_user: U0CAROL, subject: carol, groups: [dba]}
 rules:
   - {name: contractor-read, groups: [contractors], connections: [pg], access: [read], effect: allow,
@@ -118,7 +126,7 @@ rules:
 		req, _ := http.NewRequest(http.MethodPost, base+server.PathSlackInteractions, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("X-Slack-Request-Timestamp", ts)
-		req.Header.Set("X-Slack-Signature", slackapprove.Sign([]byte(signing), ts, []byte(body)))
+		req.Header.Set("X-Slack-Signature", slackapprove.Sign([]byte(slackSigning), ts, []byte(body)))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -152,17 +160,7 @@ rules:
 // summary; the value masking hides never reaches Slack.
 func TestSlackShowsHeldCall(t *testing.T) {
 	_, waitCall := fakeSlack(t)
-	t.Setenv("AIRLOCK_TEST_SLACK_BOT", "xoxb-e2e")
-	t.Setenv("AIRLOCK_TEST_SLACK_SIGNING", "e2e-signing-secret-0123456789abcdef")
-	e := newEnvWith(t, `
-approvals:
-  wait: 1s
-  slack:
-    bot_token: {env: AIRLOCK_TEST_SLACK_BOT}
-    signing_secret: {env: AIRLOCK_TEST_SLACK_SIGNING}
-    channel: C0AIRLOCK
-    approvers:
-      - {slack_user: U0DAVE, subject: dave, groups: [dba]}
+	e := newEnvWith(t, slackConfig(t, "1s")+`
 rules:
   - {name: writers-write-approved, groups: [writers], connections: [pg], access: [write], effect: approve,
      grant: {approvers: [dba]}}
