@@ -625,8 +625,22 @@ func (p *Postgres) leadBatch() {
 	p.jmu.Unlock()
 }
 
-var journalCopyColumns = []string{"seq", "call_id", "type", "time", "data", "prev_hash", "hash"}
+// The group commit's statements. The head is read in a statement after the
+// lock's: under READ COMMITTED each statement takes its own snapshot when
+// it starts, and statements of one pipeline run one after the other, so
+// the head read sees every batch committed before the lock was granted.
+// The INSERT takes the batch as arrays, one statement text for every
+// batch size (prepared once per connection).
+const (
+	pgJournalLock   = `SELECT pg_advisory_xact_lock($1, $2)`
+	pgJournalHead   = `SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1`
+	pgJournalInsert = `INSERT INTO journal (seq, call_id, type, time, data, prev_hash, hash)
+SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], $7::text[])`
+)
 
+// commitBatch appends batch in one transaction and two round trips: BEGIN,
+// the journal lock and the head read in one pipeline; the INSERT and the
+// COMMIT in another. It returns once COMMIT is acknowledged (durable).
 func (p *Postgres) commitBatch(ctx context.Context, batch []*appendReq) (err error) {
 	defer func() {
 		if err != nil {
@@ -636,41 +650,85 @@ func (p *Postgres) commitBatch(ctx context.Context, batch []*appendReq) (err err
 			err = fmt.Errorf("store: append journal: %w", err)
 		}
 	}()
-	tx, err := p.pool.Begin(ctx)
+	conn, err := p.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback(context.Background()) //nolint:errcheck // a no-op after Commit
-	// The lock first, then the head in a later statement: under READ
-	// COMMITTED that statement's snapshot sees every batch committed
-	// before the lock was granted.
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, pgLockClass, pgLockJournal); err != nil {
-		return err
-	}
+	defer func() {
+		// A transaction left open (an error mid-way) is rolled back
+		// before the connection goes back to the pool; a connection that
+		// cannot is dropped, which ends the transaction too.
+		if conn.Conn().PgConn().TxStatus() != 'I' {
+			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if _, rerr := conn.Exec(rctx, `ROLLBACK`); rerr != nil {
+				conn.Hijack().Close(rctx)
+				cancel()
+				return
+			}
+			cancel()
+		}
+		conn.Release()
+	}()
+
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
+	b.Queue(pgJournalLock, pgLockClass, pgLockJournal)
+	b.Queue(pgJournalHead)
+	br := conn.SendBatch(ctx, b)
 	var (
 		seq  int64
 		prev string
 	)
-	err = tx.QueryRow(ctx, `SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1`).Scan(&seq, &prev)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return err
+	}
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return err
+	}
+	err = br.QueryRow().Scan(&seq, &prev)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		seq, prev = 0, GenesisHash
 	case err != nil:
+		br.Close()
 		return err
 	}
-	rows := make([][]any, len(batch))
+	if err := br.Close(); err != nil {
+		return err
+	}
+
+	n := len(batch)
+	seqs, calls, types, times := make([]int64, n), make([]string, n), make([]string, n), make([]string, n)
+	datas, prevs, hashes := make([][]byte, n), make([]string, n), make([]string, n)
 	for i, r := range batch {
 		e := r.e
 		seq++
 		e.Seq, e.PrevHash, e.Time = seq, prev, e.Time.UTC()
 		e.Hash = ChainHash(e)
-		rows[i] = []any{e.Seq, e.CallID, e.Type, e.Time.Format(timeLayout), e.Data, e.PrevHash, e.Hash}
+		seqs[i], calls[i], types[i], times[i] = e.Seq, e.CallID, e.Type, e.Time.Format(timeLayout)
+		datas[i], prevs[i], hashes[i] = e.Data, e.PrevHash, e.Hash
 		prev = e.Hash
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"journal"}, journalCopyColumns, pgx.CopyFromRows(rows)); err != nil {
+	b = &pgx.Batch{}
+	b.Queue(pgJournalInsert, seqs, calls, types, times, datas, prevs, hashes)
+	b.Queue(`COMMIT`)
+	br = conn.SendBatch(ctx, b)
+	if _, err := br.Exec(); err != nil {
+		br.Close() // the pipeline skips the COMMIT after an error
 		return err
 	}
-	return tx.Commit(ctx)
+	// A COMMIT of a failed transaction answers ROLLBACK, not an error.
+	if tag, err := br.Exec(); err == nil && tag.String() != "COMMIT" {
+		err = fmt.Errorf("commit answered %q", tag.String())
+		br.Close()
+		return err
+	} else if err != nil {
+		br.Close()
+		return err
+	}
+	return br.Close()
 }
 
 func (p *Postgres) queryEntries(ctx context.Context, q string, args ...any) ([]Entry, error) {
