@@ -111,3 +111,30 @@ func TestSQLiteReadsDuringWrites(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+// Two handles on one store (two replicas) appending in turn: each append
+// moves the head the other last wrote, so a PostgreSQL handle's one-round-
+// trip append misses every time and must fall back to reading the head
+// under the lock; the chain stays whole either way.
+func TestInterleavedHandlesShareOneChain(t *testing.T) {
+	eachBackend(t, func(t *testing.T, dsn string) {
+		a, b := openDSN(t, dsn), openDSN(t, dsn)
+		ctx := context.Background()
+		for i := range 40 {
+			st := a
+			if i%3 == 2 { // uneven turns: runs of fast appends, then a miss
+				st = b
+			}
+			seq, err := st.AppendJournal(ctx, entry(i))
+			if err != nil || seq != int64(i+1) {
+				t.Fatalf("append %d: seq %d, %v", i, seq, err)
+			}
+		}
+		if pb, ok := b.(*Postgres); ok && pb.slowRuns == 0 {
+			t.Fatal("the second handle never fell back to the slow append")
+		}
+		if es := checkChain(t, a); len(es) != 40 {
+			t.Fatalf("%d entries, want 40", len(es))
+		}
+	})
+}
