@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -113,4 +114,46 @@ func BenchmarkGetRequest(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(processCPU()-cpu0)/1e3/float64(b.N), "cpu-µs/op")
+}
+
+// BenchmarkJournalAppendWithReads is journal throughput (32 writers, as
+// BenchmarkJournalAppend32) while grant lookups run at a fixed 2,000/s:
+// whether reads beside the writer slow the writes down.
+func BenchmarkJournalAppendWithReads(b *testing.B) {
+	st := openTemp(b)
+	seedGrants(b, st, 32)
+	data := []byte(benchRecord)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(500 * time.Microsecond)
+		defer t.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			if err := grantLookup(st, i); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	}()
+	b.ReportAllocs()
+	b.SetParallelism(max(1, 32/runtime.GOMAXPROCS(0)))
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			e := &Entry{CallID: "c", Type: "started", Time: time.Now(), Data: data}
+			if _, err := st.AppendJournal(context.Background(), e); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
+	close(stop)
+	<-done
 }
