@@ -184,7 +184,7 @@ func scanRequest(sc scanner) (*Request, error) {
 
 // GetRequest returns a request with its votes.
 func (s *SQLite) GetRequest(ctx context.Context, id string) (*Request, error) {
-	r, err := scanRequest(s.db.QueryRowContext(ctx, `SELECT `+requestColumns+` FROM requests WHERE id = ?`, id))
+	r, err := scanRequest(s.readRow(ctx, `SELECT `+requestColumns+` FROM requests WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -198,7 +198,7 @@ func (s *SQLite) GetRequest(ctx context.Context, id string) (*Request, error) {
 }
 
 func (s *SQLite) votes(ctx context.Context, id string) ([]Vote, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT approver, approve, reason, time FROM votes WHERE request_id = ? ORDER BY time`, id)
+	rows, err := s.read(ctx, `SELECT approver, approve, reason, time FROM votes WHERE request_id = ? ORDER BY time`, id)
 	if err != nil {
 		return nil, fmt.Errorf("store: votes: %w", err)
 	}
@@ -229,7 +229,7 @@ type RequestFilter struct {
 // ListRequests returns matching requests, newest first, without votes.
 func (s *SQLite) ListRequests(ctx context.Context, f RequestFilter) ([]*Request, error) {
 	q, args := listRequestsQuery(f)
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.read(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: list requests: %w", err)
 	}
@@ -278,6 +278,8 @@ func listRequestsQuery(f RequestFilter) (string, []any) {
 	if limit <= 0 || limit > 1000 {
 		limit = 1000
 	}
+	// A literal limit: callers use a few constants, so the SQLite store's
+	// prepared statements stay few, and PostgreSQL plans for the limit.
 	q += fmt.Sprintf(" ORDER BY created_at DESC LIMIT %d", limit)
 	return q, args
 }
@@ -347,7 +349,7 @@ func (s *SQLite) UpdateRequest(ctx context.Context, id string, vote *Vote, fn Up
 // ms), for replicas watching for revocations and decisions.
 func (s *SQLite) ChangedSince(ctx context.Context, t time.Time, statuses ...string) ([]*Request, error) {
 	q, args := changedSinceQuery(t, statuses)
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.read(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: changed requests: %w", err)
 	}

@@ -397,7 +397,7 @@ func (s *SQLite) queryEntries(ctx context.Context, q string, args ...any) ([]Ent
 	if _, err := s.journal(ctx); err != nil {
 		return nil, err
 	}
-	out, err := scanEntries(s.db.QueryContext(ctx, q, args...))
+	out, err := scanEntries(s.read(ctx, q, args...))
 	if err != nil {
 		return nil, fmt.Errorf("store: read journal: %w", err)
 	}
@@ -430,7 +430,7 @@ func (s *SQLite) JournalLastSeq(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	var seq sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, `SELECT max(seq) FROM journal`).Scan(&seq); err != nil {
+	if err := s.readRow(ctx, `SELECT max(seq) FROM journal`).Scan(&seq); err != nil {
 		return 0, fmt.Errorf("store: read journal: %w", err)
 	}
 	return seq.Int64, nil
@@ -445,7 +445,7 @@ func (s *SQLite) JournalSpan(ctx context.Context, through int64) (first, count i
 		return 0, 0, err
 	}
 	var f sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, `SELECT min(seq), count(*) FROM journal WHERE seq <= ?`, through).Scan(&f, &count); err != nil {
+	if err := s.readRow(ctx, `SELECT min(seq), count(*) FROM journal WHERE seq <= ?`, through).Scan(&f, &count); err != nil {
 		return 0, 0, fmt.Errorf("store: read journal: %w", err)
 	}
 	return f.Int64, count, nil
@@ -516,7 +516,7 @@ func (s *SQLite) JournalCheckpoints(ctx context.Context) ([]Checkpoint, error) {
 	if _, err := s.journal(ctx); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT seq, time, data FROM journal_checkpoints ORDER BY id`)
+	rows, err := s.read(ctx, `SELECT seq, time, data FROM journal_checkpoints ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: read checkpoints: %w", err)
 	}
@@ -540,7 +540,7 @@ func (s *SQLite) JournalMeta(ctx context.Context, key string) (string, error) {
 		return "", err
 	}
 	var v string
-	err := s.db.QueryRowContext(ctx, `SELECT value FROM journal_meta WHERE key = ?`, key).Scan(&v)
+	err := s.readRow(ctx, `SELECT value FROM journal_meta WHERE key = ?`, key).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}

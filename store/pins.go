@@ -150,12 +150,12 @@ func (s *SQLite) AcceptPin(ctx context.Context, connection, tool, hash, by strin
 	if n, _ := res.RowsAffected(); n == 0 {
 		return nil, ErrNotFound
 	}
-	return s.getPin(ctx, s.db, connection, tool)
+	return s.getPin(ctx, s.rdb, connection, tool) // sees the commit above
 }
 
 // ListPins implements PinStore.
 func (s *SQLite) ListPins(ctx context.Context, connection string) ([]*Pin, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+pinColumns+` FROM upstream_pins WHERE ? = '' OR connection = ? ORDER BY connection, tool`, connection, connection)
+	rows, err := s.read(ctx, `SELECT `+pinColumns+` FROM upstream_pins WHERE ? = '' OR connection = ? ORDER BY connection, tool`, connection, connection)
 	if err != nil {
 		return nil, fmt.Errorf("store: pins: %w", err)
 	}

@@ -43,6 +43,11 @@ type Postgres struct {
 	jmu     sync.Mutex
 	queue   []*appendReq
 	leading bool
+	// The journal head as this process last committed it, and how many
+	// batches to commit the slow way after the fast one missed (see
+	// commitBatch). Only the batch leader, one at a time, uses them.
+	head     pgHead
+	slowRuns int
 
 	sig    changeSignal
 	stop   context.CancelFunc
@@ -625,52 +630,177 @@ func (p *Postgres) leadBatch() {
 	p.jmu.Unlock()
 }
 
-var journalCopyColumns = []string{"seq", "call_id", "type", "time", "data", "prev_hash", "hash"}
+// The group commit's statements. The head is read in a statement after the
+// lock's: under READ COMMITTED each statement takes its own snapshot when
+// it starts, and statements of one pipeline run one after the other, so
+// the head read sees every batch committed before the lock was granted.
+// The INSERT takes the batch as arrays: one statement text for every
+// batch size, prepared once per connection. pgJournalInsertAt inserts only
+// if the head is still the one given (the fast path).
+const (
+	pgJournalLock   = `SELECT pg_advisory_xact_lock($1, $2)`
+	pgJournalHead   = `SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1`
+	pgJournalInsert = `INSERT INTO journal (seq, call_id, type, time, data, prev_hash, hash)
+SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], $7::text[])`
+	pgJournalInsertAt = pgJournalInsert + `
+WHERE COALESCE((SELECT hash FROM journal ORDER BY seq DESC LIMIT 1), '` + GenesisHash + `') = $8`
+)
 
+// pgHeadMissBackoff is how many batches go the slow way after the fast
+// way found another writer had moved the head.
+const pgHeadMissBackoff = 8
+
+type pgHead struct {
+	known bool
+	seq   int64
+	hash  string
+}
+
+// chainBatch assigns seqs and hashes to batch after (seq, prev) and
+// returns the INSERT's array arguments and the new head.
+func chainBatch(batch []*appendReq, seq int64, prev string) ([]any, pgHead) {
+	n := len(batch)
+	seqs, calls, types, times := make([]int64, n), make([]string, n), make([]string, n), make([]string, n)
+	datas, prevs, hashes := make([][]byte, n), make([]string, n), make([]string, n)
+	for i, r := range batch {
+		e := r.e
+		seq++
+		e.Seq, e.PrevHash, e.Time = seq, prev, e.Time.UTC()
+		e.Hash = ChainHash(e)
+		seqs[i], calls[i], types[i], times[i] = e.Seq, e.CallID, e.Type, e.Time.Format(timeLayout)
+		datas[i], prevs[i], hashes[i] = e.Data, e.PrevHash, e.Hash
+		prev = e.Hash
+	}
+	return []any{seqs, calls, types, times, datas, prevs, hashes}, pgHead{known: true, seq: seq, hash: prev}
+}
+
+// commitBatch appends batch in one transaction and returns once its
+// COMMIT is acknowledged (durable).
+//
+// Fast way, one round trip, when this process knows the head it last
+// wrote: BEGIN, the journal lock, an INSERT chained to that head that
+// inserts nothing unless it is still the head, and COMMIT, pipelined. If
+// another writer moved the head, nothing was written (an empty commit),
+// and the batch goes the slow way, two round trips: BEGIN, the lock and
+// the head read pipelined; then the INSERT and COMMIT. Either way the
+// chain links to the head read under the lock, so writers in several
+// processes cannot fork it.
 func (p *Postgres) commitBatch(ctx context.Context, batch []*appendReq) (err error) {
 	defer func() {
 		if err != nil {
 			for _, r := range batch {
 				r.e.Seq, r.e.PrevHash, r.e.Hash = 0, "", ""
 			}
+			p.head = pgHead{}
 			err = fmt.Errorf("store: append journal: %w", err)
 		}
 	}()
-	tx, err := p.pool.Begin(ctx)
+	conn, err := p.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback(context.Background()) //nolint:errcheck // a no-op after Commit
-	// The lock first, then the head in a later statement: under READ
-	// COMMITTED that statement's snapshot sees every batch committed
-	// before the lock was granted.
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, pgLockClass, pgLockJournal); err != nil {
-		return err
+	defer func() {
+		// A transaction left open (an error mid-way) is rolled back
+		// before the connection goes back to the pool; a connection that
+		// cannot is dropped, which ends the transaction too.
+		if conn.Conn().PgConn().TxStatus() != 'I' {
+			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if _, rerr := conn.Exec(rctx, `ROLLBACK`); rerr != nil {
+				conn.Hijack().Close(rctx)
+				cancel()
+				return
+			}
+			cancel()
+		}
+		conn.Release()
+	}()
+
+	if p.head.known && p.slowRuns == 0 {
+		args, head := chainBatch(batch, p.head.seq, p.head.hash)
+		b := &pgx.Batch{}
+		b.Queue(`BEGIN`)
+		b.Queue(pgJournalLock, pgLockClass, pgLockJournal)
+		b.Queue(pgJournalInsertAt, append(args, p.head.hash)...)
+		b.Queue(`COMMIT`)
+		inserted, err := sendCommit(conn.Conn().SendBatch(ctx, b), 2)
+		switch {
+		case err != nil:
+			return err
+		case inserted == int64(len(batch)):
+			p.head = head
+			return nil
+		case inserted != 0:
+			return fmt.Errorf("inserted %d of %d entries", inserted, len(batch)) // cannot happen
+		}
+		p.slowRuns = pgHeadMissBackoff
+	} else if p.slowRuns > 0 {
+		p.slowRuns--
 	}
+
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
+	b.Queue(pgJournalLock, pgLockClass, pgLockJournal)
+	b.Queue(pgJournalHead)
+	br := conn.SendBatch(ctx, b)
 	var (
 		seq  int64
 		prev string
 	)
-	err = tx.QueryRow(ctx, `SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1`).Scan(&seq, &prev)
+	for range 2 {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return err
+		}
+	}
+	err = br.QueryRow().Scan(&seq, &prev)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		seq, prev = 0, GenesisHash
 	case err != nil:
+		br.Close()
 		return err
 	}
-	rows := make([][]any, len(batch))
-	for i, r := range batch {
-		e := r.e
-		seq++
-		e.Seq, e.PrevHash, e.Time = seq, prev, e.Time.UTC()
-		e.Hash = ChainHash(e)
-		rows[i] = []any{e.Seq, e.CallID, e.Type, e.Time.Format(timeLayout), e.Data, e.PrevHash, e.Hash}
-		prev = e.Hash
-	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"journal"}, journalCopyColumns, pgx.CopyFromRows(rows)); err != nil {
+	if err := br.Close(); err != nil {
 		return err
 	}
-	return tx.Commit(ctx)
+	args, head := chainBatch(batch, seq, prev)
+	b = &pgx.Batch{}
+	b.Queue(pgJournalInsert, args...)
+	b.Queue(`COMMIT`)
+	if _, err := sendCommit(conn.SendBatch(ctx, b), 0); err != nil {
+		return err
+	}
+	p.head = head
+	return nil
+}
+
+// sendCommit reads the results of a pipeline that ends with an INSERT and
+// COMMIT, after skip statements, and returns how many rows the INSERT
+// inserted once the COMMIT is acknowledged.
+func sendCommit(br pgx.BatchResults, skip int) (int64, error) {
+	for range skip {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return 0, err
+		}
+	}
+	tag, err := br.Exec()
+	if err != nil {
+		br.Close() // the pipeline skips the COMMIT after an error
+		return 0, err
+	}
+	// A COMMIT of a failed transaction answers ROLLBACK, not an error.
+	ctag, err := br.Exec()
+	if err == nil && ctag.String() != "COMMIT" {
+		err = fmt.Errorf("commit answered %q", ctag.String())
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
 }
 
 func (p *Postgres) queryEntries(ctx context.Context, q string, args ...any) ([]Entry, error) {

@@ -15,6 +15,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"weak"
 
@@ -65,10 +67,32 @@ var (
 )
 
 // SQLite is the embedded store.
+//
+// Writes go through db, one connection (SQLite serialises writers
+// anyway). Reads outside a write transaction go through rdb, a few
+// query_only connections to the same file: in WAL mode readers do not
+// wait for the writer, so a grant lookup no longer queues behind a journal
+// commit and its fsync (0.58 ms → 0.055 ms under 8 writers, see
+// BenchmarkGrantLookup). A read sees every transaction committed before
+// it starts, this process's included. For an in-memory database rdb is
+// db (another connection would open another database).
 type SQLite struct {
 	db   *sql.DB
+	rdb  *sql.DB
 	path string
+
+	// stmts caches the reads prepared on rdb, by query text: compiling a
+	// ListRequests query was ~40 % of its CPU. Bounded by maxStmts.
+	stmts  sync.Map // string → *sql.Stmt
+	nstmts atomic.Int32
 }
+
+// readerConns is the size of the read pool; maxStmts bounds the number of
+// distinct reads kept prepared.
+const (
+	readerConns = 4
+	maxStmts    = 128
+)
 
 // ErrUnsupported is returned for a store DSN of an unknown scheme.
 var ErrUnsupported = errors.New("store: unsupported store (want sqlite:PATH or postgres://…)")
@@ -110,12 +134,86 @@ func OpenSQLite(ctx context.Context, dsn string) (*SQLite, error) {
 	// One writer connection: SQLite serialises writers anyway, and a single
 	// connection keeps the busy-wait inside this process.
 	db.SetMaxOpenConns(1)
-	s := &SQLite{db: db, path: path}
+	s := &SQLite{db: db, rdb: db, path: path}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
+	if !inMemory(path) {
+		// Opened after migrate: the file exists and is in WAL mode (a
+		// persistent property of the file), so readers need not set it.
+		rq := url.Values{}
+		for _, p := range []string{"busy_timeout(5000)", "query_only(1)"} {
+			rq.Add("_pragma", p)
+		}
+		rdb, err := sql.Open("sqlite", "file:"+path+"?"+rq.Encode())
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		rdb.SetMaxOpenConns(readerConns)
+		rdb.SetMaxIdleConns(readerConns)
+		s.rdb = rdb
+	}
 	return s, nil
+}
+
+// inMemory reports whether path names an in-memory database, which
+// exists only inside its one connection.
+func inMemory(path string) bool {
+	return path == ":memory:" || strings.HasPrefix(path, ":memory:?") || strings.Contains(path, "mode=memory")
+}
+
+// prepared returns q prepared on the read pool, compiling it on first use
+// (database/sql prepares it again on each pool connection, once).
+func (s *SQLite) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
+	if v, ok := s.stmts.Load(q); ok {
+		return v.(*sql.Stmt), nil
+	}
+	st, err := s.rdb.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if s.nstmts.Load() >= maxStmts {
+		return st, nil // the caller's query is unusual: not cached (see readClose)
+	}
+	if v, loaded := s.stmts.LoadOrStore(q, st); loaded {
+		st.Close()
+		return v.(*sql.Stmt), nil
+	}
+	s.nstmts.Add(1)
+	return st, nil
+}
+
+// read runs the read q on the read pool, prepared once.
+func (s *SQLite) read(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := s.prepared(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	s.readClose(q, st)
+	return rows, err
+}
+
+// readRow is read for one row.
+func (s *SQLite) readRow(ctx context.Context, q string, args ...any) *sql.Row {
+	st, err := s.prepared(ctx, q)
+	if err != nil {
+		// A *sql.Row cannot be built with an error; let the pool report it.
+		return s.rdb.QueryRowContext(ctx, q, args...)
+	}
+	row := st.QueryRowContext(ctx, args...)
+	s.readClose(q, st)
+	return row
+}
+
+// readClose closes st if it was not cached. Rows already open on it stay
+// valid: database/sql finalizes the statement once they are closed.
+func (s *SQLite) readClose(q string, st *sql.Stmt) {
+	if v, ok := s.stmts.Load(q); !ok || v.(*sql.Stmt) != st {
+		st.Close()
+	}
 }
 
 // Path is the store's file.
@@ -125,6 +223,14 @@ func (s *SQLite) Path() string { return s.path }
 func (s *SQLite) Close() error {
 	if v, ok := journalStates.Load(weak.Make(s)); ok {
 		v.(*journalState).closeStmts()
+	}
+	s.stmts.Range(func(k, v any) bool {
+		v.(*sql.Stmt).Close()
+		s.stmts.Delete(k)
+		return true
+	})
+	if s.rdb != s.db {
+		s.rdb.Close()
 	}
 	return s.db.Close()
 }
@@ -151,6 +257,9 @@ func (s *SQLite) Ready(ctx context.Context) error {
 		}
 	}
 	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("store: sqlite unreachable: %w", err)
+	}
+	if err := s.rdb.PingContext(ctx); err != nil {
 		return fmt.Errorf("store: sqlite unreachable: %w", err)
 	}
 	return nil
