@@ -126,9 +126,10 @@ func redactAttr(a slog.Attr) slog.Attr {
 var sensitiveWords = []string{"session", "token", "auth", "bearer", "cookie", "secret", "passw", "credential",
 	"header", "apikey", "privatekey", "signature"}
 
+var keySeparators = strings.NewReplacer("-", "", "_", "", ".", "")
+
 func sensitiveKey(k string) bool {
-	k = strings.ToLower(k)
-	k = strings.NewReplacer("-", "", "_", "", ".", "").Replace(k)
+	k = keySeparators.Replace(strings.ToLower(k))
 	for _, w := range sensitiveWords {
 		if strings.Contains(k, w) {
 			return true
