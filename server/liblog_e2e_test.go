@@ -3,10 +3,8 @@ package server_test
 import (
 	"context"
 	"encoding/json"
-	stdlog "log"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -26,16 +24,10 @@ import (
 // the default loggers routed as airlock serve routes them, over real
 // sessions that open, call, listen, end and are closed by shutdown.
 func TestLogNeverShowsSessionIDsOrTokens(t *testing.T) {
-	old, flags := slog.Default(), stdlog.Flags()
-	t.Cleanup(func() {
-		slog.SetDefault(old)
-		stdlog.SetOutput(os.Stderr)
-		stdlog.SetFlags(flags)
-	})
 	e := newEnv(t)
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	telemetry.RouteDefaultLoggers(log, "mcp-go")
+	t.Cleanup(telemetry.RouteDefaultLoggers(log, "mcp-go"))
 	g, base := e.start(t, server.Options{Logger: log})
 	token := e.token(t, "alice", "analysts")
 	var secrets []string

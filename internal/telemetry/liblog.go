@@ -47,13 +47,22 @@ func LibraryLogger(base *slog.Logger, name string) *slog.Logger {
 // client logs through it) and the standard log package (mcp-go's SSE
 // server and session hooks log.Printf, with the session id) — through
 // LibraryLogger(base, name). Standard log lines count as warnings: mcp-go
-// writes there only when something failed. Call it once, at start.
-func RouteDefaultLoggers(base *slog.Logger, name string) {
+// writes there only when something failed. restore puts back the
+// defaults it found (base's writer may not outlive the caller).
+func RouteDefaultLoggers(base *slog.Logger, name string) (restore func()) {
+	oldSlog, oldOut, oldFlags := slog.Default(), stdlog.Writer(), stdlog.Flags()
 	l := LibraryLogger(base, name)
 	slog.SetDefault(l)
 	// After SetDefault, which points the log package at l at Info.
 	stdlog.SetFlags(0)
 	stdlog.SetOutput(slog.NewLogLogger(l.Handler(), slog.LevelWarn).Writer())
+	return func() {
+		slog.SetDefault(oldSlog)
+		// SetDefault with the original default handler leaves the log
+		// package's output alone: put it back too.
+		stdlog.SetOutput(oldOut)
+		stdlog.SetFlags(oldFlags)
+	}
 }
 
 type libHandler struct{ next slog.Handler }

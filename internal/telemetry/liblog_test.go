@@ -8,7 +8,6 @@ import (
 	"fmt"
 	stdlog "log"
 	"log/slog"
-	"os"
 	"strings"
 	"testing"
 )
@@ -109,14 +108,15 @@ func TestLibraryLoggerLevels(t *testing.T) {
 // mcp-go's SSE server and session hooks log with the log package and its
 // client with slog.Default: both reach the gateway's log, redacted.
 func TestRouteDefaultLoggers(t *testing.T) {
-	old, flags := slog.Default(), stdlog.Flags()
-	t.Cleanup(func() {
-		slog.SetDefault(old)
-		stdlog.SetOutput(os.Stderr)
-		stdlog.SetFlags(flags)
-	})
 	buf, base := captureLogs(slog.LevelInfo)
-	RouteDefaultLoggers(base, "mcp-go")
+	old := slog.Default()
+	restore := RouteDefaultLoggers(base, "mcp-go")
+	t.Cleanup(func() {
+		restore()
+		if slog.Default() != old {
+			t.Error("slog.Default not restored")
+		}
+	})
 	stdlog.Printf("panic recovered in SSE message handler for session %s: %v", testSessionID, "boom")
 	slog.Warn("mcp: excluding a tool with invalid x-mcp-header annotations", "tool", "t", "err", errors.New("header "+testBearer))
 	out := buf.String()
