@@ -487,7 +487,7 @@ func (g *Gateway) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) e
 		return errors.New("stdio identity: " + authReason(err))
 	}
 	s := mcpserver.NewStdioServer(g.mcp)
-	s.SetErrorLogger(slog.NewLogLogger(g.log.Handler(), slog.LevelError))
+	s.SetErrorLogger(slog.NewLogLogger(telemetry.LibraryLogger(g.log, "mcp-go").Handler(), slog.LevelError))
 	s.SetContextFunc(func(ctx context.Context) context.Context {
 		// Calls outlive a shutdown signal so they finish and are journaled.
 		ctx = tools.WithTransport(context.WithoutCancel(ctx), "stdio")

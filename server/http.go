@@ -16,6 +16,7 @@ import (
 
 	"github.com/airlockhq/airlock/config"
 	"github.com/airlockhq/airlock/identity"
+	"github.com/airlockhq/airlock/internal/telemetry"
 	"github.com/airlockhq/airlock/tools"
 )
 
@@ -108,7 +109,7 @@ func (g *Gateway) buildHandler() http.Handler {
 	streamable := mcpserver.NewStreamableHTTPServer(g.mcp,
 		mcpserver.WithEndpointPath(PathMCP),
 		mcpserver.WithHTTPContextFunc(withTransport("streamable-http")),
-		mcpserver.WithStreamableHTTPLogger(g.log),
+		mcpserver.WithStreamableHTTPLogger(telemetry.LibraryLogger(g.log, "mcp-go")),
 		mcpserver.WithSessionIdManagerResolver(sessionManagers{g.sessions}),
 	)
 	sse := mcpserver.NewSSEServer(g.mcp,

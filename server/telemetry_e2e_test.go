@@ -247,13 +247,14 @@ INSERT INTO people VALUES (1, '`+email+`', '`+ssn+`', '`+card+`')`); err != nil 
 	grant(t, c, "api", "read")
 
 	const traceID, parentID = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	const stateJWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
 	call := func(tool string, args map[string]any) *mcp.CallToolResult {
 		t.Helper()
 		exp.Reset()
 		req := mcp.CallToolRequest{}
 		req.Params.Name, req.Params.Arguments = tool, args
 		req.Params.Meta = &mcp.Meta{AdditionalFields: map[string]any{
-			"traceparent": "00-" + traceID + "-" + parentID + "-01", "tracestate": "vendor=opaque"}}
+			"traceparent": "00-" + traceID + "-" + parentID + "-01", "tracestate": "vendor=opaque,leak=" + stateJWT}}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		res, err := c.CallTool(ctx, req)
@@ -307,6 +308,13 @@ INSERT INTO people VALUES (1, '`+email+`', '`+ssn+`', '`+card+`')`); err != nil 
 				if s.Parent.SpanID() != root.SpanContext.SpanID() {
 					t.Errorf("%s: stage %s is not a child of the call span", tc.tool, stage)
 				}
+			}
+		}
+		// The agent's tracestate rides on every span, without the member
+		// the detectors flag (see telemetry.CleanTraceState).
+		for _, s := range spans {
+			if st := s.SpanContext.TraceState().String(); st != "vendor=opaque" {
+				t.Errorf("%s: span %q trace state %q, want vendor=opaque", tc.tool, s.Name, st)
 			}
 		}
 		execID := byName[telemetry.StageExecute][0].SpanContext.SpanID()

@@ -41,6 +41,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) (err error) 
 		h = slog.NewJSONHandler(stderr, nil)
 	}
 	log := slog.New(h)
+	// Libraries that log to slog.Default or the log package (mcp-go's SSE
+	// server, its client) reach this log too, lowered and redacted.
+	defer telemetry.RouteDefaultLoggers(log, "mcp-go")()
 	// Traces go out over OTLP when the standard OTEL_* variables ask for
 	// it; off otherwise.
 	stopTracing, tracing, err := telemetry.SetupTracing(ctx, version())

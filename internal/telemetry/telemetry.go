@@ -8,7 +8,9 @@
 // config, decisions, outcomes, entity names), spans carry names, ids and
 // counts, and every exported span passes a scrubber that drops attributes
 // known to carry values (URLs, SQL, exception messages) whatever library
-// set them. The journal is the record; this is for operators.
+// set them. The agent's tracestate is kept only as far as CleanTraceState
+// allows, and libraries' own log lines pass LibraryLogger's redaction. The
+// journal is the record; this is for operators.
 package telemetry
 
 import (
@@ -102,22 +104,24 @@ type Call struct {
 var traceContext = propagation.TraceContext{}
 
 // ExtractMeta returns ctx with the remote span context named by an MCP
-// request's _meta traceparent and tracestate, when they are well formed.
-// A malformed or absent traceparent leaves ctx as it was.
+// request's _meta traceparent, when it is well formed, and what
+// CleanTraceState keeps of its tracestate. A malformed or absent
+// traceparent leaves ctx as it was.
 func ExtractMeta(ctx context.Context, meta map[string]any) context.Context {
 	if len(meta) == 0 {
 		return ctx
 	}
-	carrier := propagation.MapCarrier{}
-	for _, k := range []string{"traceparent", "tracestate"} {
-		// Bounded: a header value is short; anything longer is not a
-		// trace context.
-		if s, ok := meta[k].(string); ok && len(s) <= 512 {
-			carrier[k] = s
-		}
-	}
-	if carrier["traceparent"] == "" {
+	// Bounded: a header value is short; anything longer is not a trace
+	// context.
+	parent, ok := meta["traceparent"].(string)
+	if !ok || parent == "" || len(parent) > 512 {
 		return ctx
+	}
+	carrier := propagation.MapCarrier{"traceparent": parent}
+	if s, ok := meta["tracestate"].(string); ok {
+		if st := CleanTraceState(s); st != "" {
+			carrier["tracestate"] = st
+		}
 	}
 	return traceContext.Extract(ctx, carrier)
 }

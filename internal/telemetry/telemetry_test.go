@@ -50,20 +50,34 @@ func TestTracingFromEnv(t *testing.T) {
 
 const validParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
+// A fake JWT: what an agent might put in tracestate by mistake.
+const secretJWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+
 func TestExtractMeta(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		meta  map[string]any
 		trace string
+		state string // the trace state the span context carries
 	}{
-		{"none", nil, ""},
-		{"valid", map[string]any{"traceparent": validParent}, "4bf92f3577b34da6a3ce929d0e0e4736"},
-		{"with state", map[string]any{"traceparent": validParent, "tracestate": "a=b"}, "4bf92f3577b34da6a3ce929d0e0e4736"},
-		{"malformed", map[string]any{"traceparent": "00-xyz-00f067aa0ba902b7-01"}, ""},
-		{"zero trace", map[string]any{"traceparent": "00-00000000000000000000000000000000-00f067aa0ba902b7-01"}, ""},
-		{"not a string", map[string]any{"traceparent": 42}, ""},
-		{"too long", map[string]any{"traceparent": validParent + strings.Repeat("0", 600)}, ""},
-		{"state alone", map[string]any{"tracestate": "a=b"}, ""},
+		{"none", nil, "", ""},
+		{"valid", map[string]any{"traceparent": validParent}, "4bf92f3577b34da6a3ce929d0e0e4736", ""},
+		{"with state", map[string]any{"traceparent": validParent, "tracestate": "a=b"}, "4bf92f3577b34da6a3ce929d0e0e4736", "a=b"},
+		{"vendor state kept", map[string]any{"traceparent": validParent, "tracestate": "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"},
+			"4bf92f3577b34da6a3ce929d0e0e4736", "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"},
+		// The parent is used; the state's secret-looking members are not.
+		{"secret in state", map[string]any{"traceparent": validParent, "tracestate": "vendor=opaque,leak=" + secretJWT + ",token=abc"},
+			"4bf92f3577b34da6a3ce929d0e0e4736", "vendor=opaque"},
+		{"malformed state", map[string]any{"traceparent": validParent, "tracestate": "vendor=opaque,Bad Key=x"},
+			"4bf92f3577b34da6a3ce929d0e0e4736", ""},
+		{"state too long", map[string]any{"traceparent": validParent, "tracestate": "a=" + strings.Repeat("b", 600)},
+			"4bf92f3577b34da6a3ce929d0e0e4736", ""},
+		{"state not a string", map[string]any{"traceparent": validParent, "tracestate": 7}, "4bf92f3577b34da6a3ce929d0e0e4736", ""},
+		{"malformed", map[string]any{"traceparent": "00-xyz-00f067aa0ba902b7-01"}, "", ""},
+		{"zero trace", map[string]any{"traceparent": "00-00000000000000000000000000000000-00f067aa0ba902b7-01"}, "", ""},
+		{"not a string", map[string]any{"traceparent": 42}, "", ""},
+		{"too long", map[string]any{"traceparent": validParent + strings.Repeat("0", 600)}, "", ""},
+		{"state alone", map[string]any{"tracestate": "a=b"}, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sc := trace.SpanContextFromContext(ExtractMeta(context.Background(), tc.meta))
@@ -76,6 +90,9 @@ func TestExtractMeta(t *testing.T) {
 			}
 			if got != tc.trace {
 				t.Errorf("trace %q, want %q", got, tc.trace)
+			}
+			if st := sc.TraceState().String(); st != tc.state {
+				t.Errorf("trace state %q, want %q", st, tc.state)
 			}
 		})
 	}
@@ -90,6 +107,9 @@ func FuzzExtractMeta(f *testing.F) {
 		sc := trace.SpanContextFromContext(ctx)
 		if sc.IsValid() && !strings.Contains(parent, sc.TraceID().String()) {
 			t.Fatalf("trace id %s not from %q", sc.TraceID(), parent)
+		}
+		if st := sc.TraceState().String(); st != "" && st != CleanTraceState(st) {
+			t.Fatalf("trace state %q from %q is not clean", st, state)
 		}
 	})
 }

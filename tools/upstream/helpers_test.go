@@ -116,6 +116,7 @@ type env struct {
 	dir        string
 	descFile   string
 	cancelFile string
+	log        *slog.Logger // the gateway's; nil discards
 }
 
 const testRules = `
@@ -187,7 +188,11 @@ connections:` + connections + testRules
 
 func (e *env) start(t *testing.T) (*server.Gateway, string) {
 	t.Helper()
-	g, err := server.New(context.Background(), e.cfg, server.Options{Logger: slog.New(slog.DiscardHandler)})
+	log := e.log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	g, err := server.New(context.Background(), e.cfg, server.Options{Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/airlockhq/airlock/config"
+	"github.com/airlockhq/airlock/internal/telemetry"
 )
 
 // Restart backoff after an upstream fails.
@@ -263,6 +264,9 @@ func (s *session) hash(tool string) string {
 // starts, or a remote server with the gateway's own credential.
 func (c *Conn) transport() (transport.Interface, error) {
 	m := c.cfg
+	// mcp-go's own lines (stream errors, listener restarts) go to the
+	// gateway's log, lowered and redacted, never to slog.Default.
+	lib := telemetry.LibraryLogger(c.log, "mcp-go")
 	if len(m.Command) > 0 {
 		env := []string{}
 		for _, k := range []string{"PATH", "HOME", "TMPDIR", "LANG"} {
@@ -284,7 +288,7 @@ func (c *Conn) transport() (transport.Interface, error) {
 				cmd.Env, cmd.Dir = env, m.Dir
 				detach(cmd)
 				return cmd, nil
-			})), nil
+			}), transport.WithCommandLogger(lib)), nil
 	}
 	hc := &http.Client{}
 	headers := map[string]string{}
@@ -304,9 +308,10 @@ func (c *Conn) transport() (transport.Interface, error) {
 		hc = cc.Client(context.Background())
 	}
 	if m.Transport == config.MCPSSE {
-		return transport.NewSSE(m.URL, transport.WithHTTPClient(hc), transport.WithHeaders(headers))
+		return transport.NewSSE(m.URL, transport.WithHTTPClient(hc), transport.WithHeaders(headers), transport.WithSSELogger(lib))
 	}
-	return transport.NewStreamableHTTP(m.URL, transport.WithHTTPBasicClient(hc), transport.WithHTTPHeaders(headers))
+	return transport.NewStreamableHTTP(m.URL, transport.WithHTTPBasicClient(hc), transport.WithHTTPHeaders(headers),
+		transport.WithHTTPLogger(lib))
 }
 
 // transportCause says what went wrong without the transport's own text,
