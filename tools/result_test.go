@@ -154,3 +154,51 @@ func TestCapTableByBytes(t *testing.T) {
 		t.Fatalf("cut: rows=%d used=%d want %d exact=%v", len(r.Table.Rows), used, want, exact)
 	}
 }
+
+// rows100Raw is the bench's 100-row read as query_db returns it, before
+// masking (evals/bench seeds bench_customers the same way).
+func rows100Raw() [][]any {
+	rows := make([][]any, 100)
+	for i := range rows {
+		g := i + 1
+		rows[i] = []any{int32(g), fmt.Sprintf("Customer %d", g), fmt.Sprintf("customer%d@example.com", g),
+			fmt.Sprintf("+1 212 555 %04d", g%10000), fmt.Sprintf("%03d-%02d-%04d", 100+g%600, 10+g%89, 1000+g),
+			"4111 1111 1111 1111"}
+	}
+	return rows
+}
+
+func benchTable(rows [][]any) *Table {
+	return &Table{Columns: []string{"id", "name", "email", "phone", "ssn", "card_number"},
+		Sources: []string{"bench_customers.id", "bench_customers.name", "bench_customers.email", "bench_customers.phone", "bench_customers.ssn", "bench_customers.card_number"},
+		Rows:    rows}
+}
+
+// BenchmarkResultRows100 is everything the pipeline does to the bench's
+// 100-row read after it is fetched: mask, cap at 8000 tokens, the journal's
+// JSON, the agent's result and its encoding on the wire.
+func BenchmarkResultRows100(b *testing.B) {
+	tc := counter(b)
+	if err := tc.Wait(); err != nil {
+		b.Fatal(err)
+	}
+	m, err := masking.New(masking.Config{Columns: map[string]masking.Operator{"*.ssn": masking.Partial, "*.card_number": masking.Partial}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw := rows100Raw()
+	b.ReportAllocs()
+	for b.Loop() {
+		rows := make([][]any, len(raw))
+		for i := range raw {
+			rows[i] = append([]any(nil), raw[i]...)
+		}
+		r := &Result{Table: benchTable(rows), Rows: 100}
+		maskResult(m, r, masking.Counts{})
+		capResult(tc, r, 8000)
+		_ = resultJSON(r)
+		if _, err := json.Marshal(render(r, map[string]any{"airlock/call_id": "c"})); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
