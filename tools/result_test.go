@@ -3,8 +3,11 @@ package tools
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
+
+	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/airlockhq/airlock/masking"
 )
@@ -30,8 +33,8 @@ func TestCapTableAtRowBoundary(t *testing.T) {
 		t.Fatalf("rows=%d used=%d note=%q", len(tab.Rows), used, r.TokenNote)
 	}
 	out := render(r, nil)
-	if !strings.Contains(fmt.Sprint(out.StructuredContent), "true") {
-		t.Errorf("structured: %+v", out.StructuredContent)
+	if b, _ := json.Marshal(out.StructuredContent); !strings.Contains(string(b), `"truncated":true`) {
+		t.Errorf("structured: %s", b)
 	}
 }
 
@@ -199,6 +202,100 @@ func BenchmarkResultRows100(b *testing.B) {
 		_ = resultJSON(r)
 		if _, err := json.Marshal(render(r, map[string]any{"airlock/call_id": "c"})); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// equivTables are tables whose rows exercise the JSON encoder: masked
+// cells, nulls, binary, unicode and HTML-escaped characters, invalid
+// UTF-8, numbers of every kind, nested values, and an unencodable row.
+func equivTables() map[string]func() *Result {
+	cols := []string{"id", "name", "email", "ssn", "blob", "note", "extra"}
+	src := []string{"t.id", "t.name", "t.email", "t.ssn", "t.blob", "t.note", ""}
+	row := func(i int) []any {
+		return []any{int64(i), fmt.Sprintf("Zoë <%d> & \u2028 \"q\" 日本", i), fmt.Sprintf("user%d@example.com", i),
+			fmt.Sprintf("234-56-%04d", 1000+i), []byte{0, 1, 2, byte(i)}, nil,
+			map[string]any{"card": "4111 1111 1111 1111", "n": json.Number("12.50"), "f": 1.5, "ok": true, "bad": "a\xffb"}}
+	}
+	rows := func(n int) [][]any {
+		out := make([][]any, n)
+		for i := range out {
+			out[i] = row(i)
+		}
+		return out
+	}
+	return map[string]func() *Result{
+		"masked": func() *Result {
+			return &Result{Table: &Table{Columns: cols, Sources: src, Rows: rows(20)}, Rows: 20}
+		},
+		"note and cut": func() *Result {
+			return &Result{Table: &Table{Columns: cols, Sources: src, Rows: rows(400)}, Rows: 400, Truncated: true, Note: "max_rows <reached> & more"}
+		},
+		"empty":       func() *Result { return &Result{Table: &Table{Columns: []string{"a"}, Rows: [][]any{}}} },
+		"write":       func() *Result { return &Result{Table: &Table{Command: "UPDATE 3"}} },
+		"nil columns": func() *Result { return &Result{Table: &Table{}} },
+		"nil and empty rows": func() *Result {
+			return &Result{Table: &Table{Columns: []string{"a", "b"}, Rows: [][]any{{1, nil}, nil, {}}}, Rows: 3}
+		},
+		"unencodable": func() *Result {
+			return &Result{Table: &Table{Columns: []string{"x"}, Rows: [][]any{{1.5}, {math.NaN()}}}, Rows: 2}
+		},
+	}
+}
+
+// Encoding a table once changes no byte: the rows the token cap counts,
+// the agent's text and structuredContent (in process and on the wire) and
+// the journal's JSON are what the old path produced.
+func TestTableEncodedOnceSameBytes(t *testing.T) {
+	tc := counter(t)
+	m, err := masking.New(masking.Config{Columns: map[string]masking.Operator{"t.ssn": masking.Partial}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, mk := range equivTables() {
+		for _, budget := range []int{0, 300, 8000} {
+			t.Run(fmt.Sprintf("%s/%d", name, budget), func(t *testing.T) {
+				r := mk()
+				maskResult(m, r, masking.Counts{})
+				want := legacyCapUnits(r.Table)
+				if budget > 0 {
+					wn, wused, wexact := tc.FitBound(want, budget)
+					used, exact := capResult(tc, r, budget)
+					if used != wused || exact != wexact || len(r.Table.Rows) != min(len(want)-1, max(wn-1, 0)) {
+						t.Fatalf("cap: used %d exact %v rows %d; old path %d %v %d", used, exact, len(r.Table.Rows), wused, wexact, wn-1)
+					}
+					if got := legacyCapUnits(r.Table); len(got) != len(r.Table.encoded().ends)+1 {
+						t.Fatalf("encoding not trimmed with the rows")
+					}
+				}
+				enc := r.Table.encoded()
+				for i, u := range legacyCapUnits(r.Table)[1:] {
+					if enc.row(i) != u {
+						t.Fatalf("row %d: %q, old path %q", i, enc.row(i), u)
+					}
+				}
+				if got, want := string(resultJSON(r)), string(legacyResultJSON(r)); got != want {
+					t.Fatalf("journal:\n%s\nold path:\n%s", got, want)
+				}
+				meta := map[string]any{"airlock/call_id": "c1"}
+				got, old := render(r, meta), legacyRender(r, meta)
+				if got.Content[0].(mcp.TextContent).Text != old.Content[0].(mcp.TextContent).Text {
+					t.Fatalf("text:\n%s\nold path:\n%s", got.Content[0].(mcp.TextContent).Text, old.Content[0].(mcp.TextContent).Text)
+				}
+				gs, gerr := json.Marshal(got.StructuredContent)
+				os, oerr := json.Marshal(old.StructuredContent)
+				if string(gs) != string(os) || (gerr == nil) != (oerr == nil) {
+					t.Fatalf("structuredContent:\n%s %v\nold path:\n%s %v", gs, gerr, os, oerr)
+				}
+				gw, gerr := json.Marshal(got)
+				ow, oerr := json.Marshal(old)
+				if string(gw) != string(ow) || (gerr == nil) != (oerr == nil) {
+					t.Fatalf("wire:\n%s %v\nold path:\n%s %v", gw, gerr, ow, oerr)
+				}
+				if name == "masked" && (strings.Contains(string(gw), "user1@") || !strings.Contains(string(gw), `***-**-1001`)) {
+					t.Fatalf("not masked: %s", gw)
+				}
+			})
 		}
 	}
 }
