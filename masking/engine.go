@@ -87,6 +87,12 @@ func (e *Engine) maskText(s string, hints uint8, c Counts) string {
 	}
 	sc := e.getScanner()
 	defer sc.release()
+	if strings.IndexByte(s, '\n') < 0 {
+		// One line (a cell, a value): its masked form is the result, with
+		// no copy through the builder below.
+		masked, _ := sc.maskLine(s, hints, c)
+		return masked
+	}
 	var out strings.Builder
 	last := 0
 	for start := 0; start <= len(s); {
@@ -599,8 +605,14 @@ func (w *walker) entry(out map[string]any, k, mk string, v any) {
 // named masks a value whose key or column is called name: a scalar under
 // a secret-like name is masked whole when it looks like a real secret.
 func (w *walker) named(name string, v any, hints uint8) any {
+	return w.namedStrength(name, max(secretKey(name), secretName(name)), v, hints)
+}
+
+// namedStrength is named with the name's secret strength already known
+// (a ColumnMasker judges its column's name once, not per cell).
+func (w *walker) namedStrength(name string, strength int, v any, hints uint8) any {
 	e := w.e
-	if strength := max(secretKey(name), secretName(name)); strength > 0 && e.enabled(Secret) {
+	if strength > 0 && e.enabled(Secret) {
 		// Judge the value as the detectors would leave it, as the next
 		// pass will: "+100000000000\"1100" is not a secret, but what is
 		// left once its phone is masked may be.
