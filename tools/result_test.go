@@ -299,3 +299,33 @@ func TestTableEncodedOnceSameBytes(t *testing.T) {
 		}
 	}
 }
+
+// FuzzTableEncodedOnce holds the encoded-once path to the old one on any
+// cell text: the agent's text, structuredContent and the journal's JSON.
+func FuzzTableEncodedOnce(f *testing.F) {
+	for _, s := range []string{"", "plain", "<a&b>", "\u2028\u2029", "a\xffb", `"\`, "日本語", "jane@example.com 234-56-7890"} {
+		f.Add(s, int64(7), true)
+	}
+	m, err := masking.New(masking.Config{Columns: map[string]masking.Operator{"t.b": masking.Partial}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, s string, n int64, truncated bool) {
+		r := &Result{Table: &Table{Columns: []string{s, "b", "c"}, Sources: []string{"", "t.b", ""},
+			Rows: [][]any{{s, s, n}, {nil, []byte(s), map[string]any{s: s}}}, Command: s[:len(s)/2]},
+			Rows: 2, Truncated: truncated, Note: s}
+		maskResult(m, r, masking.Counts{})
+		if got, want := string(resultJSON(r)), string(legacyResultJSON(r)); got != want {
+			t.Fatalf("journal %q, old path %q", got, want)
+		}
+		got, old := render(r, nil), legacyRender(r, nil)
+		if got.Content[0].(mcp.TextContent).Text != old.Content[0].(mcp.TextContent).Text {
+			t.Fatalf("text differs")
+		}
+		gw, gerr := json.Marshal(got)
+		ow, oerr := json.Marshal(old)
+		if string(gw) != string(ow) || (gerr == nil) != (oerr == nil) {
+			t.Fatalf("wire %s, old path %s", gw, ow)
+		}
+	})
+}
