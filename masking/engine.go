@@ -87,6 +87,12 @@ func (e *Engine) maskText(s string, hints uint8, c Counts) string {
 	}
 	sc := e.getScanner()
 	defer sc.release()
+	if strings.IndexByte(s, '\n') < 0 {
+		// One line (a cell, a value): its masked form is the result, with
+		// no copy through the builder below.
+		masked, _ := sc.maskLine(s, hints, c)
+		return masked
+	}
 	var out strings.Builder
 	last := 0
 	for start := 0; start <= len(s); {
@@ -238,7 +244,8 @@ func (sc *scanner) maskWindow(w string, hints uint8, c Counts) (string, bool) {
 	e := sc.e
 	b := sc.out[:0]
 	last := 0
-	for _, r := range resolve(ms, nil) {
+	sc.res = resolve(ms, sc.res)
+	for _, r := range sc.res {
 		os, oe := r.start, r.end
 		if f != nil {
 			os, oe = int(f.starts[r.start]), int(f.ends[r.end-1])
@@ -277,7 +284,8 @@ func (e *Engine) classify(s string, hints uint8) (Entity, bool) {
 	sc := e.getScanner()
 	defer sc.release()
 	scanned, _ := sc.view(t)
-	rs := resolve(sc.scan(scanned, hints), nil)
+	rs := resolve(sc.scan(scanned, hints), sc.res)
+	sc.res = rs
 	if len(rs) == 1 && rs[0].exact && rs[0].start == 0 && rs[0].end == len(scanned) {
 		return rs[0].ent, true
 	}
@@ -458,7 +466,14 @@ func (w *walker) value(v any, hints uint8) any {
 	case nil:
 		return nil
 	case string:
-		return e.maskStringValue(x, hints, w.c)
+		m, null := e.maskString(x, hints, w.c)
+		switch {
+		case null:
+			return nil
+		case m == x:
+			return v // unchanged: no new interface value
+		}
+		return m
 	case map[string]any:
 		out := make(map[string]any, len(x))
 		var renamed []string
@@ -590,8 +605,14 @@ func (w *walker) entry(out map[string]any, k, mk string, v any) {
 // named masks a value whose key or column is called name: a scalar under
 // a secret-like name is masked whole when it looks like a real secret.
 func (w *walker) named(name string, v any, hints uint8) any {
+	return w.namedStrength(name, max(secretKey(name), secretName(name)), v, hints)
+}
+
+// namedStrength is named with the name's secret strength already known
+// (a ColumnMasker judges its column's name once, not per cell).
+func (w *walker) namedStrength(name string, strength int, v any, hints uint8) any {
 	e := w.e
-	if strength := max(secretKey(name), secretName(name)); strength > 0 && e.enabled(Secret) {
+	if strength > 0 && e.enabled(Secret) {
 		// Judge the value as the detectors would leave it, as the next
 		// pass will: "+100000000000\"1100" is not a secret, but what is
 		// left once its phone is masked may be.
@@ -621,13 +642,23 @@ func isBool(v any) bool {
 // maskStringValue masks a string that is a whole value: under the null
 // operator a value that is entirely one entity becomes nil.
 func (e *Engine) maskStringValue(s string, hints uint8, c Counts) any {
+	m, null := e.maskString(s, hints, c)
+	if null {
+		return nil
+	}
+	return m
+}
+
+// maskString is maskStringValue without the interface value: null is
+// true when the value becomes nil.
+func (e *Engine) maskString(s string, hints uint8, c Counts) (_ string, null bool) {
 	if e.anyNull {
 		if ent, ok := e.classify(s, hints); ok && e.ops[ent] == Null {
 			c.add(ent)
-			return nil
+			return "", true
 		}
 	}
-	return e.maskText(s, hints, c)
+	return e.maskText(s, hints, c), false
 }
 
 // maskNumber checks an integer for a card number, or for an SSN or phone

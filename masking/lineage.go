@@ -106,6 +106,7 @@ type ColumnMasker struct {
 	e             *Engine
 	table, column string
 	hints         uint8
+	strength      int      // the column name's secret strength (secretKey, secretName)
 	op            Operator // the winning structured rule, "" when none
 	computed      bool     // op came from the lineage of a computed value
 }
@@ -113,7 +114,8 @@ type ColumnMasker struct {
 // Column prepares the masking of a result column resolved to
 // table.column whose values read the stored columns in l.
 func (e *Engine) Column(table, column string, l Lineage) *ColumnMasker {
-	m := &ColumnMasker{e: e, table: table, column: column, hints: keyHints(strings.ToLower(column))}
+	m := &ColumnMasker{e: e, table: table, column: column, hints: keyHints(strings.ToLower(column)),
+		strength: max(secretKey(column), secretName(column))}
 	own, hasOwn := e.ColumnOperator(table, column)
 	lop, hasLin := e.LineageOperator(l)
 	switch {
@@ -131,7 +133,7 @@ func (m *ColumnMasker) Mask(v any, c Counts) any {
 	switch {
 	case m.op == "":
 		w := walker{e: e, c: c}
-		return w.named(m.column, v, m.hints)
+		return w.namedStrength(m.column, m.strength, v, m.hints)
 	case !m.computed:
 		return e.maskWhole(m.op, v, "", m.hints, c)
 	}

@@ -11,11 +11,21 @@ import (
 )
 
 func label(ent Entity) string {
-	if ent == Field {
-		return "[REDACTED]"
+	if l, ok := labels[ent]; ok {
+		return l
 	}
 	return "[" + string(ent) + "]"
 }
+
+// labels are the detector entities' labels, built once: a masked cell
+// then costs no concatenation.
+var labels = func() map[Entity]string {
+	m := map[Entity]string{Field: "[REDACTED]"}
+	for _, ent := range Entities() {
+		m[ent] = "[" + string(ent) + "]"
+	}
+	return m
+}()
 
 // render rewrites one detected value. exact is false when the replaced
 // range is wider than the winning match (overlapping detections), where
@@ -64,30 +74,44 @@ func canonical(ent Entity, v string) string {
 }
 
 func digitsOnly(v string) string {
-	var b strings.Builder
+	var buf [32]byte
+	return string(appendDigits(buf[:0], v))
+}
+
+// appendDigits appends the ASCII digits of v to dst.
+func appendDigits(dst []byte, v string) []byte {
 	for k := 0; k < len(v); k++ {
 		if isDigit(v[k]) {
-			b.WriteByte(v[k])
+			dst = append(dst, v[k])
 		}
 	}
-	return b.String()
+	return dst
 }
 
 // partial keeps the part of a value that helps a reader; see Partial.
 func partial(ent Entity, v string) (string, bool) {
 	switch ent {
 	case CreditCard:
-		d := digitsOnly(v)
+		// Stars for all digits but the last four, built in one buffer.
+		var buf [32]byte
+		d := appendDigits(buf[:0], v)
 		if len(d) < 8 {
 			return "", false
 		}
-		return strings.Repeat("*", len(d)-4) + d[len(d)-4:], true
+		for k := range len(d) - 4 {
+			d[k] = '*'
+		}
+		return string(d), true
 	case SSN:
-		d := digitsOnly(v)
+		var buf [32]byte
+		d := appendDigits(buf[:0], v)
 		if len(d) != 9 {
 			return "", false
 		}
-		return "***-**-" + d[5:], true
+		var out [11]byte
+		copy(out[:], "***-**-")
+		copy(out[7:], d[5:])
+		return string(out[:]), true
 	case Phone:
 		return starDigits(v, 4), true
 	case IBAN:
@@ -195,10 +219,10 @@ func looksMasked(v string) bool {
 	// most six characters kept (an IBAN's country code and last four).
 	stars, kept := 0, 0
 	for _, r := range v {
-		switch {
-		case r == '*':
+		switch r {
+		case '*':
 			stars++
-		case strings.ContainsRune(" -().+/", r):
+		case ' ', '-', '(', ')', '.', '+', '/':
 		default:
 			kept++
 		}

@@ -1,7 +1,8 @@
 package masking
 
 import (
-	"sort"
+	"cmp"
+	"slices"
 	"sync"
 	"unicode/utf8"
 )
@@ -45,6 +46,7 @@ type scanner struct {
 	nonASCII bool
 	fold     folded
 	out      []byte // replacement buffer
+	res      []resolved
 	dec      runDecoder
 }
 
@@ -63,6 +65,9 @@ func (sc *scanner) release() {
 	}
 	if cap(sc.out) > 1<<16 {
 		sc.out = nil
+	}
+	if cap(sc.res) > 1<<10 {
+		sc.res = nil
 	}
 	if cap(sc.dec.buf) > 1<<16 {
 		sc.dec.buf = nil
@@ -271,19 +276,13 @@ func resolve(ms []match, out []resolved) []resolved {
 	if len(ms) == 0 {
 		return out
 	}
-	sort.Slice(ms, func(i, j int) bool {
-		if ms[i].start != ms[j].start {
-			return ms[i].start < ms[j].start
-		}
-		return ms[i].end > ms[j].end
-	})
+	if len(ms) > 1 {
+		// The same pdqsort as sort.Slice with the same order (so equal
+		// spans keep the same winner), without its allocations.
+		slices.SortFunc(ms, cmpMatch)
+	}
 	cur := resolved{match: ms[0]}
 	win := ms[0]
-	flush := func() {
-		cur.ent = win.ent
-		cur.exact = win.start == cur.start && win.end == cur.end && !win.encoded
-		out = append(out, cur)
-	}
 	for _, m := range ms[1:] {
 		if m.start < cur.end {
 			if m.end > cur.end {
@@ -294,12 +293,26 @@ func resolve(ms []match, out []resolved) []resolved {
 			}
 			continue
 		}
-		flush()
+		out = appendResolved(out, cur, win)
 		cur = resolved{match: m}
 		win = m
 	}
-	flush()
-	return out
+	return appendResolved(out, cur, win)
+}
+
+// cmpMatch orders matches by start, the longer first.
+func cmpMatch(a, b match) int {
+	if a.start != b.start {
+		return cmp.Compare(a.start, b.start)
+	}
+	return cmp.Compare(b.end, a.end)
+}
+
+// appendResolved appends the merged span cur, which win names.
+func appendResolved(out []resolved, cur resolved, win match) []resolved {
+	cur.ent = win.ent
+	cur.exact = win.start == cur.start && win.end == cur.end && !win.encoded
+	return append(out, cur)
 }
 
 func better(a, b match) bool {

@@ -425,6 +425,9 @@ func fillFinished(rec *recorder.Record, inv *Invocation, err error) {
 }
 
 func resultJSON(r *Result) json.RawMessage {
+	if b, ok := tableViewJSON(r, true); ok {
+		return b // encoded once; render shows the agent the same bytes
+	}
 	b, err := json.Marshal(structuredOf(r))
 	if err != nil {
 		b, _ = json.Marshal(err.Error())

@@ -1,8 +1,10 @@
 package tools
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -25,6 +27,79 @@ type Table struct {
 	Rows    [][]any
 	// Command is a write's command tag, e.g. "UPDATE 3".
 	Command string
+
+	// enc is Rows encoded once, after masking, for the token cap, the
+	// agent's text and structuredContent and the journal; see encoded.
+	enc *tableJSON
+}
+
+// tableJSON is a masked table encoded once. Every consumer shows each row
+// as json.Marshal(row) (an unencodable row as "unrenderable row" where the
+// old path wrote that), so the bytes are shared rather than re-encoded:
+// the token cap counts the rows, the text is the header, the rows and a
+// footer, and structuredContent and the journal hold the view around them.
+type tableJSON struct {
+	hdr  []byte // json.Marshal(Columns)
+	rows string // each row's JSON followed by '\n'
+	ends []int  // ends[i]: where row i's JSON ends in rows (before its '\n')
+	// bad: a row did not encode. The view as a whole then does not encode
+	// either, and render and the journal take the old path (which fails
+	// the same way as before).
+	bad bool
+
+	view    []byte // the view's JSON, for viewKey
+	viewKey viewKey
+}
+
+// viewKey is what a table's view holds beside its columns and rows.
+type viewKey struct {
+	rows          int
+	truncated     bool
+	command, note string
+}
+
+// encoded returns t's rows encoded, encoding them the first time. Masking
+// drops the encoding (it rewrites cells), and capping trims it with the
+// rows, so it always matches Rows.
+func (t *Table) encoded() *tableJSON {
+	if t.enc != nil && len(t.enc.ends) == len(t.Rows) {
+		return t.enc
+	}
+	e := &tableJSON{ends: make([]int, len(t.Rows))}
+	e.hdr, _ = json.Marshal(t.Columns)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf) // Encode is Marshal (HTML escaped) plus '\n'
+	for i, row := range t.Rows {
+		if err := enc.Encode(row); err != nil {
+			e.bad = true
+			buf.WriteString(`"unrenderable row"` + "\n")
+		}
+		e.ends[i] = buf.Len() - 1
+	}
+	e.rows = buf.String()
+	t.enc = e
+	return e
+}
+
+// row is row i's JSON.
+func (e *tableJSON) row(i int) string {
+	start := 0
+	if i > 0 {
+		start = e.ends[i-1] + 1
+	}
+	return e.rows[start:e.ends[i]]
+}
+
+// trim keeps the first n rows.
+func (e *tableJSON) trim(n int) {
+	if n == len(e.ends) {
+		return
+	}
+	end := 0
+	if n > 0 {
+		end = e.ends[n-1] + 1
+	}
+	e.rows, e.ends, e.view = e.rows[:end], e.ends[:n], nil
 }
 
 // tableView is how a Table reaches the agent.
@@ -58,6 +133,7 @@ func maskResult(m *masking.Engine, r *Result, counts masking.Counts) {
 				row[i] = cols[i].Mask(v, counts)
 			}
 		}
+		t.enc = nil
 		return
 	}
 	if r.Structured != nil {
@@ -96,19 +172,17 @@ func jsonValue(v any) any {
 func capResult(tc *masking.TokenCounter, r *Result, budget int) (tokens int, exact bool) {
 	if t := r.Table; t != nil {
 		// The header is counted like a row, first.
+		enc := t.encoded()
 		units := make([]string, len(t.Rows)+1)
 		units[0] = strings.Join(t.Columns, ",")
-		for i, row := range t.Rows {
-			b, err := json.Marshal(row)
-			if err != nil {
-				b = []byte(`"unrenderable row"`)
-			}
-			units[i+1] = string(b)
+		for i := range t.Rows {
+			units[i+1] = enc.row(i)
 		}
 		n, used, exact := tc.FitBound(units, budget)
 		if rows := max(n-1, 0); rows < len(t.Rows) {
 			r.TokenNote = fmt.Sprintf("%d of %d rows shown: the rest exceeded the token budget (%d tokens); select fewer columns or add a narrower WHERE or a LIMIT", rows, len(t.Rows), budget)
 			t.Rows = t.Rows[:rows]
+			enc.trim(rows)
 			r.Truncated = true
 			r.Rows = rows
 		}
@@ -196,7 +270,16 @@ func render(r *Result, meta map[string]any) *mcp.CallToolResult {
 		if v.Rows == nil {
 			v.Rows = [][]any{}
 		}
-		res = mcp.NewToolResultStructured(v, renderTable(&v))
+		enc := r.Table.encoded()
+		if raw, ok := tableViewJSON(r, false); ok {
+			// The view's bytes as the journal holds them: mcp-go writes
+			// RawStructuredContent as it is, and an in-process reader of
+			// StructuredContent gets the same JSON.
+			res = mcp.NewToolResultStructured(json.RawMessage(raw), renderTable(&v, enc))
+			res.RawStructuredContent = raw
+		} else {
+			res = mcp.NewToolResultStructured(v, renderTable(&v, enc))
+		}
 	case r.Structured == nil:
 		res = mcp.NewToolResultText(r.Text)
 	default:
@@ -215,25 +298,18 @@ func render(r *Result, meta map[string]any) *mcp.CallToolResult {
 }
 
 // renderTable is the compact text form: a header, one JSON array per row,
-// and a note when rows were left out.
-func renderTable(v *tableView) string {
+// and a note when rows were left out. enc is v's rows encoded.
+func renderTable(v *tableView, enc *tableJSON) string {
 	var b strings.Builder
-	hdr, _ := json.Marshal(v.Columns)
+	b.Grow(len("columns: \n") + len(enc.hdr) + len(enc.rows) + 32 + len(v.Command) + 2*len(v.Note) + 80)
 	b.WriteString("columns: ")
-	b.Write(hdr)
+	b.Write(enc.hdr)
 	b.WriteByte('\n')
-	for _, row := range v.Rows {
-		line, err := json.Marshal(row)
-		if err != nil {
-			line = []byte(`"unrenderable row"`)
-		}
-		b.Write(line)
-		b.WriteByte('\n')
-	}
+	b.WriteString(enc.rows)
 	if v.Command != "" {
-		fmt.Fprintf(&b, "(%s", v.Command)
+		b.WriteString("(" + v.Command)
 	} else {
-		fmt.Fprintf(&b, "(%d rows", v.RowCount)
+		b.WriteString("(" + strconv.Itoa(v.RowCount) + " rows")
 	}
 	if v.Truncated {
 		b.WriteString("; truncated")
@@ -258,6 +334,52 @@ func notes(r *Result) string {
 		return r.Note
 	}
 	return r.Note + "; " + r.TokenNote
+}
+
+// tableViewJSON is json.Marshal of r's table view, built from the rows
+// encoded once; ok is false when r is no table or a row does not encode.
+// Built once per view. The agent's view shows no rows as [] (render); the
+// journal's, structuredOf, shows them as null, and that rare case (a
+// write's command tag) takes the old path there.
+func tableViewJSON(r *Result, journal bool) (_ []byte, ok bool) {
+	t := r.Table
+	if t == nil || journal && t.Rows == nil {
+		return nil, false
+	}
+	e := t.encoded()
+	if e.bad {
+		return nil, false
+	}
+	key := viewKey{rows: len(t.Rows), truncated: r.Truncated, command: t.Command, note: notes(r)}
+	if e.view != nil && e.viewKey == key {
+		return e.view, true
+	}
+	b := make([]byte, 0, len(e.hdr)+len(e.rows)+len(key.command)+len(key.note)+96)
+	b = append(b, `{"columns":`...)
+	b = append(b, e.hdr...)
+	b = append(b, `,"rows":[`...)
+	start := 0
+	for i, end := range e.ends {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, e.rows[start:end]...)
+		start = end + 1
+	}
+	b = append(b, `],"row_count":`...)
+	b = strconv.AppendInt(b, int64(key.rows), 10)
+	b = append(b, `,"truncated":`...)
+	b = strconv.AppendBool(b, key.truncated)
+	for _, f := range [...]struct{ name, v string }{{"command", key.command}, {"note", key.note}} {
+		if f.v != "" {
+			s, _ := json.Marshal(f.v)
+			b = append(b, `,"`+f.name+`":`...)
+			b = append(b, s...)
+		}
+	}
+	b = append(b, '}')
+	e.view, e.viewKey = b, key
+	return b, true
 }
 
 // structuredOf is what the journal keeps of a result: what the agent saw.

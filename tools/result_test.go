@@ -3,8 +3,11 @@ package tools
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
+
+	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/airlockhq/airlock/masking"
 )
@@ -30,8 +33,8 @@ func TestCapTableAtRowBoundary(t *testing.T) {
 		t.Fatalf("rows=%d used=%d note=%q", len(tab.Rows), used, r.TokenNote)
 	}
 	out := render(r, nil)
-	if !strings.Contains(fmt.Sprint(out.StructuredContent), "true") {
-		t.Errorf("structured: %+v", out.StructuredContent)
+	if b, _ := json.Marshal(out.StructuredContent); !strings.Contains(string(b), `"truncated":true`) {
+		t.Errorf("structured: %s", b)
 	}
 }
 
@@ -153,4 +156,176 @@ func TestCapTableByBytes(t *testing.T) {
 	if !r.Truncated || !exact || used != want || used > 1000 || len(r.Table.Rows) == 0 {
 		t.Fatalf("cut: rows=%d used=%d want %d exact=%v", len(r.Table.Rows), used, want, exact)
 	}
+}
+
+// rows100Raw is the bench's 100-row read as query_db returns it, before
+// masking (evals/bench seeds bench_customers the same way).
+func rows100Raw() [][]any {
+	rows := make([][]any, 100)
+	for i := range rows {
+		g := i + 1
+		rows[i] = []any{int32(g), fmt.Sprintf("Customer %d", g), fmt.Sprintf("customer%d@example.com", g),
+			fmt.Sprintf("+1 212 555 %04d", g%10000), fmt.Sprintf("%03d-%02d-%04d", 100+g%600, 10+g%89, 1000+g),
+			"4111 1111 1111 1111"}
+	}
+	return rows
+}
+
+func benchTable(rows [][]any) *Table {
+	return &Table{Columns: []string{"id", "name", "email", "phone", "ssn", "card_number"},
+		Sources: []string{"bench_customers.id", "bench_customers.name", "bench_customers.email", "bench_customers.phone", "bench_customers.ssn", "bench_customers.card_number"},
+		Rows:    rows}
+}
+
+// BenchmarkResultRows100 is everything the pipeline does to the bench's
+// 100-row read after it is fetched: mask, cap at 8000 tokens, the journal's
+// JSON, the agent's result and its encoding on the wire.
+func BenchmarkResultRows100(b *testing.B) {
+	tc := counter(b)
+	if err := tc.Wait(); err != nil {
+		b.Fatal(err)
+	}
+	m, err := masking.New(masking.Config{Columns: map[string]masking.Operator{"*.ssn": masking.Partial, "*.card_number": masking.Partial}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw := rows100Raw()
+	b.ReportAllocs()
+	for b.Loop() {
+		rows := make([][]any, len(raw))
+		for i := range raw {
+			rows[i] = append([]any(nil), raw[i]...)
+		}
+		r := &Result{Table: benchTable(rows), Rows: 100}
+		maskResult(m, r, masking.Counts{})
+		capResult(tc, r, 8000)
+		_ = resultJSON(r)
+		if _, err := json.Marshal(render(r, map[string]any{"airlock/call_id": "c"})); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// equivTables are tables whose rows exercise the JSON encoder: masked
+// cells, nulls, binary, unicode and HTML-escaped characters, invalid
+// UTF-8, numbers of every kind, nested values, and an unencodable row.
+func equivTables() map[string]func() *Result {
+	cols := []string{"id", "name", "email", "ssn", "blob", "note", "extra"}
+	src := []string{"t.id", "t.name", "t.email", "t.ssn", "t.blob", "t.note", ""}
+	row := func(i int) []any {
+		return []any{int64(i), fmt.Sprintf("Zoë <%d> & \u2028 \"q\" 日本", i), fmt.Sprintf("user%d@example.com", i),
+			fmt.Sprintf("234-56-%04d", 1000+i), []byte{0, 1, 2, byte(i)}, nil,
+			map[string]any{"card": "4111 1111 1111 1111", "n": json.Number("12.50"), "f": 1.5, "ok": true, "bad": "a\xffb"}}
+	}
+	rows := func(n int) [][]any {
+		out := make([][]any, n)
+		for i := range out {
+			out[i] = row(i)
+		}
+		return out
+	}
+	return map[string]func() *Result{
+		"masked": func() *Result {
+			return &Result{Table: &Table{Columns: cols, Sources: src, Rows: rows(20)}, Rows: 20}
+		},
+		"note and cut": func() *Result {
+			return &Result{Table: &Table{Columns: cols, Sources: src, Rows: rows(400)}, Rows: 400, Truncated: true, Note: "max_rows <reached> & more"}
+		},
+		"empty":       func() *Result { return &Result{Table: &Table{Columns: []string{"a"}, Rows: [][]any{}}} },
+		"write":       func() *Result { return &Result{Table: &Table{Command: "UPDATE 3"}} },
+		"nil columns": func() *Result { return &Result{Table: &Table{}} },
+		"nil and empty rows": func() *Result {
+			return &Result{Table: &Table{Columns: []string{"a", "b"}, Rows: [][]any{{1, nil}, nil, {}}}, Rows: 3}
+		},
+		"unencodable": func() *Result {
+			return &Result{Table: &Table{Columns: []string{"x"}, Rows: [][]any{{1.5}, {math.NaN()}}}, Rows: 2}
+		},
+	}
+}
+
+// Encoding a table once changes no byte: the rows the token cap counts,
+// the agent's text and structuredContent (in process and on the wire) and
+// the journal's JSON are what the old path produced.
+func TestTableEncodedOnceSameBytes(t *testing.T) {
+	tc := counter(t)
+	m, err := masking.New(masking.Config{Columns: map[string]masking.Operator{"t.ssn": masking.Partial}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, mk := range equivTables() {
+		for _, budget := range []int{0, 300, 8000} {
+			t.Run(fmt.Sprintf("%s/%d", name, budget), func(t *testing.T) {
+				r := mk()
+				maskResult(m, r, masking.Counts{})
+				want := legacyCapUnits(r.Table)
+				if budget > 0 {
+					wn, wused, wexact := tc.FitBound(want, budget)
+					used, exact := capResult(tc, r, budget)
+					if used != wused || exact != wexact || len(r.Table.Rows) != min(len(want)-1, max(wn-1, 0)) {
+						t.Fatalf("cap: used %d exact %v rows %d; old path %d %v %d", used, exact, len(r.Table.Rows), wused, wexact, wn-1)
+					}
+					if got := legacyCapUnits(r.Table); len(got) != len(r.Table.encoded().ends)+1 {
+						t.Fatalf("encoding not trimmed with the rows")
+					}
+				}
+				enc := r.Table.encoded()
+				for i, u := range legacyCapUnits(r.Table)[1:] {
+					if enc.row(i) != u {
+						t.Fatalf("row %d: %q, old path %q", i, enc.row(i), u)
+					}
+				}
+				if got, want := string(resultJSON(r)), string(legacyResultJSON(r)); got != want {
+					t.Fatalf("journal:\n%s\nold path:\n%s", got, want)
+				}
+				meta := map[string]any{"airlock/call_id": "c1"}
+				got, old := render(r, meta), legacyRender(r, meta)
+				if got.Content[0].(mcp.TextContent).Text != old.Content[0].(mcp.TextContent).Text {
+					t.Fatalf("text:\n%s\nold path:\n%s", got.Content[0].(mcp.TextContent).Text, old.Content[0].(mcp.TextContent).Text)
+				}
+				gs, gerr := json.Marshal(got.StructuredContent)
+				os, oerr := json.Marshal(old.StructuredContent)
+				if string(gs) != string(os) || (gerr == nil) != (oerr == nil) {
+					t.Fatalf("structuredContent:\n%s %v\nold path:\n%s %v", gs, gerr, os, oerr)
+				}
+				gw, gerr := json.Marshal(got)
+				ow, oerr := json.Marshal(old)
+				if string(gw) != string(ow) || (gerr == nil) != (oerr == nil) {
+					t.Fatalf("wire:\n%s %v\nold path:\n%s %v", gw, gerr, ow, oerr)
+				}
+				if name == "masked" && (strings.Contains(string(gw), "user1@") || !strings.Contains(string(gw), `***-**-1001`)) {
+					t.Fatalf("not masked: %s", gw)
+				}
+			})
+		}
+	}
+}
+
+// FuzzTableEncodedOnce holds the encoded-once path to the old one on any
+// cell text: the agent's text, structuredContent and the journal's JSON.
+func FuzzTableEncodedOnce(f *testing.F) {
+	for _, s := range []string{"", "plain", "<a&b>", "\u2028\u2029", "a\xffb", `"\`, "日本語", "jane@example.com 234-56-7890"} {
+		f.Add(s, int64(7), true)
+	}
+	m, err := masking.New(masking.Config{Columns: map[string]masking.Operator{"t.b": masking.Partial}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, s string, n int64, truncated bool) {
+		r := &Result{Table: &Table{Columns: []string{s, "b", "c"}, Sources: []string{"", "t.b", ""},
+			Rows: [][]any{{s, s, n}, {nil, []byte(s), map[string]any{s: s}}}, Command: s[:len(s)/2]},
+			Rows: 2, Truncated: truncated, Note: s}
+		maskResult(m, r, masking.Counts{})
+		if got, want := string(resultJSON(r)), string(legacyResultJSON(r)); got != want {
+			t.Fatalf("journal %q, old path %q", got, want)
+		}
+		got, old := render(r, nil), legacyRender(r, nil)
+		if got.Content[0].(mcp.TextContent).Text != old.Content[0].(mcp.TextContent).Text {
+			t.Fatalf("text differs")
+		}
+		gw, gerr := json.Marshal(got)
+		ow, oerr := json.Marshal(old)
+		if string(gw) != string(ow) || (gerr == nil) != (oerr == nil) {
+			t.Fatalf("wire %s, old path %s", gw, ow)
+		}
+	})
 }
