@@ -1,8 +1,11 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +19,7 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
+	mcpserver "github.com/mark3labs/mcp-go/server"
 
 	"github.com/airlockhq/airlock/config"
 	"github.com/airlockhq/airlock/identity"
@@ -163,3 +167,96 @@ func benchHTTPSelect1(b *testing.B, agents int) {
 
 func BenchmarkHTTPSelect1(b *testing.B)         { benchHTTPSelect1(b, 1) }
 func BenchmarkHTTPSelect1Agents32(b *testing.B) { benchHTTPSelect1(b, 32) }
+
+// capture records the last tools/call request a handler saw.
+type capture struct {
+	next   http.Handler
+	header http.Header
+	body   []byte
+}
+
+func (c *capture) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost {
+		body, _ := io.ReadAll(r.Body)
+		if bytes.Contains(body, []byte(`"tools/call"`)) {
+			c.header, c.body = r.Header.Clone(), body
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	c.next.ServeHTTP(w, r)
+}
+
+// BenchmarkStreamableToolsCall is what mcp-go's streamable HTTP server
+// costs per tools/call on its own: a tool that does nothing, with the
+// shape of query_db's schema, called with a request captured from the
+// mcp-go client and replayed straight into the transport's handler (no
+// network, no client). modern is protocol 2026-07-28 (no sessions: every
+// request gets a throwaway session); legacy is 2025-11-25 with a session
+// (the registered session is reused); rawschema is modern with the tool's
+// schema given as raw JSON.
+func BenchmarkStreamableToolsCall(b *testing.B) {
+	for _, tc := range []struct {
+		name, version string
+		raw           bool
+	}{
+		{"modern", mcp.LATEST_PROTOCOL_VERSION, false},
+		{"legacy", mcp.LATEST_LEGACY_PROTOCOL_VERSION, false},
+		{"rawschema", mcp.LATEST_PROTOCOL_VERSION, true},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			s := mcpserver.NewMCPServer("bench", "1", mcpserver.WithToolCapabilities(false), mcpserver.WithRecovery())
+			tool := mcp.NewTool("query_db",
+				mcp.WithDescription("Run one SQL statement"),
+				mcp.WithString("connection", mcp.Required(), mcp.Description("connection name")),
+				mcp.WithString("sql", mcp.Required(), mcp.Description("one SQL statement")),
+				mcp.WithArray("params", mcp.Description("positional parameters")),
+				mcp.WithNumber("max_rows", mcp.Description("row limit")),
+			)
+			if tc.raw {
+				raw, err := json.Marshal(tool.InputSchema)
+				if err != nil {
+					b.Fatal(err)
+				}
+				tool.InputSchema, tool.RawInputSchema = mcp.ToolInputSchema{}, raw
+			}
+			s.AddTool(tool, func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+				return mcp.NewToolResultText("1"), nil
+			})
+			h := mcpserver.NewStreamableHTTPServer(s, mcpserver.WithEndpointPath(server.PathMCP))
+			cp := &capture{next: h}
+			ts := httptest.NewServer(cp)
+			b.Cleanup(ts.Close)
+			c, err := client.NewStreamableHttpClient(ts.URL + server.PathMCP)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { c.Close() })
+			ctx := context.Background()
+			if err := c.Start(ctx); err != nil {
+				b.Fatal(err)
+			}
+			init := mcp.InitializeRequest{}
+			init.Params.ProtocolVersion = tc.version
+			init.Params.ClientInfo = mcp.Implementation{Name: "airlock-bench", Version: "1"}
+			if _, err := c.Initialize(ctx, init); err != nil {
+				b.Fatal(err)
+			}
+			if err := select1(ctx, c); err != nil {
+				b.Fatal(err)
+			}
+			if cp.body == nil {
+				b.Fatal("no tools/call captured")
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				r := httptest.NewRequest(http.MethodPost, server.PathMCP, bytes.NewReader(cp.body))
+				r.Header = cp.header
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+				if w.Code != http.StatusOK {
+					b.Fatalf("status %d: %s", w.Code, w.Body)
+				}
+			}
+		})
+	}
+}
