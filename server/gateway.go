@@ -6,7 +6,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -232,23 +231,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, error
 
 func (g *Gateway) addTool(t tools.Tool) {
 	g.tools = append(g.tools, t)
-	g.mcp.AddTool(rawSchema(t.Definition()), g.pipeline.Handle(t))
-}
-
-// rawSchema gives def its input schema as JSON, encoded once: mcp-go
-// re-encodes a structured schema on every tools/call of protocol
-// 2026-07-28 (to look for x-mcp-header parameters) and on every
-// tools/list. The JSON is the same bytes either way.
-func rawSchema(def mcp.Tool) mcp.Tool {
-	if def.RawInputSchema != nil {
-		return def
-	}
-	raw, err := json.Marshal(def.InputSchema)
-	if err != nil {
-		return def
-	}
-	def.RawInputSchema, def.InputSchema = raw, mcp.ToolInputSchema{}
-	return def
+	g.mcp.AddTool(t.Definition(), g.pipeline.Handle(t))
 }
 
 // declareTools builds the tools declared in config with the kind that
