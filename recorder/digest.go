@@ -8,10 +8,12 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"hash"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 )
 
 // DigestKey is the HMAC-SHA256 key of the digests that cover unmasked
@@ -24,7 +26,24 @@ import (
 // The key lives beside the checkpoint key (journal.digest_key_file), is
 // created on first use, and is never logged, exported or journaled: its
 // String and GoString print a placeholder.
-type DigestKey struct{ k []byte }
+type DigestKey struct {
+	k []byte
+	// macs holds HMAC states keyed with k, reset between uses: keying a
+	// fresh HMAC costs two SHA-256 blocks and five allocations per digest.
+	macs *sync.Pool
+}
+
+// digestMAC is one pooled HMAC state with room for a digest and a length
+// prefix, so a Sum allocates only its hex string.
+type digestMAC struct {
+	h   hash.Hash
+	buf [sha256.Size]byte
+	num [20]byte
+}
+
+func newDigestKey(k []byte) DigestKey {
+	return DigestKey{k: k, macs: &sync.Pool{New: func() any { return &digestMAC{h: hmac.New(sha256.New, k)} }}}
+}
 
 // digestKeySize is the size of a generated key; loaded keys must be at
 // least minDigestKey bytes.
@@ -39,7 +58,7 @@ func NewDigestKey(k []byte) (DigestKey, error) {
 	if len(k) < minDigestKey {
 		return DigestKey{}, fmt.Errorf("digest key: %d bytes, want at least %d", len(k), minDigestKey)
 	}
-	return DigestKey{k: append([]byte(nil), k...)}, nil
+	return newDigestKey(append([]byte(nil), k...)), nil
 }
 
 // RandomDigestKey returns a fresh key that no other process shares
@@ -47,7 +66,7 @@ func NewDigestKey(k []byte) (DigestKey, error) {
 func RandomDigestKey() DigestKey {
 	k := make([]byte, digestKeySize)
 	rand.Read(k)
-	return DigestKey{k: k}
+	return newDigestKey(k)
 }
 
 // IsZero reports whether the key is unset.
@@ -68,14 +87,18 @@ func (d DigestKey) Sum(parts ...[]byte) string {
 	if len(d.k) == 0 {
 		panic("recorder: DigestKey.Sum with no key")
 	}
-	h := hmac.New(sha256.New, d.k)
+	m := d.macs.Get().(*digestMAC)
+	defer d.macs.Put(m)
+	m.h.Reset()
 	for _, p := range parts {
-		h.Write(strconv.AppendInt(nil, int64(len(p)), 10))
-		h.Write([]byte{':'})
-		h.Write(p)
+		m.h.Write(strconv.AppendInt(m.num[:0], int64(len(p)), 10))
+		m.h.Write(colon)
+		m.h.Write(p)
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	return hex.EncodeToString(m.h.Sum(m.buf[:0]))
 }
+
+var colon = []byte{':'}
 
 // LoadOrCreateDigestKey reads the digest key at path (PEM, type AIRLOCK
 // DIGEST KEY), creating it (0600) on first use. Creation is atomic:

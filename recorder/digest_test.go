@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -72,6 +73,37 @@ func TestZeroDigestKeyPanics(t *testing.T) {
 		}
 	}()
 	DigestKey{}.Sum([]byte("x"))
+}
+
+// Pooled HMAC states are reset between uses: concurrent and repeated sums
+// equal a freshly keyed HMAC over the same length-prefixed parts.
+func TestDigestPooledStatesMatchFresh(t *testing.T) {
+	raw := []byte("0123456789abcdef0123456789abcdef")
+	k, err := NewDigestKey(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := func(parts ...[]byte) string {
+		h := hmac.New(sha256.New, raw)
+		for _, p := range parts {
+			fmt.Fprintf(h, "%d:", len(p))
+			h.Write(p)
+		}
+		return hex.EncodeToString(h.Sum(nil))
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				msg := []byte(strings.Repeat("x", (g*200+i)%97))
+				if got, want := k.Sum([]byte("arguments"), msg), fresh([]byte("arguments"), msg); got != want {
+					t.Errorf("goroutine %d sum %d: %s, want %s", g, i, got, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func BenchmarkDigest(b *testing.B) {

@@ -264,9 +264,9 @@ func (p *Pipeline) Handle(t Tool) server.ToolHandlerFunc {
 // as a denied call under that name.
 func (p *Pipeline) identify(next Handler) Handler {
 	return func(ctx context.Context, inv *Invocation) error {
-		_, end := inv.obs.Stage(ctx, telemetry.StageIdentify)
+		_, st := inv.obs.StartStage(ctx, telemetry.StageIdentify)
 		who, err := identity.Current(ctx)
-		end()
+		st.End()
 		if err == nil && who.Subject == "" {
 			err = errors.New("no subject")
 		}
@@ -297,7 +297,7 @@ func (p *Pipeline) journal(next Handler) Handler {
 		inv.CallID = recorder.NewCallID()
 		inv.obs.SetCallID(inv.CallID)
 		ctx = telemetry.WithCallID(ctx, inv.CallID)
-		_, end := inv.obs.Stage(ctx, telemetry.StageJournal, attribute.String("airlock.journal.record", recorder.Started))
+		_, st := inv.obs.StartStage(ctx, telemetry.StageJournal, attribute.String("airlock.journal.record", recorder.Started))
 		args := canonicalArgs(inv.Args)
 		digest := argumentsDigest(p.digest, args)
 		inv.canonical = args
@@ -307,7 +307,7 @@ func (p *Pipeline) journal(next Handler) Handler {
 			Arguments: inv.MaskedArgs, ArgumentsDigest: digest, TraceID: traceID(ctx),
 		}
 		err := p.rec.Begin(ctx, rec)
-		end()
+		st.End()
 		if err != nil {
 			p.logLimit.Error("journal.begin", "journal write failed; call refused", "call_id", inv.CallID, "tool", inv.Name, "err", err)
 			return ErrJournalUnavailable
@@ -328,9 +328,9 @@ func (p *Pipeline) journal(next Handler) Handler {
 		for i, r := range rec.Resources {
 			rec.Resources[i] = p.masker.MaskString(r)
 		}
-		_, end = inv.obs.Stage(ctx, telemetry.StageJournal, attribute.String("airlock.journal.record", recorder.Finished))
+		_, st = inv.obs.StartStage(ctx, telemetry.StageJournal, attribute.String("airlock.journal.record", recorder.Finished))
 		ferr := p.rec.Finish(ctx, rec)
-		end()
+		st.End()
 		if ferr != nil {
 			// The agent must not see what the journal does not hold, but it
 			// must hear the truth: a call that ran is not "refused". The
@@ -476,9 +476,9 @@ func (p *Pipeline) classify(next Handler) Handler {
 		if inv.Args == nil {
 			return Refuse(recorder.OutcomeInvalid, "arguments must be a JSON object")
 		}
-		_, end := inv.obs.Stage(ctx, telemetry.StageClassify)
+		_, st := inv.obs.StartStage(ctx, telemetry.StageClassify)
 		c, err := inv.Tool.Parse(inv.Args)
-		end()
+		st.End()
 		if err != nil {
 			var ae *AgentError
 			if errors.As(err, &ae) {
@@ -495,9 +495,9 @@ func (p *Pipeline) classify(next Handler) Handler {
 // active grant covering the call's connection and access class.
 func (p *Pipeline) decide(next Handler) Handler {
 	return func(ctx context.Context, inv *Invocation) error {
-		_, end := inv.obs.Stage(ctx, telemetry.StageDecide)
+		_, st := inv.obs.StartStage(ctx, telemetry.StageDecide)
 		err := p.decideCall(ctx, inv)
-		end()
+		st.End()
 		if err != nil {
 			return err
 		}
@@ -569,11 +569,11 @@ func (p *Pipeline) approve(next Handler) Handler {
 	return func(ctx context.Context, inv *Invocation) error {
 		if inv.Decision.Effect != policy.Approve || inv.Call.Meta {
 			// A span all the same: every call's tree has every stage.
-			_, end := inv.obs.Stage(ctx, telemetry.StageApprove, attribute.Bool("airlock.approval.required", false))
-			end()
+			_, st := inv.obs.StartStage(ctx, telemetry.StageApprove, attribute.Bool("airlock.approval.required", false))
+			st.End()
 			return next(ctx, inv)
 		}
-		_, end := inv.obs.Stage(ctx, telemetry.StageApprove, attribute.Bool("airlock.approval.required", true))
+		_, st := inv.obs.StartStage(ctx, telemetry.StageApprove, attribute.Bool("airlock.approval.required", true))
 		// The binding digest is only needed here, for calls held for a human.
 		inv.Digest = callDigest(p.digest, inv.Principal.Subject, inv.Name, inv.canonical)
 		// Approvers see the arguments masked, as the journal holds them.
@@ -582,7 +582,7 @@ func (p *Pipeline) approve(next Handler) Handler {
 			Digest: inv.Digest, Arguments: inv.MaskedArgs, Rule: inv.Decision.Rule,
 			Spec: inv.Decision.Grant, Reason: "per-call approval: " + inv.Decision.Reason,
 		}, ProgressReporter(ctx, "waiting for a human to approve this call"))
-		end()
+		st.End()
 		if err != nil {
 			if ctx.Err() == nil {
 				p.tel.StoreError("approval")
@@ -645,8 +645,8 @@ func (p *Pipeline) capTokens(next Handler) Handler {
 		if err := next(ctx, inv); err != nil || p.tokens == nil {
 			return err
 		}
-		_, end := inv.obs.Stage(ctx, telemetry.StageCap)
-		defer end()
+		_, st := inv.obs.StartStage(ctx, telemetry.StageCap)
+		defer st.End()
 		budget := 0
 		if p.budget != nil {
 			budget = p.budget(inv.Call.Connection)
@@ -672,14 +672,14 @@ func (p *Pipeline) mask(next Handler) Handler {
 		if err := next(ctx, inv); err != nil {
 			return err
 		}
-		_, end := inv.obs.Stage(ctx, telemetry.StageMask)
+		_, st := inv.obs.StartStage(ctx, telemetry.StageMask)
 		inv.Masked = masking.Counts{}
 		if r := inv.Result; r.Masked {
 			maps.Copy(inv.Masked, r.MaskCounts)
 		} else {
 			maskResult(p.masker, r, inv.Masked)
 		}
-		end()
+		st.End()
 		return nil
 	}
 }
@@ -689,8 +689,8 @@ func (p *Pipeline) mask(next Handler) Handler {
 func (p *Pipeline) execute(ctx context.Context, inv *Invocation) error {
 	// The stage's context goes to the tool: database and HTTP client
 	// spans sit beneath execute.
-	ctx, end := inv.obs.Stage(ctx, telemetry.StageExecute)
-	defer end()
+	ctx, st := inv.obs.StartStage(ctx, telemetry.StageExecute)
+	defer st.End()
 	if p.callTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, p.callTimeout)

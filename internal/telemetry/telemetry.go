@@ -15,6 +15,7 @@ package telemetry
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -182,6 +183,48 @@ func (c *Call) Stage(ctx context.Context, stage string, attrs ...attribute.KeyVa
 		}
 		c.t.m.observeStage(stage, d)
 	}
+}
+
+// StageTimer is one stage's span and start, ended by End: a plain value,
+// so timing a stage allocates nothing (Stage's closure is an allocation
+// per stage, eight per call).
+type StageTimer struct {
+	c     *Call
+	span  trace.Span
+	stage string
+	start time.Time
+}
+
+// StartStage is Stage returning a StageTimer instead of a closure.
+func (c *Call) StartStage(ctx context.Context, stage string, attrs ...attribute.KeyValue) (context.Context, StageTimer) {
+	if c == nil {
+		return ctx, StageTimer{}
+	}
+	var span trace.Span
+	if c.span.IsRecording() {
+		// A copy: the caller's attrs then stay on its stack when the
+		// call is not traced.
+		ctx, span = c.t.tracer.Start(ctx, stage, trace.WithAttributes(slices.Clone(attrs)...))
+	}
+	return ctx, StageTimer{c: c, span: span, stage: stage, start: time.Now()}
+}
+
+// End ends the stage's span and records its latency; a zero StageTimer
+// (no telemetry) does nothing.
+func (s StageTimer) End() {
+	if s.c == nil {
+		return
+	}
+	d := time.Since(s.start)
+	if s.span != nil {
+		s.span.End()
+	}
+	if s.stage == StageJournal {
+		// One observation per call: begin and finish together.
+		s.c.journal += d
+		return
+	}
+	s.c.t.m.observeStage(s.stage, d)
 }
 
 // Done is what the pipeline knew of a call when it ended.
