@@ -2,12 +2,13 @@ package querydb
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/airlockhq/airlock/masking"
 	"github.com/airlockhq/airlock/policy/pgsql"
@@ -16,12 +17,67 @@ import (
 
 // lineageCatalog is what the catalog says about the relations and
 // functions a statement's lineage names: views (with what each of their
-// columns reads), parents of partitions and inheriting tables, and
-// functions defined outside the system schemas.
+// columns reads), parents of partitions and inheriting tables, functions
+// defined outside the system schemas, and the columns of the relations
+// looked up (for sources).
 type lineageCatalog struct {
 	views   map[string]*viewInfo
 	userFns map[string]bool
 	tooDeep bool // views nested past maxViewDepth: not all were followed
+	// rels are the relations looked up, by OID: the named ones and those
+	// asked for by OID (catalogLoader.lookup).
+	rels map[uint32]*relColumns
+}
+
+// relColumns is a relation's name and its columns by attribute number, as
+// the catalog says now.
+type relColumns struct {
+	name string
+	cols map[int16]string
+}
+
+// catalogLoader follows a statement's lineage through the catalog, one
+// level of views per lookup; the first lookup can travel with the
+// statement's description (pgread.go).
+type catalogLoader struct {
+	cat             *lineageCatalog
+	seenRel, seenFn map[string]bool
+	rels, fns       []string // named by the last level, not yet looked up
+	depth           int
+}
+
+func newCatalogLoader(lin *pgsql.Lineage) *catalogLoader {
+	l := &catalogLoader{cat: &lineageCatalog{views: map[string]*viewInfo{}, userFns: map[string]bool{},
+		rels: map[uint32]*relColumns{}}, seenRel: map[string]bool{}, seenFn: map[string]bool{}}
+	l.rels, l.fns = lin.Names()
+	return l
+}
+
+// next returns the names the next lookup asks about, those not asked
+// about before, or ok false when there are none (or views nest too deep).
+func (l *catalogLoader) next() (rels, fns []string, ok bool) {
+	rels = slices.DeleteFunc(l.rels, func(r string) bool { d := l.seenRel[r]; l.seenRel[r] = true; return d })
+	fns = slices.DeleteFunc(l.fns, func(f string) bool { d := l.seenFn[f]; l.seenFn[f] = true; return d })
+	l.rels, l.fns = nil, nil
+	if len(rels) == 0 && len(fns) == 0 {
+		return nil, nil, false
+	}
+	if l.depth == maxViewDepth {
+		l.cat.tooDeep = true
+		return nil, nil, false
+	}
+	l.depth++
+	return rels, fns, true
+}
+
+// lookup asks the catalog about rels and fns (from next) and about the
+// relations whose OIDs are in oids, in one round trip.
+func (l *catalogLoader) lookup(ctx context.Context, db catalogQuerier, rels, fns []string, oids []uint32) error {
+	rows, err := db.Query(ctx, catalogSQL, catalogArgs(rels, fns, oids)...)
+	if err != nil {
+		return fmt.Errorf("querydb: look up the views and functions a result reads, for masking: %w", err)
+	}
+	return l.add(rows, rels, fns)
 }
 
 // loadLineageCatalog asks the catalog, on the call's own connection and
@@ -30,32 +86,48 @@ type lineageCatalog struct {
 // of views. Nothing is cached: a view redefined a second ago is followed
 // as it is now.
 func loadLineageCatalog(ctx context.Context, db catalogQuerier, lin *pgsql.Lineage) (*lineageCatalog, error) {
-	cat := &lineageCatalog{views: map[string]*viewInfo{}, userFns: map[string]bool{}}
-	seenRel, seenFn := map[string]bool{}, map[string]bool{}
-	rels, fns := lin.Names()
-	for depth := 0; len(rels) > 0 || len(fns) > 0; depth++ {
-		rels = slices.DeleteFunc(rels, func(r string) bool { d := seenRel[r]; seenRel[r] = true; return d })
-		fns = slices.DeleteFunc(fns, func(f string) bool { d := seenFn[f]; seenFn[f] = true; return d })
-		if len(rels) == 0 && len(fns) == 0 {
-			break
+	l := newCatalogLoader(lin)
+	for {
+		rels, fns, ok := l.next()
+		if !ok {
+			return l.cat, nil
 		}
-		if depth == maxViewDepth {
-			cat.tooDeep = true
-			break
-		}
-		views, userFns, err := lookupCatalog(ctx, db, rels, fns)
-		if err != nil {
+		if err := l.lookup(ctx, db, rels, fns, nil); err != nil {
 			return nil, err
 		}
-		maps.Copy(cat.userFns, userFns)
-		rels, fns = nil, nil
-		for name, v := range views {
-			cat.views[name] = v
-			r, f := v.names()
-			rels, fns = append(rels, r...), append(fns, f...)
+	}
+}
+
+// missing returns the table OIDs of fds whose relations cat has not
+// looked up, each once.
+func (cat *lineageCatalog) missing(fds []pgconn.FieldDescription) []uint32 {
+	var oids []uint32
+	for _, fd := range fds {
+		if fd.TableOID != 0 && cat.rels[fd.TableOID] == nil && !slices.Contains(oids, fd.TableOID) {
+			oids = append(oids, fd.TableOID)
 		}
 	}
-	return cat, nil
+	return oids
+}
+
+// sources resolves each result column to the table column it comes from,
+// "table.column", through the field's table OID and attribute number, so
+// `SELECT ssn AS x FROM customers` is still known to be customers.ssn;
+// "" where the server names no table column. The names are the catalog's
+// at the lookup, never remembered from an earlier call: a column or table
+// renamed since, or dropped and made again, is named as it is now, so the
+// rules for its new name apply. Relations missing from cat (see missing)
+// have no source.
+func (cat *lineageCatalog) sources(fds []pgconn.FieldDescription) []string {
+	out := make([]string, len(fds))
+	for i, fd := range fds {
+		if r := cat.rels[fd.TableOID]; fd.TableOID != 0 && r != nil {
+			if col, ok := r.cols[int16(fd.TableAttributeNumber)]; ok {
+				out[i] = r.name + "." + col
+			}
+		}
+	}
+	return out
 }
 
 // resolve traces each result column (named by the server) to the stored
@@ -167,10 +239,44 @@ func substitute(c pgsql.ColumnLineage, views map[string]*viewInfo, userFns map[s
 	return out
 }
 
-// lookupCatalog asks, in one round trip, which of rels are views or
-// materialized views (with their columns and definitions) and which of
-// fns name a function defined outside the system schemas.
-func lookupCatalog(ctx context.Context, db catalogQuerier, rels, fns []string) (map[string]*viewInfo, map[string]bool, error) {
+// catalogSQL asks, in one round trip, which of the relations named in $1
+// are views or materialized views (with their columns and definitions)
+// and which tables they inherit from, which of the functions in $2 is
+// defined outside the system schemas, and the columns of the relations
+// named in $1 or whose OIDs are in $3 (for sources). Every relation is
+// found through the primary key of pg_class.
+const catalogSQL = `SELECT 'v', x.i, pg_catalog.pg_get_viewdef(c.oid),
+		ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
+		      WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum), NULL::oid, NULL::int2[]
+		FROM unnest($1::text[]) WITH ORDINALITY AS x(n, i)
+		JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(x.n)
+		WHERE c.relkind IN ('v', 'm')
+		UNION ALL
+		SELECT 'f', x.i, NULL, NULL, NULL, NULL FROM unnest($2::text[]) WITH ORDINALITY AS x(n, i)
+		WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace s ON s.oid = p.pronamespace
+		              WHERE p.proname = x.n AND s.nspname NOT IN ('pg_catalog', 'information_schema'))
+		UNION ALL
+		SELECT 'p', x.i, s.nspname || '.' || c.relname, NULL, NULL, NULL
+		FROM unnest($1::text[]) WITH ORDINALITY AS x(n, i)
+		CROSS JOIN LATERAL (WITH RECURSIVE up(oid, depth) AS (
+		      SELECT h.inhparent, 1 FROM pg_catalog.pg_inherits h WHERE h.inhrelid = pg_catalog.to_regclass(x.n)
+		      UNION ALL
+		      SELECT h.inhparent, up.depth + 1 FROM pg_catalog.pg_inherits h JOIN up ON h.inhrelid = up.oid WHERE up.depth < 16)
+		    SELECT oid FROM up) a
+		JOIN pg_catalog.pg_class c ON c.oid = a.oid
+		JOIN pg_catalog.pg_namespace s ON s.oid = c.relnamespace
+		UNION ALL
+		SELECT 'a', 0, c.relname::text,
+		ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
+		      WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum), c.oid,
+		ARRAY(SELECT a.attnum FROM pg_catalog.pg_attribute a
+		      WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum)
+		FROM pg_catalog.pg_class c
+		WHERE c.oid = ANY (ARRAY(SELECT pg_catalog.to_regclass(n)::oid FROM unnest($1::text[]) n) || $3::oid[])`
+
+// catalogArgs are catalogSQL's parameters for the relations rels and
+// functions fns as the lineage names them, and the relations oids.
+func catalogArgs(rels, fns []string, oids []uint32) []any {
 	quoted := make([]string, len(rels))
 	for i, n := range rels {
 		quoted[i] = quoteName(n)
@@ -179,57 +285,55 @@ func lookupCatalog(ctx context.Context, db catalogQuerier, rels, fns []string) (
 	for i, f := range fns {
 		bare[i] = f[strings.LastIndexByte(f, '.')+1:]
 	}
-	rows, err := db.Query(ctx, `SELECT 'v', x.i, pg_catalog.pg_get_viewdef(c.oid),
-		ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
-		      WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum)
-		FROM unnest($1::text[]) WITH ORDINALITY AS x(n, i)
-		JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(x.n)
-		WHERE c.relkind IN ('v', 'm')
-		UNION ALL
-		SELECT 'f', x.i, NULL, NULL FROM unnest($2::text[]) WITH ORDINALITY AS x(n, i)
-		WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace s ON s.oid = p.pronamespace
-		              WHERE p.proname = x.n AND s.nspname NOT IN ('pg_catalog', 'information_schema'))
-		UNION ALL
-		SELECT 'p', x.i, s.nspname || '.' || c.relname, NULL
-		FROM unnest($1::text[]) WITH ORDINALITY AS x(n, i)
-		CROSS JOIN LATERAL (WITH RECURSIVE up(oid, depth) AS (
-		      SELECT h.inhparent, 1 FROM pg_catalog.pg_inherits h WHERE h.inhrelid = pg_catalog.to_regclass(x.n)
-		      UNION ALL
-		      SELECT h.inhparent, up.depth + 1 FROM pg_catalog.pg_inherits h JOIN up ON h.inhrelid = up.oid WHERE up.depth < 16)
-		    SELECT oid FROM up) a
-		JOIN pg_catalog.pg_class c ON c.oid = a.oid
-		JOIN pg_catalog.pg_namespace s ON s.oid = c.relnamespace`, quoted, bare)
-	if err != nil {
-		return nil, nil, fmt.Errorf("querydb: look up the views and functions a result reads, for masking: %w", err)
+	if oids == nil {
+		oids = []uint32{}
 	}
+	return []any{quoted, bare, oids}
+}
+
+// add reads the answer to catalogSQL about rels and fns into the catalog,
+// and notes what the views found name, for the next level.
+func (l *catalogLoader) add(rows pgx.Rows, rels, fns []string) error {
 	defer rows.Close()
-	views, userFns := map[string]*viewInfo{}, map[string]bool{}
+	cat := l.cat
 	for rows.Next() {
 		var (
 			kind string
 			i    int64
 			def  *string
 			cols []string
+			oid  *uint32
+			nums []int16
 		)
-		if err := rows.Scan(&kind, &i, &def, &cols); err != nil {
-			return nil, nil, fmt.Errorf("querydb: look up the views and functions a result reads, for masking: %w", err)
+		if err := rows.Scan(&kind, &i, &def, &cols, &oid, &nums); err != nil {
+			return fmt.Errorf("querydb: look up the views and functions a result reads, for masking: %w", err)
 		}
 		switch kind {
+		case "a":
+			if oid == nil || def == nil || len(nums) != len(cols) {
+				return errors.New("querydb: look up the columns a result reads, for masking: malformed answer")
+			}
+			r := &relColumns{name: *def, cols: make(map[int16]string, len(cols))}
+			for k, n := range nums {
+				r.cols[n] = cols[k]
+			}
+			cat.rels[*oid] = r
+			continue
 		case "f":
-			userFns[fns[i-1]] = true
+			cat.userFns[fns[i-1]] = true
 			continue
 		case "p":
-			v := views[rels[i-1]]
+			v := cat.views[rels[i-1]]
 			if v == nil {
 				v = &viewInfo{}
-				views[rels[i-1]] = v
+				cat.views[rels[i-1]] = v
 			}
 			v.parents = append(v.parents, *def)
 			continue
 		}
 		lin := pgsql.AnalyzeLineage(*def)
 		res := lin.Resolve(cols)
-		v := views[rels[i-1]]
+		v := cat.views[rels[i-1]]
 		if v == nil {
 			v = &viewInfo{}
 		}
@@ -239,12 +343,14 @@ func lookupCatalog(ctx context.Context, db catalogQuerier, rels, fns []string) (
 			v.cols[col] = res[k]
 			v.all = append(v.all, res[k].Sources...)
 		}
-		views[rels[i-1]] = v
+		cat.views[rels[i-1]] = v
+		r, f := v.names()
+		l.rels, l.fns = append(l.rels, r...), append(l.fns, f...)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("querydb: look up the views and functions a result reads, for masking: %w", err)
+		return fmt.Errorf("querydb: look up the views and functions a result reads, for masking: %w", err)
 	}
-	return views, userFns, nil
+	return nil
 }
 
 // quoteName quotes each part of a relation name as written ("s.t"), so

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/airlockhq/airlock/policy/pgsql"
@@ -58,35 +59,60 @@ func (p *postgres) read(ctx context.Context, conn *pgxpool.Conn, q *query) (rs *
 		}
 	}()
 
+	// Column lineage for masking: the relations and functions the
+	// statement names are looked up in the first flight, after its Parse
+	// (which locks the relations it reads until the transaction ends, so
+	// none can be renamed before it runs), along with their columns.
+	lin := pgsql.AnalyzeLineage(q.SQL)
+	ld := newCatalogLoader(lin)
+	rels, fns, lookup := ld.next()
+	tm := conn.Conn().TypeMap()
+	var catArgs [][]byte
+	if lookup {
+		if catArgs, err = encodeText(tm, catalogArgs(rels, fns, nil)); err != nil {
+			return nil, err
+		}
+	}
+
 	ms := strconv.FormatInt(statementTimeout(ctx, p.limits).Milliseconds(), 10)
 	pl := pc.StartPipeline(ctx)
 	pl.SendQueryParams("BEGIN READ ONLY", nil, nil, nil, nil)
 	pl.SendQueryParams("SET LOCAL statement_timeout = "+ms, nil, nil, nil, nil)
 	pl.SendPrepare(readStatement, q.SQL, nil)
-	sd, step, err := describe(pl)
+	if lookup {
+		pl.SendQueryParams(catalogSQL, catArgs, nil, nil, nil)
+	}
+	sd, step, err := describe(pl, func(rr *pgconn.ResultReader) error {
+		return ld.add(pgx.RowsFromResultReader(tm, rr), rels, fns)
+	})
 	if err != nil {
-		if step < 2 {
+		switch {
+		case step < 2:
 			return nil, p.connError(err)
+		case step == 2:
+			return nil, p.pgError(err)
 		}
-		return nil, p.pgError(err)
+		return nil, fmt.Errorf("querydb: look up the views and functions a result reads, for masking: %w", err)
 	}
 
-	// Column lineage for masking: its views and functions looked up on
-	// this transaction before the statement runs.
-	lin := pgsql.AnalyzeLineage(q.SQL)
-	cat, err := loadLineageCatalog(ctx, oneTrip{conn}, lin)
-	if err != nil {
-		return nil, err
+	// Views of views, and relations the first lookup did not name (a
+	// column's table reached through a function), in one more round trip
+	// per level.
+	for missing := ld.cat.missing(sd.Fields); ; missing = nil {
+		rels, fns, more := ld.next()
+		if !more && len(missing) == 0 {
+			break
+		}
+		if err := ld.lookup(ctx, oneTrip{conn}, rels, fns, missing); err != nil {
+			return nil, err
+		}
 	}
-	sources, err := p.sources(ctx, oneTrip{conn}, sd.Fields)
-	if err != nil {
-		return nil, err
-	}
+	cat := ld.cat
+	sources := cat.sources(sd.Fields)
 	if len(sd.ParamOIDs) != len(q.Params) {
 		return nil, tools.Refuse(recorder.OutcomeError, "the statement has %d parameters ($1, $2, ...) but %d params were given", len(sd.ParamOIDs), len(q.Params))
 	}
 	var eqb pgx.ExtendedQueryBuilder
-	tm := conn.Conn().TypeMap()
 	if err := eqb.Build(tm, sd, q.Params); err != nil {
 		return nil, tools.Refuse(recorder.OutcomeError, "params: %v", err)
 	}
@@ -211,9 +237,10 @@ func isCancel(err error) bool {
 	return errors.As(err, &pe) && pe.Code == "57014"
 }
 
-// describe reads the results of the first flight of read: BEGIN, SET and
-// the statement's description. step says which one failed.
-func describe(pl *pgconn.Pipeline) (sd *pgconn.StatementDescription, step int, err error) {
+// describe reads the results of the first flight of read: BEGIN, SET, the
+// statement's description and, if it was sent, the catalog lookup, whose
+// rows go to catalog. step says which one failed (3: the lookup).
+func describe(pl *pgconn.Pipeline, catalog func(*pgconn.ResultReader) error) (sd *pgconn.StatementDescription, step int, err error) {
 	defer func() {
 		if cerr := pl.Close(); err == nil && cerr != nil {
 			err = cerr
@@ -229,7 +256,11 @@ func describe(pl *pgconn.Pipeline) (sd *pgconn.StatementDescription, step int, e
 		}
 		switch r := res.(type) {
 		case *pgconn.ResultReader:
-			if _, err := r.Close(); err != nil {
+			if step == 3 {
+				if err := catalog(r); err != nil {
+					return nil, step, err
+				}
+			} else if _, err := r.Close(); err != nil {
 				return nil, step, err
 			}
 			step++
@@ -245,6 +276,28 @@ func describe(pl *pgconn.Pipeline) (sd *pgconn.StatementDescription, step int, e
 			return nil, step, errors.New("pipeline ended early")
 		}
 	}
+}
+
+// encodeText encodes args as text parameters, as pgx's exec mode would.
+func encodeText(tm *pgtype.Map, args []any) ([][]byte, error) {
+	out := make([][]byte, len(args))
+	for i, a := range args {
+		var oid uint32
+		switch a.(type) {
+		case []string:
+			oid = pgtype.TextArrayOID
+		case []uint32:
+			oid = pgtype.OIDArrayOID
+		default:
+			return nil, fmt.Errorf("querydb: catalog parameter of type %T", a)
+		}
+		b, err := tm.Encode(oid, pgtype.TextFormatCode, a, nil)
+		if err != nil {
+			return nil, fmt.Errorf("querydb: encode a catalog parameter: %w", err)
+		}
+		out[i] = b
+	}
+	return out, nil
 }
 
 // watchCancel cancels the query running on pc when ctx ends, as the
