@@ -73,7 +73,8 @@ func (l *catalogLoader) next() (rels, fns []string, ok bool) {
 // lookup asks the catalog about rels and fns (from next) and about the
 // relations whose OIDs are in oids, in one round trip.
 func (l *catalogLoader) lookup(ctx context.Context, db catalogQuerier, rels, fns []string, oids []uint32) error {
-	rows, err := db.Query(ctx, catalogSQL, catalogArgs(rels, fns, oids)...)
+	sql, args := catalogQuery(rels, fns, oids)
+	rows, err := db.Query(ctx, sql, args...)
 	if err != nil {
 		return fmt.Errorf("querydb: look up the views and functions a result reads, for masking: %w", err)
 	}
@@ -239,24 +240,25 @@ func substitute(c pgsql.ColumnLineage, views map[string]*viewInfo, userFns map[s
 	return out
 }
 
-// catalogSQL asks, in one round trip, which of the relations named in $1
-// are views or materialized views (with their columns and definitions)
-// and which tables they inherit from, which of the functions in $2 is
-// defined outside the system schemas, and the columns of the relations
-// named in $1 or whose OIDs are in $3 (for sources). Every relation is
-// found through the primary key of pg_class.
-const catalogSQL = `SELECT 'v', x.i, pg_catalog.pg_get_viewdef(c.oid),
-		ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
-		      WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum), NULL::oid, NULL::int2[]
+// catalogSQL asks, in one round trip, about each relation named in $1:
+// its name, its columns by attribute number (for sources) and, for a view
+// or a materialized view, its definition ('r' rows, x.i its place in $1);
+// which tables they inherit from ('p'); and which of the functions in $2
+// is defined outside the system schemas ('f'). catalogByOIDSQL, added
+// only when needed, asks for the name and columns of the relations whose
+// OIDs are in $3 ('r' rows, x.i = 0): an empty $3 in every lookup cost
+// several times the rest of the query to plan and run (measured).
+const catalogSQL = `SELECT 'r', x.i, CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid) END,
+		c.relname::text, c.oid, a.names, a.nums
 		FROM unnest($1::text[]) WITH ORDINALITY AS x(n, i)
 		JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(x.n)
-		WHERE c.relkind IN ('v', 'm')
+		CROSS JOIN LATERAL ` + relColumnsSQL + `
 		UNION ALL
-		SELECT 'f', x.i, NULL, NULL, NULL, NULL FROM unnest($2::text[]) WITH ORDINALITY AS x(n, i)
+		SELECT 'f', x.i, NULL, NULL, NULL, NULL, NULL FROM unnest($2::text[]) WITH ORDINALITY AS x(n, i)
 		WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace s ON s.oid = p.pronamespace
 		              WHERE p.proname = x.n AND s.nspname NOT IN ('pg_catalog', 'information_schema'))
 		UNION ALL
-		SELECT 'p', x.i, s.nspname || '.' || c.relname, NULL, NULL, NULL
+		SELECT 'p', x.i, s.nspname || '.' || c.relname, NULL, NULL, NULL, NULL
 		FROM unnest($1::text[]) WITH ORDINALITY AS x(n, i)
 		CROSS JOIN LATERAL (WITH RECURSIVE up(oid, depth) AS (
 		      SELECT h.inhparent, 1 FROM pg_catalog.pg_inherits h WHERE h.inhrelid = pg_catalog.to_regclass(x.n)
@@ -264,19 +266,23 @@ const catalogSQL = `SELECT 'v', x.i, pg_catalog.pg_get_viewdef(c.oid),
 		      SELECT h.inhparent, up.depth + 1 FROM pg_catalog.pg_inherits h JOIN up ON h.inhrelid = up.oid WHERE up.depth < 16)
 		    SELECT oid FROM up) a
 		JOIN pg_catalog.pg_class c ON c.oid = a.oid
-		JOIN pg_catalog.pg_namespace s ON s.oid = c.relnamespace
-		UNION ALL
-		SELECT 'a', 0, c.relname::text,
-		ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
-		      WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum), c.oid,
-		ARRAY(SELECT a.attnum FROM pg_catalog.pg_attribute a
-		      WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum)
-		FROM pg_catalog.pg_class c
-		WHERE c.oid = ANY (ARRAY(SELECT pg_catalog.to_regclass(n)::oid FROM unnest($1::text[]) n) || $3::oid[])`
+		JOIN pg_catalog.pg_namespace s ON s.oid = c.relnamespace`
 
-// catalogArgs are catalogSQL's parameters for the relations rels and
-// functions fns as the lineage names them, and the relations oids.
-func catalogArgs(rels, fns []string, oids []uint32) []any {
+const catalogByOIDSQL = `
+		UNION ALL
+		SELECT 'r', 0, NULL, c.relname::text, c.oid, a.names, a.nums
+		FROM unnest($3::oid[]) AS x(oid)
+		JOIN pg_catalog.pg_class c ON c.oid = x.oid
+		CROSS JOIN LATERAL ` + relColumnsSQL
+
+// relColumnsSQL is a relation c's columns: names and attribute numbers.
+const relColumnsSQL = `(SELECT array_agg(a.attname::text ORDER BY a.attnum), array_agg(a.attnum ORDER BY a.attnum)
+		      FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) a(names, nums)`
+
+// catalogQuery is catalogSQL, with catalogByOIDSQL when there are oids,
+// and its parameters for the relations rels and functions fns as the
+// lineage names them and the relations oids.
+func catalogQuery(rels, fns []string, oids []uint32) (string, []any) {
 	quoted := make([]string, len(rels))
 	for i, n := range rels {
 		quoted[i] = quoteName(n)
@@ -285,10 +291,10 @@ func catalogArgs(rels, fns []string, oids []uint32) []any {
 	for i, f := range fns {
 		bare[i] = f[strings.LastIndexByte(f, '.')+1:]
 	}
-	if oids == nil {
-		oids = []uint32{}
+	if len(oids) == 0 {
+		return catalogSQL, []any{quoted, bare}
 	}
-	return []any{quoted, bare, oids}
+	return catalogSQL + catalogByOIDSQL, []any{quoted, bare, oids}
 }
 
 // add reads the answer to catalogSQL about rels and fns into the catalog,
@@ -298,27 +304,17 @@ func (l *catalogLoader) add(rows pgx.Rows, rels, fns []string) error {
 	cat := l.cat
 	for rows.Next() {
 		var (
-			kind string
-			i    int64
-			def  *string
-			cols []string
-			oid  *uint32
-			nums []int16
+			kind      string
+			i         int64
+			def, name *string
+			oid       *uint32
+			cols      []string
+			nums      []int16
 		)
-		if err := rows.Scan(&kind, &i, &def, &cols, &oid, &nums); err != nil {
+		if err := rows.Scan(&kind, &i, &def, &name, &oid, &cols, &nums); err != nil {
 			return fmt.Errorf("querydb: look up the views and functions a result reads, for masking: %w", err)
 		}
 		switch kind {
-		case "a":
-			if oid == nil || def == nil || len(nums) != len(cols) {
-				return errors.New("querydb: look up the columns a result reads, for masking: malformed answer")
-			}
-			r := &relColumns{name: *def, cols: make(map[int16]string, len(cols))}
-			for k, n := range nums {
-				r.cols[n] = cols[k]
-			}
-			cat.rels[*oid] = r
-			continue
 		case "f":
 			cat.userFns[fns[i-1]] = true
 			continue
@@ -330,6 +326,17 @@ func (l *catalogLoader) add(rows pgx.Rows, rels, fns []string) error {
 			}
 			v.parents = append(v.parents, *def)
 			continue
+		}
+		if oid == nil || name == nil || len(nums) != len(cols) {
+			return errors.New("querydb: look up the columns a result reads, for masking: malformed answer")
+		}
+		r := &relColumns{name: *name, cols: make(map[int16]string, len(cols))}
+		for k, n := range nums {
+			r.cols[n] = cols[k]
+		}
+		cat.rels[*oid] = r
+		if def == nil {
+			continue // not a view, or not looked up by name
 		}
 		lin := pgsql.AnalyzeLineage(*def)
 		res := lin.Resolve(cols)
@@ -344,8 +351,8 @@ func (l *catalogLoader) add(rows pgx.Rows, rels, fns []string) error {
 			v.all = append(v.all, res[k].Sources...)
 		}
 		cat.views[rels[i-1]] = v
-		r, f := v.names()
-		l.rels, l.fns = append(l.rels, r...), append(l.fns, f...)
+		r2, f := v.names()
+		l.rels, l.fns = append(l.rels, r2...), append(l.fns, f...)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("querydb: look up the views and functions a result reads, for masking: %w", err)

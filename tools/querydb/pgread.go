@@ -67,9 +67,12 @@ func (p *postgres) read(ctx context.Context, conn *pgxpool.Conn, q *query) (rs *
 	ld := newCatalogLoader(lin)
 	rels, fns, lookup := ld.next()
 	tm := conn.Conn().TypeMap()
+	var catSQL string
 	var catArgs [][]byte
 	if lookup {
-		if catArgs, err = encodeText(tm, catalogArgs(rels, fns, nil)); err != nil {
+		var args []any
+		catSQL, args = catalogQuery(rels, fns, nil)
+		if catArgs, err = encodeText(tm, args); err != nil {
 			return nil, err
 		}
 	}
@@ -80,7 +83,7 @@ func (p *postgres) read(ctx context.Context, conn *pgxpool.Conn, q *query) (rs *
 	pl.SendQueryParams("SET LOCAL statement_timeout = "+ms, nil, nil, nil, nil)
 	pl.SendPrepare(readStatement, q.SQL, nil)
 	if lookup {
-		pl.SendQueryParams(catalogSQL, catArgs, nil, nil, nil)
+		pl.SendQueryParams(catSQL, catArgs, nil, nil, nil)
 	}
 	sd, step, err := describe(pl, func(rr *pgconn.ResultReader) error {
 		return ld.add(pgx.RowsFromResultReader(tm, rr), rels, fns)
