@@ -27,17 +27,21 @@ import (
 // release deallocates it.
 const readStatement = "airlock_read"
 
-// read runs a read in two round trips where nothing needs looking up in
-// the catalog (issue 12: it took six):
+// read runs a read in two round trips (issue 12: it took six), with the
+// catalog lookups masking needs:
 //
 //  1. BEGIN READ ONLY, SET LOCAL statement_timeout (gateway text, extended
-//     protocol) and Parse+Describe of the agent's statement, pipelined;
+//     protocol), Parse+Describe of the agent's statement and the catalog
+//     lookup of the relations and functions it names (lineage.go: views,
+//     parents, user functions, and each relation's columns, from which
+//     the described columns' sources are named), pipelined;
 //  2. Bind and Execute with a row limit of max_rows+1, Close, Sync and
 //     ROLLBACK, in one flight.
 //
-// Between them, on this connection and inside this transaction, the
-// lineage catalog (views, functions) and the sources of the described
-// columns are looked up, before the statement runs.
+// Between them, on this connection and inside this transaction, only what
+// the first lookup could not know costs a round trip: each further level
+// of views, and (in the same query) the columns of a described column's
+// table that the statement does not name. Nothing is cached across calls.
 //
 // Execute's row limit stops the server at max_rows+1 rows, as a LIMIT
 // would: a read cut at max_rows needs no cancel and reads no rows past the
@@ -281,20 +285,12 @@ func describe(pl *pgconn.Pipeline, catalog func(*pgconn.ResultReader) error) (sd
 	}
 }
 
-// encodeText encodes args as text parameters, as pgx's exec mode would.
+// encodeText encodes the catalog lookup's parameters (text arrays) as
+// text, as pgx's exec mode would.
 func encodeText(tm *pgtype.Map, args []any) ([][]byte, error) {
 	out := make([][]byte, len(args))
 	for i, a := range args {
-		var oid uint32
-		switch a.(type) {
-		case []string:
-			oid = pgtype.TextArrayOID
-		case []uint32:
-			oid = pgtype.OIDArrayOID
-		default:
-			return nil, fmt.Errorf("querydb: catalog parameter of type %T", a)
-		}
-		b, err := tm.Encode(oid, pgtype.TextFormatCode, a, nil)
+		b, err := tm.Encode(pgtype.TextArrayOID, pgtype.TextFormatCode, a, nil)
 		if err != nil {
 			return nil, fmt.Errorf("querydb: encode a catalog parameter: %w", err)
 		}
