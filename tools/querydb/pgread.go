@@ -31,17 +31,18 @@ const readStatement = "airlock_read"
 // catalog lookups masking needs:
 //
 //  1. BEGIN READ ONLY, SET LOCAL statement_timeout (gateway text, extended
-//     protocol), Parse+Describe of the agent's statement and the catalog
-//     lookup of the relations and functions it names (lineage.go: views,
-//     parents, user functions, and each relation's columns, from which
-//     the described columns' sources are named), pipelined;
+//     protocol), Parse+Describe of the agent's statement, and the catalog
+//     lookups for masking of the relations and functions it names
+//     (lineage.go: views, parents and user functions in one query, the
+//     relations' columns, which name the described columns' sources, in
+//     another), pipelined;
 //  2. Bind and Execute with a row limit of max_rows+1, Close, Sync and
 //     ROLLBACK, in one flight.
 //
 // Between them, on this connection and inside this transaction, only what
-// the first lookup could not know costs a round trip: each further level
-// of views, and (in the same query) the columns of a described column's
-// table that the statement does not name. Nothing is cached across calls.
+// the first flight could not ask costs a round trip: each further level
+// of views, and the columns of a described column's table that the
+// statement does not name. Nothing is cached across calls.
 //
 // Execute's row limit stops the server at max_rows+1 rows, as a LIMIT
 // would: a read cut at max_rows needs no cancel and reads no rows past the
@@ -71,12 +72,9 @@ func (p *postgres) read(ctx context.Context, conn *pgxpool.Conn, q *query) (rs *
 	ld := newCatalogLoader(lin)
 	rels, fns, lookup := ld.next()
 	tm := conn.Conn().TypeMap()
-	var catSQL string
 	var catArgs [][]byte
 	if lookup {
-		var args []any
-		catSQL, args = catalogQuery(rels, fns, nil)
-		if catArgs, err = encodeText(tm, args); err != nil {
+		if catArgs, err = encodeText(tm, catalogArgs(rels, fns)); err != nil {
 			return nil, err
 		}
 	}
@@ -86,12 +84,20 @@ func (p *postgres) read(ctx context.Context, conn *pgxpool.Conn, q *query) (rs *
 	pl.SendQueryParams("BEGIN READ ONLY", nil, nil, nil, nil)
 	pl.SendQueryParams("SET LOCAL statement_timeout = "+ms, nil, nil, nil, nil)
 	pl.SendPrepare(readStatement, q.SQL, nil)
+	var after []func(*pgconn.ResultReader) error
 	if lookup {
-		pl.SendQueryParams(catSQL, catArgs, nil, nil, nil)
+		pl.SendQueryParams(catalogSQL, catArgs, nil, nil, nil)
+		after = append(after, func(rr *pgconn.ResultReader) error {
+			return ld.add(pgx.RowsFromResultReader(tm, rr), rels, fns)
+		})
 	}
-	sd, step, err := describe(pl, func(rr *pgconn.ResultReader) error {
-		return ld.add(pgx.RowsFromResultReader(tm, rr), rels, fns)
-	})
+	if len(rels) > 0 {
+		pl.SendQueryParams(columnsSQL, catArgs[:1], nil, nil, nil)
+		after = append(after, func(rr *pgconn.ResultReader) error {
+			return ld.addColumns(pgx.RowsFromResultReader(tm, rr))
+		})
+	}
+	sd, step, err := describe(pl, after)
 	if err != nil {
 		switch {
 		case step < 2:
@@ -99,12 +105,11 @@ func (p *postgres) read(ctx context.Context, conn *pgxpool.Conn, q *query) (rs *
 		case step == 2:
 			return nil, p.pgError(err)
 		}
-		return nil, fmt.Errorf("querydb: look up the views and functions a result reads, for masking: %w", err)
+		return nil, fmt.Errorf("querydb: look up the views, functions and columns a result reads, for masking: %w", err)
 	}
 
-	// Views of views, and relations the first lookup did not name (a
-	// column's table reached through a function), in one more round trip
-	// per level.
+	// Views of views, one round trip per level, and the columns of a
+	// described column's table the statement does not name, in one more.
 	for missing := ld.cat.missing(sd.Fields); ; missing = nil {
 		rels, fns, more := ld.next()
 		if !more && len(missing) == 0 {
@@ -245,9 +250,9 @@ func isCancel(err error) bool {
 }
 
 // describe reads the results of the first flight of read: BEGIN, SET, the
-// statement's description and, if it was sent, the catalog lookup, whose
-// rows go to catalog. step says which one failed (3: the lookup).
-func describe(pl *pgconn.Pipeline, catalog func(*pgconn.ResultReader) error) (sd *pgconn.StatementDescription, step int, err error) {
+// statement's description and the catalog lookups sent after it, whose
+// rows go to after, in order. step says which one failed (3 on: a lookup).
+func describe(pl *pgconn.Pipeline, after []func(*pgconn.ResultReader) error) (sd *pgconn.StatementDescription, step int, err error) {
 	defer func() {
 		if cerr := pl.Close(); err == nil && cerr != nil {
 			err = cerr
@@ -263,8 +268,8 @@ func describe(pl *pgconn.Pipeline, catalog func(*pgconn.ResultReader) error) (sd
 		}
 		switch r := res.(type) {
 		case *pgconn.ResultReader:
-			if step == 3 {
-				if err := catalog(r); err != nil {
+			if step >= 3 && step-3 < len(after) {
+				if err := after[step-3](r); err != nil {
 					return nil, step, err
 				}
 			} else if _, err := r.Close(); err != nil {
