@@ -87,7 +87,7 @@ func (l *catalogLoader) lookup(ctx context.Context, db catalogQuerier, rels, fns
 		if err != nil {
 			return fmt.Errorf("querydb: look up the columns a result reads, for masking: %w", err)
 		}
-		return l.addColumns(rows)
+		return l.addColumns(rows, nil)
 	}
 	return nil
 }
@@ -280,12 +280,14 @@ const catalogSQL = `SELECT 'v', x.i, pg_catalog.pg_get_viewdef(c.oid),
 		JOIN pg_catalog.pg_namespace s ON s.oid = c.relnamespace`
 
 // columnsSQL is the columns of the relations named in $1 (as catalogArgs
-// quotes them), by attribute number, for sources. It travels with
-// catalogSQL in a read's first flight (pgread.go).
-const columnsSQL = `SELECT c.oid, c.relname::text, a.attnum, a.attname::text
-		FROM unnest($1::text[]) AS x(n)
-		JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(x.n)
-		JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped`
+// quotes them), by attribute number, for sources; x.i is the relation's
+// place in $1, whose last part is its name (to_regclass found it by that
+// name). It travels with catalogSQL in a read's first flight (pgread.go),
+// and is kept to one join: it is planned at every call.
+const columnsSQL = `SELECT a.attrelid, x.i, a.attnum, a.attname::text
+		FROM unnest($1::text[]) WITH ORDINALITY AS x(n, i)
+		JOIN pg_catalog.pg_attribute a ON a.attrelid = pg_catalog.to_regclass(x.n)
+		WHERE a.attnum > 0 AND NOT a.attisdropped`
 
 // columnsByOIDSQL is the columns of the relations whose OIDs are in $1.
 const columnsByOIDSQL = `SELECT c.oid, c.relname::text, a.attnum, a.attname::text
@@ -307,21 +309,35 @@ func catalogArgs(rels, fns []string) []any {
 	return []any{quoted, bare}
 }
 
-// addColumns reads the answer to columnsSQL or columnsByOIDSQL.
-func (l *catalogLoader) addColumns(rows pgx.Rows) error {
+// addColumns reads the answer to columnsSQL about rels, or (rels nil)
+// to columnsByOIDSQL.
+func (l *catalogLoader) addColumns(rows pgx.Rows, rels []string) error {
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			oid      uint32
-			rel, col string
-			num      int16
+			oid uint32
+			rel any // columnsSQL: the place in rels; columnsByOIDSQL: the name
+			num int16
+			col string
 		)
 		if err := rows.Scan(&oid, &rel, &num, &col); err != nil {
 			return fmt.Errorf("querydb: look up the columns a result reads, for masking: %w", err)
 		}
 		r := l.cat.rels[oid]
 		if r == nil {
-			r = &relColumns{name: rel, cols: map[int16]string{}}
+			r = &relColumns{cols: map[int16]string{}}
+			switch v := rel.(type) {
+			case string:
+				r.name = v
+			case int64:
+				if v < 1 || int(v) > len(rels) {
+					return fmt.Errorf("querydb: look up the columns a result reads, for masking: relation %d of %d", v, len(rels))
+				}
+				n := rels[v-1]
+				r.name = n[strings.LastIndexByte(n, '.')+1:]
+			default:
+				return fmt.Errorf("querydb: look up the columns a result reads, for masking: relation %T", rel)
+			}
 			l.cat.rels[oid] = r
 		}
 		r.cols[num] = col

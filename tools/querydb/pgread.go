@@ -94,7 +94,7 @@ func (p *postgres) read(ctx context.Context, conn *pgxpool.Conn, q *query) (rs *
 	if len(rels) > 0 {
 		pl.SendQueryParams(columnsSQL, catArgs[:1], nil, nil, nil)
 		after = append(after, func(rr *pgconn.ResultReader) error {
-			return ld.addColumns(pgx.RowsFromResultReader(tm, rr))
+			return ld.addColumns(pgx.RowsFromResultReader(tm, rr), rels)
 		})
 	}
 	sd, step, err := describe(pl, after)
