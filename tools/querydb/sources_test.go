@@ -118,6 +118,16 @@ CREATE TABLE customers (ssn text, id int);
 INSERT INTO customers VALUES ('owes money', 2)`)
 	check("table made again", "SELECT * FROM customers", "customers.ssn,customers.id", true, false)
 
+	// The source is the relation's own name however the statement named
+	// it: qualified, quoted, in mixed case.
+	var schema string
+	if err := pool.QueryRow(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
+		t.Fatal(err)
+	}
+	ddl(`CREATE TABLE "Mixed.Case" (ssn text); INSERT INTO "Mixed.Case" VALUES ('owes money')`)
+	check("quoted name", `SELECT ssn AS a FROM "Mixed.Case"`, "Mixed.Case.ssn", false)
+	check("qualified name", "SELECT ssn AS a FROM "+schema+".customers", "customers.ssn", true)
+
 	// Views: renamed, and replaced by another definition.
 	ddl(`CREATE VIEW v AS SELECT id, ssn AS note FROM customers`)
 	check("view made again", "SELECT * FROM v", "v.id,v.note", false, true)
@@ -159,7 +169,8 @@ func TestPostgresReadRoundTrips(t *testing.T) {
 INSERT INTO customers VALUES (1, 'x');
 CREATE VIEW v1 AS SELECT id, ssn FROM customers;
 CREATE VIEW v2 AS SELECT id, ssn FROM v1;
-CREATE FUNCTION c() RETURNS SETOF customers LANGUAGE sql AS 'SELECT * FROM customers'`); err != nil {
+CREATE FUNCTION c() RETURNS SETOF customers LANGUAGE sql AS 'SELECT * FROM customers';
+CREATE TABLE "odd.name" (ssn text)`); err != nil {
 		t.Fatal(err)
 	}
 	tl := newTool(t, map[string]*config.Connection{"pg": {Kind: config.KindPostgres, DSN: dsn, MaxConns: 1,
@@ -193,6 +204,9 @@ CREATE FUNCTION c() RETURNS SETOF customers LANGUAGE sql AS 'SELECT * FROM custo
 		{"SELECT * FROM v2", 4, "v2.id,v2.ssn"},
 		// A function's result columns have no source.
 		{"SELECT * FROM c()", 2, ","},
+		// A name the lookup by name cannot find (a dot inside quotes):
+		// its columns are asked for by the table's OID, in one more.
+		{`SELECT ssn FROM "odd.name"`, 3, "odd.name.ssn"},
 	} {
 		before := flights.Load()
 		r, err := execAs(t, ctx, tl, "pg", tc.sql, policy.Read)
