@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -166,10 +167,17 @@ func TestPostgresConnectionErrors(t *testing.T) {
 	closed, _ := net.Listen("tcp", "127.0.0.1:0")
 	closedAddr := closed.Addr().String()
 	closed.Close()
-	wrongDB := strings.Replace(base, "/airlock_test?", "/airlock_no_such_db?", 1)
-	if wrongDB == base {
-		wrongDB = strings.Replace(base, "/postgres?", "/airlock_no_such_db?", 1)
+	// The test server's DSN, whatever database it names, with one that
+	// does not exist.
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
 	}
+	if u.Path == "/airlock_no_such_db" {
+		t.Fatal("the test DSN names the database this test expects to be missing")
+	}
+	u.Path = "/airlock_no_such_db"
+	wrongDB := u.String()
 	cases := []struct {
 		name, dsn  string
 		agent      string // in the agent's text

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/airlockhq/airlock/policy/pgsql"
@@ -26,17 +27,22 @@ import (
 // release deallocates it.
 const readStatement = "airlock_read"
 
-// read runs a read in two round trips where nothing needs looking up in
-// the catalog (issue 12: it took six):
+// read runs a read in two round trips (issue 12: it took six), with the
+// catalog lookups masking needs:
 //
 //  1. BEGIN READ ONLY, SET LOCAL statement_timeout (gateway text, extended
-//     protocol) and Parse+Describe of the agent's statement, pipelined;
+//     protocol), Parse+Describe of the agent's statement, and the catalog
+//     lookups for masking of the relations and functions it names
+//     (lineage.go: views, parents and user functions in one query, the
+//     relations' columns, which name the described columns' sources, in
+//     another), pipelined;
 //  2. Bind and Execute with a row limit of max_rows+1, Close, Sync and
 //     ROLLBACK, in one flight.
 //
-// Between them, on this connection and inside this transaction, the
-// lineage catalog (views, functions) and the sources of the described
-// columns are looked up, before the statement runs.
+// Between them, on this connection and inside this transaction, only what
+// the first flight could not ask costs a round trip: each further level
+// of views, and the columns of a described column's table that the
+// statement does not name. Nothing is cached across calls.
 //
 // Execute's row limit stops the server at max_rows+1 rows, as a LIMIT
 // would: a read cut at max_rows needs no cancel and reads no rows past the
@@ -58,35 +64,67 @@ func (p *postgres) read(ctx context.Context, conn *pgxpool.Conn, q *query) (rs *
 		}
 	}()
 
+	// Column lineage for masking: the relations and functions the
+	// statement names are looked up in the first flight, after its Parse
+	// (which locks the relations it reads until the transaction ends, so
+	// none can be renamed before it runs), along with their columns.
+	lin := pgsql.AnalyzeLineage(q.SQL)
+	ld := newCatalogLoader(lin)
+	rels, fns, lookup := ld.next()
+	tm := conn.Conn().TypeMap()
+	var catArgs [][]byte
+	if lookup {
+		if catArgs, err = encodeText(tm, catalogArgs(rels, fns)); err != nil {
+			return nil, err
+		}
+	}
+
 	ms := strconv.FormatInt(statementTimeout(ctx, p.limits).Milliseconds(), 10)
 	pl := pc.StartPipeline(ctx)
 	pl.SendQueryParams("BEGIN READ ONLY", nil, nil, nil, nil)
 	pl.SendQueryParams("SET LOCAL statement_timeout = "+ms, nil, nil, nil, nil)
 	pl.SendPrepare(readStatement, q.SQL, nil)
-	sd, step, err := describe(pl)
+	var after []func(*pgconn.ResultReader) error
+	if lookup {
+		pl.SendQueryParams(catalogSQL, catArgs, nil, nil, nil)
+		after = append(after, func(rr *pgconn.ResultReader) error {
+			return ld.add(pgx.RowsFromResultReader(tm, rr), rels, fns)
+		})
+	}
+	if len(rels) > 0 {
+		pl.SendQueryParams(columnsSQL, catArgs[:1], nil, nil, nil)
+		after = append(after, func(rr *pgconn.ResultReader) error {
+			return ld.addColumns(pgx.RowsFromResultReader(tm, rr), rels)
+		})
+	}
+	sd, step, err := describe(pl, after)
 	if err != nil {
-		if step < 2 {
+		switch {
+		case step < 2:
 			return nil, p.connError(err)
+		case step == 2:
+			return nil, p.pgError(err)
 		}
-		return nil, p.pgError(err)
+		return nil, fmt.Errorf("querydb: look up the views, functions and columns a result reads, for masking: %w", err)
 	}
 
-	// Column lineage for masking: its views and functions looked up on
-	// this transaction before the statement runs.
-	lin := pgsql.AnalyzeLineage(q.SQL)
-	cat, err := loadLineageCatalog(ctx, oneTrip{conn}, lin)
-	if err != nil {
-		return nil, err
+	// Views of views, one round trip per level, and the columns of a
+	// described column's table the statement does not name, in one more.
+	for missing := ld.cat.missing(sd.Fields); ; missing = nil {
+		rels, fns, more := ld.next()
+		if !more && len(missing) == 0 {
+			break
+		}
+		if err := ld.lookup(ctx, oneTrip{conn}, rels, fns, missing); err != nil {
+			return nil, err
+		}
 	}
-	sources, err := p.sources(ctx, oneTrip{conn}, sd.Fields)
-	if err != nil {
-		return nil, err
-	}
+	cat := ld.cat
+	sources := cat.sources(sd.Fields)
 	if len(sd.ParamOIDs) != len(q.Params) {
 		return nil, tools.Refuse(recorder.OutcomeError, "the statement has %d parameters ($1, $2, ...) but %d params were given", len(sd.ParamOIDs), len(q.Params))
 	}
 	var eqb pgx.ExtendedQueryBuilder
-	tm := conn.Conn().TypeMap()
 	if err := eqb.Build(tm, sd, q.Params); err != nil {
 		return nil, tools.Refuse(recorder.OutcomeError, "params: %v", err)
 	}
@@ -211,9 +249,10 @@ func isCancel(err error) bool {
 	return errors.As(err, &pe) && pe.Code == "57014"
 }
 
-// describe reads the results of the first flight of read: BEGIN, SET and
-// the statement's description. step says which one failed.
-func describe(pl *pgconn.Pipeline) (sd *pgconn.StatementDescription, step int, err error) {
+// describe reads the results of the first flight of read: BEGIN, SET, the
+// statement's description and the catalog lookups sent after it, whose
+// rows go to after, in order. step says which one failed (3 on: a lookup).
+func describe(pl *pgconn.Pipeline, after []func(*pgconn.ResultReader) error) (sd *pgconn.StatementDescription, step int, err error) {
 	defer func() {
 		if cerr := pl.Close(); err == nil && cerr != nil {
 			err = cerr
@@ -229,7 +268,11 @@ func describe(pl *pgconn.Pipeline) (sd *pgconn.StatementDescription, step int, e
 		}
 		switch r := res.(type) {
 		case *pgconn.ResultReader:
-			if _, err := r.Close(); err != nil {
+			if step >= 3 && step-3 < len(after) {
+				if err := after[step-3](r); err != nil {
+					return nil, step, err
+				}
+			} else if _, err := r.Close(); err != nil {
 				return nil, step, err
 			}
 			step++
@@ -245,6 +288,20 @@ func describe(pl *pgconn.Pipeline) (sd *pgconn.StatementDescription, step int, e
 			return nil, step, errors.New("pipeline ended early")
 		}
 	}
+}
+
+// encodeText encodes the catalog lookup's parameters (text arrays) as
+// text, as pgx's exec mode would.
+func encodeText(tm *pgtype.Map, args []any) ([][]byte, error) {
+	out := make([][]byte, len(args))
+	for i, a := range args {
+		b, err := tm.Encode(pgtype.TextArrayOID, pgtype.TextFormatCode, a, nil)
+		if err != nil {
+			return nil, fmt.Errorf("querydb: encode a catalog parameter: %w", err)
+		}
+		out[i] = b
+	}
+	return out, nil
 }
 
 // watchCancel cancels the query running on pc when ctx ends, as the

@@ -41,7 +41,6 @@ type postgres struct {
 	pool *pgxpool.Pool
 	err  error
 
-	names      columnNames
 	classified classCache
 }
 
@@ -287,7 +286,9 @@ func (p *postgres) query(ctx context.Context, q *query, access policy.Access) (r
 		return nil, err
 	}
 	rs.Lineage = cat.resolve(lin, rs.Columns)
-	if rs.Sources, err = p.sources(ctx, oneTrip{tx}, rs.fields); err != nil {
+	// Looked up after the statement, which holds its relations' locks
+	// now: the names are those it ran against.
+	if rs.Sources, err = sources(ctx, oneTrip{tx}, rs.fields); err != nil {
 		return nil, err
 	}
 	done, committing = true, true
@@ -531,54 +532,16 @@ type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// columnNames caches, per table OID, attribute number → "table.column".
-type columnNames struct {
-	mu     sync.Mutex
-	tables map[uint32]map[uint16]string
-}
-
-// sources resolves each result column to the table column it comes from,
-// through the field's table OID and attribute number (cached per OID), so
-// `SELECT ssn AS x FROM customers` is still known to be customers.ssn.
-// It runs on the call's own connection (q), never a second one from the
-// pool, which a pool of one, or a busy pool, would never hand out.
-func (p *postgres) sources(ctx context.Context, q querier, fds []pgconn.FieldDescription) ([]string, error) {
-	out := make([]string, len(fds))
-	for i, fd := range fds {
-		if fd.TableOID == 0 {
-			continue
+// sources looks up, in one round trip on the call's own connection (q),
+// never a second one from the pool, which a pool of one, or a busy pool,
+// would never hand out, the source of each column in fds
+// (lineageCatalog.sources).
+func sources(ctx context.Context, q querier, fds []pgconn.FieldDescription) ([]string, error) {
+	ld := &catalogLoader{cat: &lineageCatalog{views: map[string]*viewInfo{}, userFns: map[string]bool{}, rels: map[uint32]*relColumns{}}}
+	if oids := ld.cat.missing(fds); len(oids) > 0 {
+		if err := ld.lookup(ctx, q, nil, nil, oids); err != nil {
+			return nil, err
 		}
-		p.names.mu.Lock()
-		cols, ok := p.names.tables[fd.TableOID]
-		p.names.mu.Unlock()
-		if !ok {
-			rows, err := q.Query(ctx, `SELECT c.relname, a.attnum, a.attname FROM pg_catalog.pg_attribute a
-				JOIN pg_catalog.pg_class c ON c.oid = a.attrelid WHERE a.attrelid = $1 AND a.attnum > 0`, fd.TableOID)
-			if err != nil {
-				return nil, p.pgError(err)
-			}
-			cols = map[uint16]string{}
-			for rows.Next() {
-				var table, col string
-				var num int16
-				if err := rows.Scan(&table, &num, &col); err != nil {
-					rows.Close()
-					return nil, p.pgError(err)
-				}
-				cols[uint16(num)] = table + "." + col
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return nil, p.pgError(err)
-			}
-			p.names.mu.Lock()
-			if p.names.tables == nil {
-				p.names.tables = map[uint32]map[uint16]string{}
-			}
-			p.names.tables[fd.TableOID] = cols
-			p.names.mu.Unlock()
-		}
-		out[i] = cols[fd.TableAttributeNumber]
 	}
-	return out, nil
+	return ld.cat.sources(fds), nil
 }
