@@ -17,9 +17,10 @@ import (
 // caps it at a row boundary.
 type Table struct {
 	Columns []string
-	// Sources name each column's source "table.column" where known; ""
-	// for computed columns (then the column name is what rules see).
-	Sources []string
+	// Sources name each column's stored source where known; the zero
+	// ColumnRef for computed columns (then the column name is what rules
+	// see). A struct, not "table.column": either name may hold a dot.
+	Sources []masking.ColumnRef
 	// Lineage, where known, names the stored columns each column's value
 	// is read or computed from (reverse(ssn) reads customers.ssn), so
 	// column rules cover expressions too; the strictest rule applies.
@@ -119,8 +120,8 @@ func maskResult(m *masking.Engine, r *Result, counts masking.Counts) {
 		cols := make([]*masking.ColumnMasker, len(t.Columns))
 		for i := range cols {
 			table, column := "", t.Columns[i]
-			if i < len(t.Sources) && t.Sources[i] != "" {
-				table, column, _ = strings.Cut(t.Sources[i], ".")
+			if i < len(t.Sources) && t.Sources[i].Column != "" {
+				table, column = t.Sources[i].Table, t.Sources[i].Column
 			}
 			var lin masking.Lineage
 			if i < len(t.Lineage) {

@@ -73,7 +73,7 @@ func TestMaskResultTableAndValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := masking.Counts{}
-	tab := &Table{Columns: []string{"x", "note"}, Sources: []string{"customers.ssn", ""},
+	tab := &Table{Columns: []string{"x", "note"}, Sources: refs("customers.ssn", ""),
 		Rows: [][]any{{"234-56-7890", "mail jane.doe@example.com"}}}
 	maskResult(m, &Result{Table: tab}, c)
 	if tab.Rows[0][0] != "***-**-7890" || strings.Contains(fmt.Sprint(tab.Rows[0][1]), "jane.doe") {
@@ -173,7 +173,7 @@ func rows100Raw() [][]any {
 
 func benchTable(rows [][]any) *Table {
 	return &Table{Columns: []string{"id", "name", "email", "phone", "ssn", "card_number"},
-		Sources: []string{"bench_customers.id", "bench_customers.name", "bench_customers.email", "bench_customers.phone", "bench_customers.ssn", "bench_customers.card_number"},
+		Sources: refs("bench_customers.id", "bench_customers.name", "bench_customers.email", "bench_customers.phone", "bench_customers.ssn", "bench_customers.card_number"),
 		Rows:    rows}
 }
 
@@ -211,7 +211,7 @@ func BenchmarkResultRows100(b *testing.B) {
 // UTF-8, numbers of every kind, nested values, and an unencodable row.
 func equivTables() map[string]func() *Result {
 	cols := []string{"id", "name", "email", "ssn", "blob", "note", "extra"}
-	src := []string{"t.id", "t.name", "t.email", "t.ssn", "t.blob", "t.note", ""}
+	src := refs("t.id", "t.name", "t.email", "t.ssn", "t.blob", "t.note", "")
 	row := func(i int) []any {
 		return []any{int64(i), fmt.Sprintf("Zoë <%d> & \u2028 \"q\" 日本", i), fmt.Sprintf("user%d@example.com", i),
 			fmt.Sprintf("234-56-%04d", 1000+i), []byte{0, 1, 2, byte(i)}, nil,
@@ -311,7 +311,7 @@ func FuzzTableEncodedOnce(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, s string, n int64, truncated bool) {
-		r := &Result{Table: &Table{Columns: []string{s, "b", "c"}, Sources: []string{"", "t.b", ""},
+		r := &Result{Table: &Table{Columns: []string{s, "b", "c"}, Sources: refs("", "t.b", ""),
 			Rows: [][]any{{s, s, n}, {nil, []byte(s), map[string]any{s: s}}}, Command: s[:len(s)/2]},
 			Rows: 2, Truncated: truncated, Note: s}
 		maskResult(m, r, masking.Counts{})
@@ -328,4 +328,16 @@ func FuzzTableEncodedOnce(f *testing.F) {
 			t.Fatalf("wire %s, old path %s", gw, ow)
 		}
 	})
+}
+
+// refs turns "table.column" names (at the first dot; "" for none) into
+// column sources.
+func refs(names ...string) []masking.ColumnRef {
+	out := make([]masking.ColumnRef, len(names))
+	for i, n := range names {
+		if t, c, ok := strings.Cut(n, "."); ok {
+			out[i] = masking.ColumnRef{Table: t, Column: c}
+		}
+	}
+	return out
 }

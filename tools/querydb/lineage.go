@@ -130,12 +130,12 @@ func (cat *lineageCatalog) missing(fds []pgconn.FieldDescription) []uint32 {
 // renamed since, or dropped and made again, is named as it is now, so the
 // rules for its new name apply. Relations missing from cat (see missing)
 // have no source.
-func (cat *lineageCatalog) sources(fds []pgconn.FieldDescription) []string {
-	out := make([]string, len(fds))
+func (cat *lineageCatalog) sources(fds []pgconn.FieldDescription) []masking.ColumnRef {
+	out := make([]masking.ColumnRef, len(fds))
 	for i, fd := range fds {
 		if r := cat.rels[fd.TableOID]; fd.TableOID != 0 && r != nil {
 			if col, ok := r.cols[int16(fd.TableAttributeNumber)]; ok {
-				out[i] = r.name + "." + col
+				out[i] = masking.ColumnRef{Table: r.name, Column: col}
 			}
 		}
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/airlockhq/airlock/config"
 	"github.com/airlockhq/airlock/internal/telemetry"
 	"github.com/airlockhq/airlock/policy"
+	"github.com/airlockhq/airlock/masking"
 	"github.com/airlockhq/airlock/policy/pgsql"
 	"github.com/airlockhq/airlock/recorder"
 	"github.com/airlockhq/airlock/tools"
@@ -536,7 +537,7 @@ type querier interface {
 // never a second one from the pool, which a pool of one, or a busy pool,
 // would never hand out, the source of each column in fds
 // (lineageCatalog.sources).
-func sources(ctx context.Context, q querier, fds []pgconn.FieldDescription) ([]string, error) {
+func sources(ctx context.Context, q querier, fds []pgconn.FieldDescription) ([]masking.ColumnRef, error) {
 	ld := &catalogLoader{cat: &lineageCatalog{views: map[string]*viewInfo{}, userFns: map[string]bool{}, rels: map[uint32]*relColumns{}}}
 	if oids := ld.cat.missing(fds); len(oids) > 0 {
 		if err := ld.lookup(ctx, q, nil, nil, oids); err != nil {

@@ -66,7 +66,7 @@ type resultSet struct {
 	// Sources name each column's source as "table.column" when the
 	// database says (PostgreSQL), so masking rules survive aliases; ""
 	// for computed columns.
-	Sources []string `json:"-"`
+	Sources []masking.ColumnRef `json:"-"`
 	// Command is a write's command tag ("UPDATE 3"); RowCount is then
 	// the rows it affected.
 	Command string `json:"-"`

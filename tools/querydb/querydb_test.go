@@ -80,7 +80,7 @@ func TestPostgresValuesAreJSONSafe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(rs.Sources, ",") != "t.name,," {
+	if joinSources(rs.Sources) != "t.name,," {
 		t.Errorf("sources: %q", rs.Sources)
 	}
 }

@@ -23,8 +23,8 @@ func maskTable(m *masking.Engine, r *tools.Result) {
 	t := r.Table
 	for i := range t.Columns {
 		table, column := "", t.Columns[i]
-		if i < len(t.Sources) && t.Sources[i] != "" {
-			table, column, _ = strings.Cut(t.Sources[i], ".")
+		if i < len(t.Sources) && t.Sources[i].Column != "" {
+			table, column = t.Sources[i].Table, t.Sources[i].Column
 		}
 		var lin masking.Lineage
 		if i < len(t.Lineage) {
@@ -69,7 +69,7 @@ func TestPostgresSourcesFollowRenames(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: %s (%s): %v", step, sql, a, err)
 			}
-			if got := strings.Join(r.Table.Sources, ","); got != wantSources {
+			if got := joinSources(r.Table.Sources); got != wantSources {
 				t.Errorf("%s: %s (%s): sources %s, want %s", step, sql, a, got, wantSources)
 			}
 			maskTable(m, r)
@@ -126,6 +126,17 @@ INSERT INTO customers VALUES ('owes money', 2)`)
 	}
 	ddl(`CREATE TABLE "Mixed.Case" (ssn text); INSERT INTO "Mixed.Case" VALUES ('owes money')`)
 	check("quoted name", `SELECT ssn AS a FROM "Mixed.Case"`, "Mixed.Case.ssn", false)
+	// A dot inside a table's name stays in the table's name: the column
+	// is card, and *.card applies to it.
+	ddl(`CREATE TABLE "odd.tbl" (card text); INSERT INTO "odd.tbl" VALUES ('owes money')`)
+	check("dotted name", `SELECT card AS a FROM "odd.tbl"`, "odd.tbl.card", true)
+	r, err := execAs(t, ctx, tl, "pg", `SELECT card FROM "odd.tbl"`, policy.Read)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Table.Sources[0]; got != (masking.ColumnRef{Table: "odd.tbl", Column: "card"}) {
+		t.Errorf("dotted name: source %+v", got)
+	}
 	check("qualified name", "SELECT ssn AS a FROM "+schema+".customers", "customers.ssn", true)
 
 	// Views: renamed, and replaced by another definition.
@@ -216,8 +227,20 @@ CREATE TABLE "odd.name" (ssn text)`); err != nil {
 		if got := flights.Load() - before; got != tc.trips {
 			t.Errorf("%s: %d round trips, want %d", tc.sql, got, tc.trips)
 		}
-		if got := strings.Join(r.Table.Sources, ","); got != tc.sources {
+		if got := joinSources(r.Table.Sources); got != tc.sources {
 			t.Errorf("%s: sources %q, want %q", tc.sql, got, tc.sources)
 		}
 	}
+}
+
+// joinSources shows sources as "table.column" joined by commas ("" for a
+// column without one).
+func joinSources(refs []masking.ColumnRef) string {
+	out := make([]string, len(refs))
+	for i, r := range refs {
+		if r.Column != "" {
+			out[i] = r.Table + "." + r.Column
+		}
+	}
+	return strings.Join(out, ",")
 }
