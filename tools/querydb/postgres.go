@@ -21,8 +21,8 @@ import (
 
 	"github.com/airlockhq/airlock/config"
 	"github.com/airlockhq/airlock/internal/telemetry"
-	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/masking"
+	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/policy/pgsql"
 	"github.com/airlockhq/airlock/recorder"
 	"github.com/airlockhq/airlock/tools"
