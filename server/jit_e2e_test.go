@@ -327,8 +327,13 @@ rules:
 	if !res.IsError || !strings.Contains(text(res), "revoked") {
 		t.Fatalf("revoked call: %s", text(res))
 	}
-	if gone > time.Second {
-		t.Errorf("query outlived the revocation by %v (want under a second)", gone)
+	// What is tested is that the revocation stops the query on the server,
+	// which would otherwise run until its 2-minute statement timeout; how
+	// fast is the machine's (PostgreSQL alone takes 17-175 ms to act on a
+	// cancel request on a loaded 2-core machine, and CI runs packages in
+	// parallel), so the bound leaves room: timings are logged, not judged.
+	if gone > 10*time.Second {
+		t.Errorf("query outlived the revocation by %v: it was not cancelled on the server", gone)
 	}
 	if res := query(t, c, "pg", "SELECT 1"); !res.IsError {
 		t.Error("new call under a revoked grant ran")
