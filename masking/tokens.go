@@ -32,18 +32,51 @@ var (
 type encEntry struct {
 	name string
 	once sync.Once
-	enc  *tiktoken.Tiktoken
-	err  error
+	// o200k counts o200k_base (tok_o200k.go); enc encodes the others.
+	o200k *bpeCounter
+	enc   *tiktoken.Tiktoken
+	err   error
 }
 
 func (e *encEntry) load() {
 	e.once.Do(func() {
+		if e.name == "o200k_base" {
+			// Only the ranks: tiktoken-go's encoder would also build a
+			// decoder, a sorted vocabulary and the regexp, none of which
+			// counting needs.
+			var ranks map[string]int
+			ranks, e.err = tiktoken_loader.NewOfflineLoader().LoadTiktokenBpe(o200kFile)
+			if e.err == nil && len(ranks) == 0 {
+				e.err = fmt.Errorf("no ranks")
+			}
+			if e.err != nil {
+				e.err = fmt.Errorf("masking: load token encoding %s: %w", e.name, e.err)
+				return
+			}
+			e.o200k = &bpeCounter{ranks: ranks}
+			return
+		}
 		loaderOnce.Do(func() { tiktoken.SetBpeLoader(tiktoken_loader.NewOfflineLoader()) })
 		e.enc, e.err = tiktoken.GetEncoding(e.name)
 		if e.err != nil {
 			e.err = fmt.Errorf("masking: load token encoding %s: %w", e.name, e.err)
 		}
 	})
+}
+
+// o200kFile is the name tiktoken-go loads o200k_base's ranks by; the
+// offline loader reads the file of that base name from its embedded assets.
+const o200kFile = "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken"
+
+// built reports whether the encoder was built.
+func (e *encEntry) built() bool { return e.o200k != nil || e.enc != nil }
+
+// tokens returns len(EncodeOrdinary(s)); the encoder is loaded.
+func (e *encEntry) tokens(s string) int {
+	if e.o200k != nil {
+		return e.o200k.countO200k(s)
+	}
+	return len(e.enc.EncodeOrdinary(s))
 }
 
 // NewTokenCounter returns a counter for encoding ("" means
@@ -107,11 +140,10 @@ func (t *TokenCounter) count(s string, limit, chunk int) int {
 		// No encoder: a byte-level BPE never has more tokens than bytes.
 		return len(s)
 	}
-	enc := t.ent.enc
 	total := 0
 	for len(s) > 0 {
 		n, _ := cutPoint(s, chunk)
-		total += len(enc.EncodeOrdinary(s[:n]))
+		total += t.ent.tokens(s[:n])
 		s = s[n:]
 		if limit >= 0 && total > limit {
 			return limit + 1
@@ -132,7 +164,7 @@ func (t *TokenCounter) countDetail(s string, chunk int) (total int, exact bool) 
 		if n < len(s) && !atSpace {
 			exact = false
 		}
-		total += len(t.ent.enc.EncodeOrdinary(s[:n]))
+		total += t.ent.tokens(s[:n])
 		s = s[n:]
 	}
 	return total, exact
