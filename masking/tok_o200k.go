@@ -1,6 +1,7 @@
 package masking
 
 import (
+	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -73,14 +74,40 @@ func classOf(r rune) uint8 {
 	return c
 }
 
+// bmpClass is classOf for the Basic Multilingual Plane (64 KiB), filled
+// once by initClasses: a table read instead of several unicode.Is range
+// searches per rune.
+var (
+	bmpClass     [1 << 16]uint8
+	bmpClassOnce sync.Once
+)
+
+func initClasses() {
+	bmpClassOnce.Do(func() {
+		for r := range bmpClass {
+			bmpClass[r] = classOf(rune(r))
+		}
+	})
+}
+
 // runeClass decodes the rune at the start of s (non-empty, valid UTF-8)
-// and returns its class and width.
+// and returns its class and width. initClasses has run.
 func runeClass(s string) (uint8, int) {
 	if c := s[0]; c < utf8.RuneSelf {
 		return asciiClass[c], 1
 	}
 	r, w := utf8.DecodeRuneInString(s)
-	return classOf(r), w
+	return classOfRune(r), w
+}
+
+func classOfRune(r rune) uint8 {
+	if r < utf8.RuneSelf {
+		return asciiClass[r]
+	}
+	if r < 1<<16 {
+		return bmpClass[r]
+	}
+	return classOf(r)
 }
 
 // isPrefix is [^\r\n\p{L}\p{N}].
@@ -207,13 +234,7 @@ func lowerBody(s string, i int) (int, bool) {
 	for j := e; j > i; {
 		r, w := utf8.DecodeLastRuneInString(s[i:j])
 		j -= w
-		var c uint8
-		if r < utf8.RuneSelf {
-			c = asciiClass[r]
-		} else {
-			c = classOf(r)
-		}
-		if c&clsLower != 0 {
+		if classOfRune(r)&clsLower != 0 {
 			return j + w, true
 		}
 	}
@@ -247,6 +268,7 @@ func contraction(s string, e int) int {
 // o200kPieces calls f with each pre-tokenizer piece of s, as tiktoken-go
 // finds them: invalid UTF-8 reads as U+FFFD.
 func o200kPieces(s string, f func(piece string)) {
+	initClasses()
 	if !utf8.ValidString(s) {
 		s = string([]rune(s))
 	}
@@ -260,9 +282,28 @@ func o200kPieces(s string, f func(piece string)) {
 // bpeCounter counts the tokens of a byte-level BPE with ranks.
 type bpeCounter struct {
 	ranks map[string]int
+	// pair is the rank of every two-byte token, noPair where none: the
+	// first round of merges reads it instead of the map.
+	pair [1 << 16]int32
 }
 
-// count returns len(EncodeOrdinary(s)) for o200k_base.
+const noPair = -1
+
+func newBPECounter(ranks map[string]int) *bpeCounter {
+	initClasses()
+	b := &bpeCounter{ranks: ranks}
+	for i := range b.pair {
+		b.pair[i] = noPair
+	}
+	for k, r := range ranks {
+		if len(k) == 2 && r >= 0 && r <= 1<<31-1 {
+			b.pair[int(k[0])<<8|int(k[1])] = int32(r)
+		}
+	}
+	return b
+}
+
+// countO200k returns len(EncodeOrdinary(s)) for o200k_base.
 func (b *bpeCounter) countO200k(s string) int {
 	if !utf8.ValidString(s) {
 		s = string([]rune(s))
@@ -310,7 +351,9 @@ func (b *bpeCounter) pieceTokens(piece string) int {
 		return noRank
 	}
 	for i := 0; i < m-2; i++ {
-		rank[i] = get(i, 0)
+		if r := b.pair[int(piece[i])<<8|int(piece[i+1])]; r != noPair {
+			rank[i] = int(r)
+		}
 	}
 	for m > 1 {
 		minRank, minIdx := noRank, -1
