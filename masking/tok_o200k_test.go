@@ -212,3 +212,37 @@ func BenchmarkO200kCount(b *testing.B) {
 		})
 	}
 }
+
+// loadRanks makes the same map as tiktoken-go-loader's LoadTiktokenBpe.
+func TestLoadRanksMatchesLoader(t *testing.T) {
+	for _, file := range []string{"o200k_base.tiktoken", "cl100k_base.tiktoken"} {
+		want, err := tiktoken_loader.NewOfflineLoader().LoadTiktokenBpe("https://example.invalid/" + file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := loadRanks(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d ranks, loader %d", file, len(got), len(want))
+		}
+		for k, v := range want {
+			if r, ok := got[k]; !ok || r != v {
+				t.Fatalf("%s: rank of %q = %d (%v), loader %d", file, k, r, ok, v)
+			}
+		}
+	}
+	if _, err := loadRanks("no-such.tiktoken"); err == nil {
+		t.Error("a missing file loaded")
+	}
+	for _, c := range []struct {
+		in string
+		n  int
+		ok bool
+	}{{"0", 0, true}, {"199997", 199997, true}, {"", 0, false}, {"-1", 0, false}, {"1x", 0, false}, {"1234567890", 0, false}} {
+		if n, ok := parseRank([]byte(c.in)); n != c.n || ok != c.ok {
+			t.Errorf("parseRank(%q) = %d, %v", c.in, n, ok)
+		}
+	}
+}

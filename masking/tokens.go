@@ -41,14 +41,11 @@ type encEntry struct {
 func (e *encEntry) load() {
 	e.once.Do(func() {
 		if e.name == "o200k_base" {
-			// Only the ranks: tiktoken-go's encoder would also build a
-			// decoder, a sorted vocabulary and the regexp, none of which
-			// counting needs.
+			// Only the ranks, from the loader's embedded file:
+			// tiktoken-go's encoder would also build a decoder, a sorted
+			// vocabulary and the regexp, none of which counting needs.
 			var ranks map[string]int
-			ranks, e.err = tiktoken_loader.NewOfflineLoader().LoadTiktokenBpe(o200kFile)
-			if e.err == nil && len(ranks) == 0 {
-				e.err = fmt.Errorf("no ranks")
-			}
+			ranks, e.err = loadRanks(o200kFile)
 			if e.err != nil {
 				e.err = fmt.Errorf("masking: load token encoding %s: %w", e.name, e.err)
 				return
@@ -64,9 +61,9 @@ func (e *encEntry) load() {
 	})
 }
 
-// o200kFile is the name tiktoken-go loads o200k_base's ranks by; the
-// offline loader reads the file of that base name from its embedded assets.
-const o200kFile = "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken"
+// o200kFile is o200k_base's vocabulary in tiktoken-go-loader's embedded
+// assets.
+const o200kFile = "o200k_base.tiktoken"
 
 // built reports whether the encoder was built.
 func (e *encEntry) built() bool { return e.o200k != nil || e.enc != nil }
