@@ -323,8 +323,14 @@ const noRank = int(^uint(0) >> 1)
 // makes of piece: the same merges, in the same order (lowest rank first,
 // leftmost on a tie), counted rather than collected.
 func (b *bpeCounter) pieceTokens(piece string) int {
-	if len(piece) <= 1 {
+	switch len(piece) {
+	case 0, 1: // every byte is a token
 		return len(piece)
+	case 2:
+		if b.pair[int(piece[0])<<8|int(piece[1])] != noPair {
+			return 1
+		}
+		return 2
 	}
 	if _, ok := b.ranks[piece]; ok {
 		return 1
@@ -343,7 +349,8 @@ func (b *bpeCounter) pieceTokens(piece string) int {
 	}
 	m := len(start) // parts + 1
 	get := func(i, skip int) int {
-		if i+skip+2 < m {
+		// The whole piece is not a token (looked up above).
+		if i+skip+2 < m && (start[i] > 0 || start[i+skip+2] < len(piece)) {
 			if r, ok := b.ranks[piece[start[i]:start[i+skip+2]]]; ok {
 				return r
 			}
