@@ -9,20 +9,24 @@ import (
 	"github.com/pkoukk/tiktoken-go-loader/assets"
 )
 
-// loadRanks reads a vocabulary embedded by tiktoken-go-loader (file is the
-// asset's name, e.g. "o200k_base.tiktoken"): lines of a base64 token, a
-// space and its rank. It makes the same map as the loader's
-// LoadTiktokenBpe (TestLoadRanksMatchesLoader), in about half the time and
-// with two allocations for the keys instead of one per token: the map is
-// sized up front, and the keys are substrings of one decoded string.
-func loadRanks(file string) (map[string]int, error) {
+// vocab is a vocabulary embedded by tiktoken-go-loader: token i is
+// keys[ends[i-1]:ends[i]] (ends[-1] = 0) with rank ranks[i], in file order.
+type vocab struct {
+	keys  string
+	ends  []int
+	ranks []int
+}
+
+// readVocab reads a vocabulary embedded by tiktoken-go-loader (file is
+// the asset's name, e.g. "o200k_base.tiktoken"): lines of a base64 token,
+// a space and its rank. Token bytes are decoded into one string.
+func readVocab(file string) (*vocab, error) {
 	data, err := assets.Assets.ReadFile(file)
 	if err != nil {
 		return nil, err
 	}
 	lines := bytes.Count(data, []byte{'\n'}) + 1
-	ends := make([]int, 0, lines) // where each decoded token ends in arena
-	vals := make([]int, 0, lines)
+	v := &vocab{ends: make([]int, 0, lines), ranks: make([]int, 0, lines)}
 	arena := make([]byte, 0, base64.StdEncoding.DecodedLen(len(data)))
 	for len(data) > 0 {
 		line := data
@@ -45,17 +49,27 @@ func loadRanks(file string) (map[string]int, error) {
 		if !ok {
 			return nil, fmt.Errorf("%s: a rank that is not a number", file)
 		}
-		ends = append(ends, len(arena))
-		vals = append(vals, rank)
+		v.ends = append(v.ends, len(arena))
+		v.ranks = append(v.ranks, rank)
 	}
-	if len(vals) == 0 {
+	if len(v.ranks) == 0 {
 		return nil, errors.New(file + ": no ranks")
 	}
-	keys := string(arena)
-	ranks := make(map[string]int, len(vals))
+	v.keys = string(arena)
+	return v, nil
+}
+
+// loadRanks is readVocab as the map tiktoken-go-loader's LoadTiktokenBpe
+// makes (TestLoadRanksMatchesLoader): a later line wins.
+func loadRanks(file string) (map[string]int, error) {
+	v, err := readVocab(file)
+	if err != nil {
+		return nil, err
+	}
+	ranks := make(map[string]int, len(v.ranks))
 	start := 0
-	for i, end := range ends {
-		ranks[keys[start:end]] = vals[i]
+	for i, end := range v.ends {
+		ranks[v.keys[start:end]] = v.ranks[i]
 		start = end
 	}
 	return ranks, nil

@@ -281,26 +281,32 @@ func o200kPieces(s string, f func(piece string)) {
 
 // bpeCounter counts the tokens of a byte-level BPE with ranks.
 type bpeCounter struct {
-	ranks map[string]int
+	ranks *rankTable
 	// pair is the rank of every two-byte token, noPair where none: the
-	// first round of merges reads it instead of the map.
+	// first round of merges reads it instead of the table.
 	pair [1 << 16]int32
 }
 
 const noPair = -1
 
-func newBPECounter(ranks map[string]int) *bpeCounter {
+func newBPECounter(v *vocab) (*bpeCounter, error) {
 	initClasses()
-	b := &bpeCounter{ranks: ranks}
+	t, err := newRankTable(v)
+	if err != nil {
+		return nil, err
+	}
+	b := &bpeCounter{ranks: t}
 	for i := range b.pair {
 		b.pair[i] = noPair
 	}
-	for k, r := range ranks {
-		if len(k) == 2 && r >= 0 && r <= 1<<31-1 {
-			b.pair[int(k[0])<<8|int(k[1])] = int32(r)
+	start := 0
+	for i, end := range v.ends {
+		if end-start == 2 {
+			b.pair[int(v.keys[start])<<8|int(v.keys[start+1])] = int32(v.ranks[i])
 		}
+		start = end
 	}
-	return b
+	return b, nil
 }
 
 // countO200k returns len(EncodeOrdinary(s)) for o200k_base.
@@ -332,7 +338,7 @@ func (b *bpeCounter) pieceTokens(piece string) int {
 		}
 		return 2
 	}
-	if _, ok := b.ranks[piece]; ok {
+	if _, ok := b.ranks.get(piece); ok {
 		return 1
 	}
 	// start[i] is where part i begins, rank[i] the rank of merging parts
@@ -351,7 +357,7 @@ func (b *bpeCounter) pieceTokens(piece string) int {
 	get := func(i, skip int) int {
 		// The whole piece is not a token (looked up above).
 		if i+skip+2 < m && (start[i] > 0 || start[i+skip+2] < len(piece)) {
-			if r, ok := b.ranks[piece[start[i]:start[i+skip+2]]]; ok {
+			if r, ok := b.ranks.get(piece[start[i]:start[i+skip+2]]); ok {
 				return r
 			}
 		}

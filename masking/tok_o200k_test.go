@@ -246,3 +246,44 @@ func TestLoadRanksMatchesLoader(t *testing.T) {
 		}
 	}
 }
+
+// The counter's rank table answers as the loader's map does, for every
+// token and for strings that are not tokens.
+func TestRankTableMatchesMap(t *testing.T) {
+	v, err := readVocab(o200kFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab, err := newRankTable(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := loadRanks(o200kFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, r := range want {
+		if got, ok := tab.get(k); !ok || got != r {
+			t.Fatalf("rank of %q = %d, %v; map %d", k, got, ok, r)
+		}
+		for _, x := range []string{k + "\x00", "\xff" + k, k[:len(k)-1]} {
+			wr, wok := want[x]
+			if got, ok := tab.get(x); ok != wok || got != wr {
+				t.Fatalf("rank of %q = %d, %v; map %d, %v", x, got, ok, wr, wok)
+			}
+		}
+	}
+	if _, ok := tab.get(""); ok {
+		t.Error("the empty string has a rank")
+	}
+	// A later duplicate replaces the earlier rank, as in the map.
+	dup := &vocab{keys: "abab", ends: []int{2, 4}, ranks: []int{1, 2}}
+	if tab, err := newRankTable(dup); err != nil {
+		t.Fatal(err)
+	} else if r, ok := tab.get("ab"); !ok || r != 2 {
+		t.Errorf("duplicate: %d, %v", r, ok)
+	}
+	if _, err := newRankTable(&vocab{keys: "ab", ends: []int{2}, ranks: []int{1 << 21}}); err == nil {
+		t.Error("a rank out of range was accepted")
+	}
+}

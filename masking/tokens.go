@@ -44,13 +44,13 @@ func (e *encEntry) load() {
 			// Only the ranks, from the loader's embedded file:
 			// tiktoken-go's encoder would also build a decoder, a sorted
 			// vocabulary and the regexp, none of which counting needs.
-			var ranks map[string]int
-			ranks, e.err = loadRanks(o200kFile)
-			if e.err != nil {
-				e.err = fmt.Errorf("masking: load token encoding %s: %w", e.name, e.err)
-				return
+			v, err := readVocab(o200kFile)
+			if err == nil {
+				e.o200k, err = newBPECounter(v)
 			}
-			e.o200k = newBPECounter(ranks)
+			if err != nil {
+				e.err = fmt.Errorf("masking: load token encoding %s: %w", e.name, err)
+			}
 			return
 		}
 		loaderOnce.Do(func() { tiktoken.SetBpeLoader(tiktoken_loader.NewOfflineLoader()) })
