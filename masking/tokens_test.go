@@ -2,6 +2,7 @@ package masking
 
 import (
 	"errors"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
@@ -264,5 +265,38 @@ func TestTokenEncoderBuiltOnFirstNeed(t *testing.T) {
 	}
 	if !tc.ent.built() {
 		t.Fatal("counting did not build the encoder")
+	}
+}
+
+// A text with no space to cut at is cut inside pre-tokenizer pieces; the
+// count then errs high (inexactCutMargin per such cut), never low, so a
+// budget is never exceeded.
+func TestInexactCutsCountHigh(t *testing.T) {
+	tc := testCounter(t)
+	ref := refEncoder(t, "o200k_base")
+	rnd := rand.New(rand.NewPCG(7, 12))
+	alphabets := []string{
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=",
+		"日本語のテキスト、句読点。漢字かなカナ",
+		"!?.,;:-_*#@$%&()[]{}<>|~^'\"",
+		"aé'sLLd0١٢٣\u0301ß",
+	}
+	for i := range 60 {
+		runes := []rune(alphabets[i%len(alphabets)])
+		var b strings.Builder
+		for b.Len() < 9000+rnd.IntN(12000) {
+			b.WriteRune(runes[rnd.IntN(len(runes))])
+		}
+		s := b.String()
+		for _, chunk := range []int{chunkSize, 512, 37} {
+			got, exact := tc.countDetail(s, chunk)
+			want := len(ref.EncodeOrdinary(s))
+			if got < want || (exact && got != want) {
+				t.Fatalf("chunk %d: counted %d (exact %v), tiktoken-go %d, for %q…", chunk, got, exact, want, s[:min(len(s), 60)])
+			}
+			if c := tc.count(s, -1, chunk); c != got {
+				t.Fatalf("chunk %d: count %d, countDetail %d", chunk, c, got)
+			}
+		}
 	}
 }
