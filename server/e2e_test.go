@@ -74,14 +74,14 @@ func newEnv(t *testing.T) *env { return newEnvWith(t, defaultRules) }
 
 // newEnvWith makes an env whose config ends with extra (rules and any
 // other top-level sections).
-func newEnvWith(t *testing.T, extra string) *env {
+func newEnvWith(t testing.TB, extra string) *env {
 	t.Helper()
 	return newEnvPG(t, "", extra)
 }
 
 // newEnvPG is newEnvWith with more options for the pg connection, written
 // as flow-mapping entries (", functions: [f]").
-func newEnvPG(t *testing.T, pgOptions, extra string) *env {
+func newEnvPG(t testing.TB, pgOptions, extra string) *env {
 	t.Helper()
 	dir := t.TempDir()
 	dsn, pool := pgtest.Schema(t)
@@ -116,7 +116,7 @@ connections:
 	return &env{cfgPath: p, cfg: cfg, pg: pool, dev: dev}
 }
 
-func (e *env) token(t *testing.T, subject string, groups ...string) string {
+func (e *env) token(t testing.TB, subject string, groups ...string) string {
 	t.Helper()
 	tok, err := e.dev.Mint(identity.MintOptions{Subject: subject, Groups: groups, Audience: e.cfg.Identity.Audience, TTL: 10 * time.Minute})
 	if err != nil {
@@ -126,7 +126,7 @@ func (e *env) token(t *testing.T, subject string, groups ...string) string {
 }
 
 // start runs the gateway in-process behind an httptest server.
-func (e *env) start(t *testing.T, opts server.Options) (*server.Gateway, string) {
+func (e *env) start(t testing.TB, opts server.Options) (*server.Gateway, string) {
 	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)

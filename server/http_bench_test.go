@@ -6,11 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,9 +18,6 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
 
-	"github.com/airlockhq/airlock/config"
-	"github.com/airlockhq/airlock/identity"
-	"github.com/airlockhq/airlock/internal/pgtest"
 	"github.com/airlockhq/airlock/server"
 )
 
@@ -32,47 +26,14 @@ import (
 // and a token minter for analysts allowed to read.
 func benchGateway(b *testing.B) (base string, mint func(subject string) string) {
 	b.Helper()
-	dir := b.TempDir()
-	dsn, _ := pgtest.Schema(b)
-	yaml := fmt.Sprintf(`
-server:
-  listen: 127.0.0.1:18080
-identity:
-  dev_issuer: {enabled: true}
-store: sqlite:airlock.db
-connections:
-  pg: {kind: postgres, dsn: %q}
+	e := newEnvWith(b, `
 limits:
   max_rows: 100
 rules:
   - {name: analysts-read, groups: [analysts], connections: [pg], access: [read], effect: allow}
-`, dsn)
-	p := filepath.Join(dir, "airlock.yaml")
-	if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	cfg, err := config.Load(p)
-	if err != nil {
-		b.Fatal(err)
-	}
-	dev, err := identity.LoadOrCreateDevIssuer(cfg.DevIssuerURL(), cfg.Identity.DevIssuer.KeyFile)
-	if err != nil {
-		b.Fatal(err)
-	}
-	mint = func(subject string) string {
-		tok, err := dev.Mint(identity.MintOptions{Subject: subject, Groups: []string{"analysts"}, Audience: cfg.Identity.Audience, TTL: time.Hour})
-		if err != nil {
-			b.Fatal(err)
-		}
-		return tok
-	}
-	g, err := server.New(context.Background(), cfg, server.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ts := httptest.NewServer(g.Handler())
-	b.Cleanup(func() { ts.Close(); g.Close() })
-	return ts.URL, mint
+`)
+	_, base = e.start(b, server.Options{})
+	return base, func(subject string) string { return e.token(b, subject, "analysts") }
 }
 
 // benchAgent is one MCP client over streamable HTTP with its own
