@@ -1,9 +1,11 @@
 package masking
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/dlclark/regexp2"
+	"github.com/pkoukk/tiktoken-go"
 )
 
 // Adversarial review of the o200k_base scanner and counter against
@@ -37,6 +40,19 @@ func reviewCheck(t *testing.T, b *bpeCounter, s string) bool {
 		return false
 	}
 	return true
+}
+
+// reviewMismatch says how s's pieces or count differ from regexp2's and
+// tiktoken-go's, or "" when they agree; safe for concurrent use.
+func reviewMismatch(b *bpeCounter, ref *tiktoken.Tiktoken, s string) string {
+	want, got := refPieces(s), ourPieces(s)
+	if !slices.Equal(got, want) {
+		return fmt.Sprintf("%q: pieces %q, regexp2 %q", s, got, want)
+	}
+	if n, wn := b.countO200k(s), len(ref.EncodeOrdinary(s)); n != wn {
+		return fmt.Sprintf("%q: %d tokens, tiktoken-go %d", s, n, wn)
+	}
+	return ""
 }
 
 // Interesting runes: every class edge of the pattern.
@@ -224,19 +240,9 @@ func TestTokReviewRuneSweep(t *testing.T) {
 				rs := string(r)
 				for _, c := range contexts {
 					s := strings.ReplaceAll(c, "%s", rs)
-					want, got := refPieces(s), ourPieces(s)
-					ok := len(want) == len(got)
-					for i := 0; ok && i < len(got); i++ {
-						ok = got[i] == want[i]
-					}
-					var n, wn int
-					if ok {
-						n, wn = b.countO200k(s), len(ref.EncodeOrdinary(s))
-						ok = n == wn
-					}
-					if !ok && bad.Add(1) <= 50 {
+					if m := reviewMismatch(b, ref, s); m != "" && bad.Add(1) <= 50 {
 						mu.Lock()
-						t.Errorf("%q: pieces %q regexp2 %q, count %d tiktoken %d", s, got, want, n, wn)
+						t.Error(m)
 						mu.Unlock()
 					}
 				}
@@ -310,19 +316,9 @@ func TestTokReviewRandom(t *testing.T) {
 					s = randReviewString(r, 1+r.IntN(60))
 				}
 				runs.Add(1)
-				want, got := refPieces(s), ourPieces(s)
-				ok := len(want) == len(got)
-				for i := 0; ok && i < len(got); i++ {
-					ok = got[i] == want[i]
-				}
-				var n, wn int
-				if ok {
-					n, wn = b.countO200k(s), len(ref.EncodeOrdinary(s))
-					ok = n == wn
-				}
-				if !ok && bad.Add(1) <= 20 {
+				if m := reviewMismatch(b, ref, s); m != "" && bad.Add(1) <= 20 {
 					mu.Lock()
-					t.Errorf("%q: pieces %q regexp2 %q, count %d tiktoken %d", s, got, want, n, wn)
+					t.Error(m)
 					mu.Unlock()
 				}
 			}

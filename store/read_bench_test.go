@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -141,19 +140,7 @@ func BenchmarkJournalAppendWithReads(b *testing.B) {
 			}
 		}
 	}()
-	b.ReportAllocs()
-	b.SetParallelism(max(1, 32/runtime.GOMAXPROCS(0)))
-	start := time.Now()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			e := &Entry{CallID: "c", Type: "started", Time: time.Now(), Data: data}
-			if _, err := st.AppendJournal(context.Background(), e); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
+	appendParallel(b, st, data)
 	close(stop)
 	<-done
 }

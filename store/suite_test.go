@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -310,19 +309,7 @@ func containsAny(s string, subs ...string) bool {
 func BenchmarkPostgresJournalAppend32(b *testing.B) {
 	st := openDSN(b, pgtest.Database(b, "pgstore"))
 	data := []byte(benchRecord)
-	b.ReportAllocs()
-	b.SetParallelism(max(1, 32/runtime.GOMAXPROCS(0)))
-	start := time.Now()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			e := &Entry{CallID: "c", Type: "started", Time: time.Now(), Data: data}
-			if _, err := st.AppendJournal(context.Background(), e); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
+	appendParallel(b, st, data)
 }
 
 // BenchmarkPostgresJournalAppend1 is one writer's append latency.
