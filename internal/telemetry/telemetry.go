@@ -155,38 +155,8 @@ func (c *Call) SetCallID(id string) {
 	c.span.SetAttributes(attribute.String("airlock.call_id", id))
 }
 
-// Stage starts one stage's span, a child of the call's span, and returns
-// the context carrying it and a function that ends it and records the
-// stage's latency. Only execute passes its context on (so database and
-// HTTP client spans sit beneath it); other stages hand the call's context
-// to the next stage, so stages are siblings under the call.
-func (c *Call) Stage(ctx context.Context, stage string, attrs ...attribute.KeyValue) (context.Context, func()) {
-	if c == nil {
-		return ctx, func() {}
-	}
-	// An unsampled call (tracing off, or not chosen) makes no stage spans:
-	// they would not be recorded either, and they cost allocations.
-	var span trace.Span
-	if c.span.IsRecording() {
-		ctx, span = c.t.tracer.Start(ctx, stage, trace.WithAttributes(attrs...))
-	}
-	start := time.Now()
-	return ctx, func() {
-		d := time.Since(start)
-		if span != nil {
-			span.End()
-		}
-		if stage == StageJournal {
-			// One observation per call: begin and finish together.
-			c.journal += d
-			return
-		}
-		c.t.m.observeStage(stage, d)
-	}
-}
-
 // StageTimer is one stage's span and start, ended by End: a plain value,
-// so timing a stage allocates nothing (Stage's closure is an allocation
+// so timing a stage allocates nothing (a closure would be an allocation
 // per stage, eight per call).
 type StageTimer struct {
 	c     *Call
@@ -195,7 +165,13 @@ type StageTimer struct {
 	start time.Time
 }
 
-// StartStage is Stage returning a StageTimer instead of a closure.
+// StartStage starts one stage's span, a child of the call's span, and
+// returns the context carrying it and a StageTimer whose End ends it and
+// records the stage's latency. Only execute passes its context on (so
+// database and HTTP client spans sit beneath it); other stages hand the
+// call's context to the next stage, so stages are siblings under the call.
+// An unsampled call (tracing off, or not chosen) makes no stage spans:
+// they would not be recorded either, and they cost allocations.
 func (c *Call) StartStage(ctx context.Context, stage string, attrs ...attribute.KeyValue) (context.Context, StageTimer) {
 	if c == nil {
 		return ctx, StageTimer{}

@@ -267,8 +267,8 @@ func BenchmarkCallOverhead(b *testing.B) {
 			ctx, c := tel.StartCall(context.Background(), "query_db", "stdio")
 			c.SetCallID("0190-abc")
 			for _, s := range Stages {
-				_, end := c.Stage(ctx, s)
-				end()
+				_, st := c.StartStage(ctx, s)
+				st.End()
 			}
 			c.End(done)
 		}
