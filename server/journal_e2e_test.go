@@ -513,12 +513,22 @@ func TestUnrecordedCallIsToldAndClosedLate(t *testing.T) {
 		t.Fatalf("a call that never ran: %v", err)
 	}
 
-	// The journal comes back; the open call is closed without a restart.
+	// The journal comes back; the open calls are closed without a restart,
+	// one record at a time: wait for both.
 	fault.failFinish.Store(false)
+	refusedClosed := func(recs []*recorder.Record) bool {
+		for _, r := range recs {
+			if r.Type == recorder.Finished && strings.Contains(string(r.Arguments), `"demo"`) {
+				return true
+			}
+		}
+		return false
+	}
 	var late *recorder.Record
 	for range 300 {
-		_, finished := calls(journal(t, e))
-		if f := finished[callID[1]]; len(f) > 0 {
+		recs := journal(t, e)
+		_, finished := calls(recs)
+		if f := finished[callID[1]]; len(f) > 0 && refusedClosed(recs) {
 			late = f[0]
 			if len(f) != 1 {
 				t.Errorf("%d finished records", len(f))
@@ -528,7 +538,7 @@ func TestUnrecordedCallIsToldAndClosedLate(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if late == nil {
-		t.Fatal("the call was not closed once the journal took writes again")
+		t.Fatal("the calls were not closed once the journal took writes again")
 	}
 	var detail map[string]any
 	json.Unmarshal(late.Detail, &detail)
