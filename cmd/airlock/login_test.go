@@ -21,34 +21,58 @@ import (
 func serveQuickstart(t *testing.T) (cfgPath, base string) {
 	t.Helper()
 	p := quickstart(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
 	data, _ := os.ReadFile(p)
-	os.WriteFile(p, []byte(strings.Replace(string(data), "listen: 127.0.0.1:8080", "listen: "+addr, 1)), 0o600)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve", "--config", p}, io.Discard, io.Discard) }()
-	t.Cleanup(func() {
-		cancel()
+	// A free port is picked and then bound by serve, so another process
+	// may take it in between: then serve fails to bind, and what answers
+	// on the port is not this gateway. Our gateway is up once its banner
+	// (printed after it bound) appears; if serve ends first, try a new port.
+	for range 5 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		os.WriteFile(p, []byte(strings.Replace(string(data), "listen: 127.0.0.1:8080", "listen: "+addr, 1)), 0o600)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		pr, pw := io.Pipe()
+		bound := make(chan struct{})
+		go func() {
+			sc := bufio.NewScanner(pr)
+			for sc.Scan() {
+				if strings.Contains(sc.Text(), "Press Ctrl-C to stop") {
+					close(bound)
+					break
+				}
+			}
+			io.Copy(io.Discard, pr)
+		}()
+		go func() {
+			done <- run(ctx, []string{"serve", "--config", p}, io.Discard, pw)
+			pw.Close()
+		}()
 		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("serve did not stop")
+		case err := <-done:
+			cancel()
+			t.Logf("serve on %s ended before it was up (%v); another port", addr, err)
+			continue
+		case <-bound:
+		case <-time.After(60 * time.Second):
+			cancel()
+			t.Fatal("the gateway never came up")
 		}
-	})
-	base = "http://" + addr
-	for range 200 {
-		if resp, err := http.Get(base + "/healthz"); err == nil {
-			resp.Body.Close()
-			return p, base
-		}
-		time.Sleep(50 * time.Millisecond)
+		t.Cleanup(func() {
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				t.Error("serve did not stop")
+			}
+		})
+		return p, "http://" + addr
 	}
-	t.Fatal("the gateway never answered")
+	t.Fatal("no free port for the gateway after 5 tries")
 	return
 }
 
