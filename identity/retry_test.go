@@ -1,16 +1,16 @@
 package identity
 
 import (
-	"bytes"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/airlockhq/airlock/internal/syncbuf"
 )
 
 // An issuer that does not answer at start: the verifier is built anyway,
@@ -41,7 +41,7 @@ func TestVerifierRetriesUnreachableIssuer(t *testing.T) {
 	}
 	mux.Handle("/oidc/", d.Handler())
 
-	var logBuf syncBuffer
+	var logBuf syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&logBuf, nil))
 	v, err := NewVerifierRetrying(t.Context(), VerifierConfig{Issuer: d.Issuer(), Audience: testAudience, HTTPClient: srv.Client()}, log)
 	if err != nil {
@@ -84,21 +84,4 @@ func TestVerifierRetriesUnreachableIssuer(t *testing.T) {
 	if _, err := NewVerifierRetrying(t.Context(), VerifierConfig{Issuer: d.Issuer() + "/", Audience: testAudience, HTTPClient: srv.Client()}, log); err == nil {
 		t.Error("issuer mismatch accepted for retry")
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -1,12 +1,10 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/airlockhq/airlock/identity"
+	"github.com/airlockhq/airlock/internal/syncbuf"
 	"github.com/airlockhq/airlock/recorder"
 	"github.com/airlockhq/airlock/server"
 )
@@ -100,7 +99,7 @@ func TestStdioTokenExpiresMidSession(t *testing.T) {
 // the token is never logged.
 func TestWrongAudienceLoggedWithCause(t *testing.T) {
 	e := newEnv(t)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	_, base := e.start(t, server.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	tok, err := e.dev.Mint(identity.MintOptions{Subject: "alice", Audience: "grafana"})
 	if err != nil {
@@ -143,23 +142,6 @@ func startStdio(t *testing.T, e *env, token string) *client.Client {
 		return nil
 	}
 	return c
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // Over SSE and streamable HTTP every request carries its token: after

@@ -13,6 +13,7 @@ import (
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/airlockhq/airlock/internal/syncbuf"
 	"github.com/airlockhq/airlock/internal/telemetry"
 	"github.com/airlockhq/airlock/server"
 )
@@ -25,7 +26,7 @@ import (
 // sessions that open, call, listen, end and are closed by shutdown.
 func TestLogNeverShowsSessionIDsOrTokens(t *testing.T) {
 	e := newEnv(t)
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	t.Cleanup(telemetry.RouteDefaultLoggers(log, "mcp-go"))
 	g, base := e.start(t, server.Options{Logger: log})

@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/airlockhq/airlock/internal/syncbuf"
 	"github.com/airlockhq/airlock/internal/telemetry"
 	"github.com/airlockhq/airlock/server"
 	"github.com/airlockhq/airlock/store"
@@ -240,7 +241,7 @@ INSERT INTO people VALUES (1, '`+email+`', '`+ssn+`', '`+card+`')`); err != nil 
 	exp := tracetest.NewInMemoryExporter()
 	tp := telemetry.NewTracerProvider(exp, true)
 	t.Cleanup(func() { tp.Shutdown(context.Background()) })
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	_, base := e.start(t, server.Options{TracerProvider: tp, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	c := httpClient(t, "streamable-http", base, e.token(t, "alice", "analysts"))
 	grant(t, c, "pg", "read")
@@ -420,7 +421,7 @@ func dumpSpans(spans tracetest.SpanStubs) []byte {
 // id, as JSON.
 func TestCallLogLinesNameTheCall(t *testing.T) {
 	e := sqlEnv(t)
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	_, base := e.start(t, server.Options{Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	c := httpClient(t, "streamable-http", base, e.token(t, "alice", "analysts"))
 	grant(t, c, "down", "read")

@@ -17,25 +17,9 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
 
+	"github.com/airlockhq/airlock/internal/syncbuf"
 	"github.com/airlockhq/airlock/internal/telemetry"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // badEvent follows the SSE endpoint event with a message that is not
 // JSON-RPC, which mcp-go's SSE client logs.
@@ -65,7 +49,7 @@ func TestUpstreamTransportLogsRedacted(t *testing.T) {
 	const bearer, urlKey = "upstream-bearer-8d1f7c2a9b", "url-key-5e6f7a8b9c"
 	// Anything logged to slog.Default is a line that escaped the
 	// gateway's logger.
-	var stray lockedBuffer
+	var stray syncbuf.Buffer
 	old := slog.Default()
 	slog.SetDefault(slog.New(slog.NewTextHandler(&stray, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	t.Cleanup(func() { slog.SetDefault(old) })
@@ -106,7 +90,7 @@ func TestUpstreamTransportLogsRedacted(t *testing.T) {
     kind: mcp
     mcp: {url: %q, transport: sse, bearer: {file: %q}, accept_new: true, tools: [{match: "*", access: read}]}
 `, ts.URL+"/sse?key="+urlKey, filepath.Join(dir, "bearer")))
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	e.log = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	g, base := e.start(t)
 	c := e.client(t, base, "ana", "analysts")

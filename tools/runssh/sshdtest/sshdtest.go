@@ -30,6 +30,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/airlockhq/airlock/internal/syncbuf"
 )
 
 // T is the part of testing.TB this package uses: tests pass their
@@ -74,7 +76,7 @@ type Server struct {
 	HostPublicKey ssh.PublicKey
 
 	dir string
-	log *lockedBuffer
+	log *syncbuf.Buffer
 }
 
 // Start runs an sshd for the rest of the test.
@@ -87,7 +89,7 @@ func Start(t T, opts Options) *Server {
 	if st, err := os.Stat(bin); err != nil || st.IsDir() {
 		t.Fatalf("OpenSSH sshd is required for the run_ssh integration tests and %s is missing: %s", bin, provision)
 	}
-	s := &Server{log: &lockedBuffer{}}
+	s := &Server{log: &syncbuf.Buffer{}}
 	s.login(t)
 
 	dir, err := os.MkdirTemp("", "airlock-sshd-")
@@ -317,24 +319,6 @@ func write(t T, path, body string, mode os.FileMode) {
 	if err := os.Chmod(path, mode); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// lockedBuffer collects sshd's log from its output goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // RefusedCommands are command strings that run_ssh must refuse without
