@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/airlockhq/airlock/masking"
 )
@@ -173,7 +174,11 @@ func RedactText(s string) string {
 		return s
 	}
 	if len(s) > maxRedactLen {
-		s = s[:maxRedactLen] + "…"
+		cut := maxRedactLen
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
 	}
 	s = urlRE.ReplaceAllStringFunc(s, func(u string) string {
 		if o := originOf(u); o != "" {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // Secret-looking values a library might log.
@@ -176,5 +177,13 @@ func BenchmarkRedactText(b *testing.B) {
 				RedactText(s)
 			}
 		})
+	}
+}
+
+// A long line is cut on a rune boundary: the cut never leaves half a rune.
+func TestRedactTextCutsWholeRunes(t *testing.T) {
+	s := "a" + strings.Repeat("é", maxRedactLen) // two bytes each, from an odd offset
+	if got := RedactText(s); !utf8.ValidString(got) {
+		t.Errorf("cut mid-rune: %q", got[len(got)-8:])
 	}
 }
