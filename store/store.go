@@ -122,12 +122,13 @@ func OpenSQLite(ctx context.Context, dsn string) (*SQLite, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
+	useFdatasync()
 	q := url.Values{}
 	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(5000)", "foreign_keys(ON)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	db, err := openSQLiteDB(path, q)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
@@ -146,7 +147,7 @@ func OpenSQLite(ctx context.Context, dsn string) (*SQLite, error) {
 		for _, p := range []string{"busy_timeout(5000)", "query_only(1)"} {
 			rq.Add("_pragma", p)
 		}
-		rdb, err := sql.Open("sqlite", "file:"+path+"?"+rq.Encode())
+		rdb, err := openSQLiteDB(path, rq)
 		if err != nil {
 			db.Close()
 			return nil, fmt.Errorf("store: %w", err)
