@@ -87,6 +87,10 @@ type journalState struct {
 	// at a time.
 	head    *sql.Stmt
 	inserts [insertChunk + 1]*sql.Stmt
+
+	// walFrames estimates the WAL frames written since the journal last
+	// checkpointed (the leader's, one at a time; see checkpointDue).
+	walFrames int
 }
 
 // closeStmts releases the prepared statements; the store is closing.
@@ -282,12 +286,25 @@ func (s *SQLite) leadBatch(js *journalState) {
 		r.err = err
 		r.wake <- false
 	}
+	if err == nil && js.checkpointDue(len(batch)) {
+		// The batch is answered; checkpoint before the next one, keeping
+		// the lead (see sqlite_wal.go).
+		js.mu.Unlock()
+		go s.checkpointThenPass(js)
+		return
+	}
+	js.passLead()
+	js.mu.Unlock()
+}
+
+// passLead hands the lead to the first caller queued, or gives it up.
+// js.mu is held.
+func (js *journalState) passLead() {
 	if len(js.queue) > 0 {
 		js.queue[0].wake <- true
 	} else {
 		js.leading = false
 	}
-	js.mu.Unlock()
 }
 
 func (s *SQLite) commitBatch(ctx context.Context, js *journalState, batch []*appendReq) (err error) {

@@ -5,6 +5,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -42,7 +43,7 @@ type tuneMode struct {
 // runTuneModes runs one op of every mode per iteration, round robin, so
 // all modes see the same disk weather, and reports each mode's p50 and p99
 // latency and median thread CPU in µs.
-func runTuneModes(b *testing.B, modes []*tuneMode) {
+func runTuneModes(b *testing.B, modes []*tuneMode, raw ...func(int, *tuneMode)) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	prev := sqlite.FdatasyncEnabled()
@@ -66,7 +67,10 @@ func runTuneModes(b *testing.B, modes []*tuneMode) {
 			}
 		}
 	}
-	for _, m := range modes {
+	for i, m := range modes {
+		for _, f := range raw { // the latencies in op order, before sorting
+			f(i, m)
+		}
 		var sum time.Duration
 		for _, d := range m.lat {
 			sum += d
@@ -78,6 +82,7 @@ func runTuneModes(b *testing.B, modes []*tuneMode) {
 		b.ReportMetric(us(m.lat[len(m.lat)*99/100]), m.name+"-p99-µs")
 		b.ReportMetric(us(sum/time.Duration(len(m.lat))), m.name+"-mean-µs")
 		b.ReportMetric(us(m.cpu[len(m.cpu)/2]), m.name+"-cpu-µs")
+		b.ReportMetric(us(m.lat[len(m.lat)-1]), m.name+"-max-µs")
 	}
 }
 
@@ -95,8 +100,10 @@ func appendOp(st *SQLite) func() error {
 // a restart. Modes:
 //
 //	main          as before issue 12's tuning: fsync, the WAL deleted on
-//	              close (so the reopened store grows a new one)
-//	tuned         as opened now (sqlite_wal.go): fdatasync, persistent WAL
+//	              close (so the reopened store grows a new one), SQLite's
+//	              checkpoint inside the commit
+//	tuned         as opened now (sqlite_wal.go): fdatasync, persistent WAL,
+//	              the journal's checkpoint after the commit is answered
 //	tuned-fsync   tuned, syncing with fsync
 //	tuned-noidx   tuned, without the call_id index (one page fewer per
 //	              commit; not shipped: JournalCall needs the index)
@@ -129,6 +136,9 @@ func BenchmarkJournalTune(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { st.Close() })
+		if deleteWAL {
+			inlineCheckpoints(b, st)
+		}
 		return st
 	}
 	modes := []*tuneMode{
@@ -138,6 +148,71 @@ func BenchmarkJournalTune(b *testing.B) {
 		{name: "tuned-noidx", fdatasync: true, op: appendOp(used(false, `DROP INDEX journal_call_id`))},
 	}
 	runTuneModes(b, modes)
+}
+
+// inlineCheckpoints makes st checkpoint as before issue 12: SQLite's own
+// automatic checkpoint every 1000 pages, inside the commit.
+func inlineCheckpoints(b *testing.B, st *SQLite) {
+	if _, err := st.db.Exec(`PRAGMA wal_autocheckpoint=1000`); err != nil {
+		b.Fatal(err)
+	}
+	js := mustJournal(st)
+	js.mu.Lock()
+	js.walFrames = math.MinInt / 2 // never due
+	js.mu.Unlock()
+}
+
+// BenchmarkJournalCallGaps is lone appends with a 2 ms pause between them
+// (a tool running between a call's two records), one op per mode per
+// iteration; the pause is not timed:
+//
+//	inline   SQLite's checkpoint inside the commit (as before issue 12)
+//	after    the journal's checkpoint after the commit is answered
+//
+// Besides each mode's latencies it reports ckpt-µs: the mean latency of
+// the appends around a checkpoint, the one after which the database file
+// grew and the next one (inline pays in the first; after pays in the
+// second only what of the checkpoint outlasts the pause).
+func BenchmarkJournalCallGaps(b *testing.B) {
+	inline, after := openTemp(b), openTemp(b)
+	inlineCheckpoints(b, inline)
+	var modes []*tuneMode
+	var around []map[int]bool
+	watch := func(st *SQLite, name string) {
+		m := &tuneMode{name: name, fdatasync: true, op: appendOp(st)}
+		marks := map[int]bool{}
+		var size int64
+		m.after = func() error {
+			fi, err := os.Stat(st.path)
+			if err != nil {
+				return err
+			}
+			if fi.Size() != size && size != 0 {
+				marks[len(m.lat)-1], marks[len(m.lat)] = true, true
+			}
+			size = fi.Size()
+			time.Sleep(2 * time.Millisecond)
+			return nil
+		}
+		modes, around = append(modes, m), append(around, marks)
+	}
+	watch(inline, "inline")
+	watch(after, "after")
+	lats := make([][]time.Duration, len(modes))
+	runTuneModes(b, modes, func(i int, m *tuneMode) { lats[i] = slices.Clone(m.lat) })
+	for i, m := range modes {
+		var sum time.Duration
+		n := 0
+		for j := range around[i] {
+			if j < len(lats[i]) {
+				sum += lats[i][j]
+				n++
+			}
+		}
+		if n > 0 {
+			b.ReportMetric(float64((sum/time.Duration(n)).Nanoseconds())/1e3, m.name+"-ckpt-µs")
+		}
+	}
 }
 
 // BenchmarkRawAppendFloor is the floor a journal append sits on: ~600

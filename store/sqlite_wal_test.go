@@ -51,6 +51,29 @@ func TestWALPersistsAcrossReopen(t *testing.T) {
 	}
 }
 
+// The journal checkpoints on its own after ~journalCheckpointFrames WAL
+// frames, far below the writer's automatic checkpoint (walBackstopPages),
+// so only the journal's checkpoint can have grown the database file. The
+// append after it waits for the checkpoint (which holds the lead), so the
+// file is measured after it.
+func TestJournalCheckpointsAfterAnswering(t *testing.T) {
+	ctx := context.Background()
+	st := openTemp(t)
+	before := fileSize(t, st.path)
+	n := journalCheckpointFrames/2 + 1 // a lone commit: 2 frames
+	for i := range n + 1 {
+		if _, err := st.AppendJournal(ctx, entry(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after := fileSize(t, st.path); after <= before {
+		t.Fatalf("database file %d bytes after %d commits, %d before: not checkpointed", after, n+1, before)
+	}
+	if es := checkChain(t, st); len(es) != n+1 {
+		t.Fatalf("%d entries", len(es))
+	}
+}
+
 // Opening a store switches SQLite's commits to fdatasync where the library
 // can (Linux, the BSDs, illumos).
 func TestCommitsUseFdatasync(t *testing.T) {

@@ -124,7 +124,8 @@ func OpenSQLite(ctx context.Context, dsn string) (*SQLite, error) {
 	}
 	useFdatasync()
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(5000)", "foreign_keys(ON)"} {
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(5000)", "foreign_keys(ON)",
+		fmt.Sprintf("wal_autocheckpoint(%d)", walBackstopPages)} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
