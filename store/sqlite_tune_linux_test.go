@@ -150,6 +150,59 @@ func BenchmarkJournalTune(b *testing.B) {
 	runTuneModes(b, modes)
 }
 
+// BenchmarkWALGrowth weighs a commit that grows the WAL against one that
+// overwrites it, one op of each mode per iteration:
+//
+//	grow             WAL never checkpointed: every commit extends it
+//	reuse            WAL grown beforehand and restarted by a checkpoint
+//	                 outside the timed op every 200 appends
+//	reuse-fsync      reuse, syncing with fsync
+//	reuse-noidx      reuse without the call_id index
+func BenchmarkWALGrowth(b *testing.B) {
+	ctx := context.Background()
+	open := func(setup ...string) *SQLite {
+		st := openTemp(b)
+		inlineCheckpoints(b, st)
+		for _, q := range append([]string{`PRAGMA wal_autocheckpoint=0`}, setup...) {
+			if _, err := st.db.Exec(q); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return st
+	}
+	restart := func(st *SQLite) error {
+		_, err := st.db.ExecContext(ctx, `PRAGMA wal_checkpoint(RESTART)`)
+		return err
+	}
+	reused := func(st *SQLite) (func() error, func() error) {
+		op := appendOp(st)
+		for range 1200 {
+			if err := op(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := restart(st); err != nil {
+			b.Fatal(err)
+		}
+		i := 0
+		return op, func() error {
+			if i++; i%200 != 0 {
+				return nil
+			}
+			return restart(st)
+		}
+	}
+	r, rAfter := reused(open())
+	rf, rfAfter := reused(open())
+	ri, riAfter := reused(open(`DROP INDEX journal_call_id`))
+	runTuneModes(b, []*tuneMode{
+		{name: "grow", fdatasync: true, op: appendOp(open())},
+		{name: "reuse", fdatasync: true, op: r, after: rAfter},
+		{name: "reuse-fsync", op: rf, after: rfAfter},
+		{name: "reuse-noidx", fdatasync: true, op: ri, after: riAfter},
+	})
+}
+
 // inlineCheckpoints makes st checkpoint as before issue 12: SQLite's own
 // automatic checkpoint every 1000 pages, inside the commit.
 func inlineCheckpoints(b *testing.B, st *SQLite) {
