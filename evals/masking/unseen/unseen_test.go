@@ -1,0 +1,264 @@
+package unseen
+
+import (
+	"bytes"
+	"fmt"
+	"html"
+	"net/url"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/airlockhq/airlock/masking"
+)
+
+// RecallGate is the minimum recall (percent, per kind and per context) the
+// lead may enforce; FPGate the maximum false-positive rate (percent, per
+// negative shape). Gate is off until the lead turns it on: the test reports
+// only.
+const (
+	Gate       = false
+	RecallGate = 99.0
+	FPGate     = 1.0
+)
+
+func engine(t testing.TB) *masking.Engine {
+	t.Helper()
+	// The zero Config is what the gateway runs with when airlock.yaml has
+	// no masking section: every detector on, every entity redacted.
+	e, err := masking.New(masking.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// maskDoc masks a document as `airlock mask` does: JSON through the JSON
+// path, everything else as text.
+func maskDoc(e *masking.Engine, d Doc) (string, error) {
+	if d.JSON {
+		var out bytes.Buffer
+		if err := e.MaskJSON(strings.NewReader(d.Text), &out, nil); err != nil {
+			return "", err
+		}
+		return out.String(), nil
+	}
+	return e.MaskText(d.Text, nil), nil
+}
+
+var uEsc = regexp.MustCompile(`\\u([0-9a-fA-F]{4})`)
+
+// views are decodings of the output in which a raw value could still be
+// read.
+func views(out string) []string {
+	v := []string{out}
+	h := strings.ReplaceAll(html.UnescapeString(out), "\u00a0", " ")
+	if h != out {
+		v = append(v, h)
+	}
+	if q, err := url.QueryUnescape(out); err == nil && q != out {
+		v = append(v, q)
+	}
+	j := uEsc.ReplaceAllStringFunc(out, func(m string) string {
+		n, _ := strconv.ParseUint(m[2:], 16, 32)
+		return string(rune(n))
+	})
+	j = strings.ReplaceAll(strings.ReplaceAll(j, `\/`, "/"), `\"`, `"`)
+	if j != out {
+		v = append(v, j)
+	}
+	return v
+}
+
+// digitRuns returns the digits of every run of digits and phone/card
+// separators in s.
+func digitRuns(s string) []string {
+	var runs []string
+	var cur strings.Builder
+	flush := func() {
+		if cur.Len() > 0 {
+			runs = append(runs, cur.String())
+			cur.Reset()
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			cur.WriteByte(c)
+		case strings.IndexByte(" -.()/+", c) >= 0:
+		default:
+			flush()
+		}
+	}
+	flush()
+	return runs
+}
+
+func survives(out string, it Item) bool {
+	if strings.Contains(out, it.Enc) {
+		return true
+	}
+	vs := views(out)
+	for _, c := range it.Checks {
+		for _, v := range vs {
+			if strings.Contains(v, c) {
+				return true
+			}
+			if it.DigitsNorm {
+				dc := onlyDigits(c)
+				if len(dc) >= 7 {
+					for _, r := range digitRuns(v) {
+						if strings.Contains(r, dc) {
+							return true
+						}
+					}
+				}
+			}
+		}
+	}
+	return false
+}
+
+type tally struct{ hit, n int }
+
+func (t tally) pct() float64 {
+	if t.n == 0 {
+		return 100
+	}
+	return 100 * float64(t.hit) / float64(t.n)
+}
+
+type scores struct {
+	kind, ctx, kindCtx, negShape, negCtx map[string]*tally
+	missClass                            map[string]*tally
+	pos, neg                             tally
+}
+
+func add(m map[string]*tally, k string, hit bool) {
+	t := m[k]
+	if t == nil {
+		t = &tally{}
+		m[k] = t
+	}
+	t.n++
+	if hit {
+		t.hit++
+	}
+}
+
+func score(t testing.TB, e *masking.Engine, docs []Doc) *scores {
+	s := &scores{kind: map[string]*tally{}, ctx: map[string]*tally{}, kindCtx: map[string]*tally{},
+		negShape: map[string]*tally{}, negCtx: map[string]*tally{}, missClass: map[string]*tally{}}
+	for _, d := range docs {
+		out, err := maskDoc(e, d)
+		if err != nil {
+			// A document the engine refuses is a generator bug (the JSON is
+			// ours); report the class, never the text.
+			t.Errorf("doc %d (%s): mask error: %v", d.ID, d.Context, err)
+			continue
+		}
+		for _, it := range d.Items {
+			if it.Enc == "" {
+				t.Errorf("doc %d: item %s/%s has no encoding", d.ID, it.Kind, it.Shape)
+				continue
+			}
+			if !strings.Contains(d.Text, it.Enc) {
+				t.Errorf("doc %d: item %s/%s not in its document", d.ID, it.Kind, it.Shape)
+				continue
+			}
+			if it.Neg {
+				changed := !strings.Contains(out, it.Enc)
+				s.neg.n++
+				if changed {
+					s.neg.hit++
+				}
+				add(s.negShape, it.Shape, changed)
+				add(s.negCtx, it.Context, changed)
+				continue
+			}
+			masked := !survives(out, it)
+			s.pos.n++
+			if masked {
+				s.pos.hit++
+			}
+			add(s.kind, it.Kind, masked)
+			add(s.ctx, it.Context, masked)
+			add(s.kindCtx, it.Kind+" | "+it.Context, masked)
+			add(s.missClass, fmt.Sprintf("%s | %s | %s | key %s", it.Kind, it.Shape, it.Context, it.KeyClass), !masked)
+		}
+	}
+	return s
+}
+
+func sortedKeys(m map[string]*tally) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// Report renders the scorecard; it names classes, never values.
+func (s *scores) Report() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "positives %d, masked %d (recall %.1f%%); negatives %d, changed %d (FP %.1f%%)\n\n",
+		s.pos.n, s.pos.hit, s.pos.pct(), s.neg.n, s.neg.hit, s.neg.pct())
+	b.WriteString("| kind | masked/total | recall |\n|---|---|---|\n")
+	for _, k := range sortedKeys(s.kind) {
+		t := s.kind[k]
+		fmt.Fprintf(&b, "| %s | %d/%d | %.1f%% |\n", k, t.hit, t.n, t.pct())
+	}
+	b.WriteString("\n| context | masked/total | recall |\n|---|---|---|\n")
+	for _, k := range Contexts {
+		if t := s.ctx[k]; t != nil {
+			fmt.Fprintf(&b, "| %s | %d/%d | %.1f%% |\n", k, t.hit, t.n, t.pct())
+		}
+	}
+	b.WriteString("\n| negative shape | changed/total | FP |\n|---|---|---|\n")
+	for _, k := range sortedKeys(s.negShape) {
+		t := s.negShape[k]
+		fmt.Fprintf(&b, "| %s | %d/%d | %.1f%% |\n", k, t.hit, t.n, t.pct())
+	}
+	b.WriteString("\n| negative context | changed/total | FP |\n|---|---|---|\n")
+	for _, k := range Contexts {
+		if t := s.negCtx[k]; t != nil {
+			fmt.Fprintf(&b, "| %s | %d/%d | %.1f%% |\n", k, t.hit, t.n, t.pct())
+		}
+	}
+	b.WriteString("\nMisses by class (kind | shape | context | key class: missed/total):\n\n")
+	for _, k := range sortedKeys(s.missClass) {
+		if t := s.missClass[k]; t.hit > 0 {
+			fmt.Fprintf(&b, "- %s: %d/%d missed\n", k, t.hit, t.n)
+		}
+	}
+	return b.String()
+}
+
+func TestUnseenCorpus(t *testing.T) {
+	docs := Generate(Seed)
+	e := engine(t)
+	s := score(t, e, docs)
+	t.Logf("unseen corpus scorecard\n%s", s.Report())
+	if !Gate {
+		return
+	}
+	for k, v := range s.kind {
+		if v.pct() < RecallGate {
+			t.Errorf("recall for kind %s %.1f%% < %.1f%%", k, v.pct(), RecallGate)
+		}
+	}
+	for k, v := range s.ctx {
+		if v.pct() < RecallGate {
+			t.Errorf("recall for context %s %.1f%% < %.1f%%", k, v.pct(), RecallGate)
+		}
+	}
+	for k, v := range s.negShape {
+		if v.pct() > FPGate {
+			t.Errorf("false positives for %s %.1f%% > %.1f%%", k, v.pct(), FPGate)
+		}
+	}
+}
