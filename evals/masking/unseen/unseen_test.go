@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"html"
+	"math/rand/v2"
 	"net/url"
 	"regexp"
 	"sort"
@@ -259,6 +260,124 @@ func TestUnseenCorpus(t *testing.T) {
 	for k, v := range s.negShape {
 		if v.pct() > FPGate {
 			t.Errorf("false positives for %s %.1f%% > %.1f%%", k, v.pct(), FPGate)
+		}
+	}
+}
+
+// mixedText is every non-JSON document of the corpus, joined: the text
+// path's input mix.
+func mixedText() string {
+	var b strings.Builder
+	for _, d := range Generate(Seed) {
+		if !d.JSON {
+			b.WriteString(d.Text)
+			b.WriteString("\n")
+		}
+	}
+	return b.String()
+}
+
+func mixedJSON() string {
+	var b strings.Builder
+	for _, d := range Generate(Seed) {
+		if d.JSON {
+			b.WriteString(d.Text)
+		}
+	}
+	return b.String()
+}
+
+func BenchmarkUnseenMaskText(b *testing.B) {
+	e := engine(b)
+	s := mixedText()
+	b.SetBytes(int64(len(s)))
+	b.ReportAllocs()
+	c0 := cpuNanos()
+	for b.Loop() {
+		_ = e.MaskText(s, nil)
+	}
+	reportCPU(b, c0, len(s))
+}
+
+// reportCPU adds CPU time per op and MB per CPU second (0 where the
+// platform cannot say).
+func reportCPU(b *testing.B, c0 int64, n int) {
+	cpu := cpuNanos() - c0
+	if cpu <= 0 || b.N == 0 {
+		return
+	}
+	b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(n)*float64(b.N)/(float64(cpu)/1e9)/1e6, "MB/cpu-s")
+}
+
+func BenchmarkUnseenMaskJSON(b *testing.B) {
+	e := engine(b)
+	s := mixedJSON()
+	b.SetBytes(int64(len(s)))
+	b.ReportAllocs()
+	var out bytes.Buffer
+	c0 := cpuNanos()
+	for b.Loop() {
+		out.Reset()
+		if err := e.MaskJSON(strings.NewReader(s), &out, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportCPU(b, c0, len(s))
+}
+
+// TestGeneratorValues checks the generator's own validators, so a score is
+// not an artefact of invalid positives or accidentally valid negatives.
+func TestGeneratorValues(t *testing.T) {
+	for _, c := range []struct {
+		s    string
+		want bool
+	}{{"4111111111111111", true}, {"4111111111111112", false}, {"378282246310005", true}, {"6011111111111117", true}} {
+		if luhnValid(c.s) != c.want {
+			t.Errorf("luhnValid(%s) = %v", c.s, !c.want)
+		}
+	}
+	for _, c := range []struct {
+		s    string
+		want bool
+	}{{"GB82 WEST 1234 5698 7654 32", true}, {"DE89370400440532013000", true}, {"DE89370400440532013001", false}} {
+		if ibanValid(c.s) != c.want {
+			t.Errorf("ibanValid(%s) = %v", c.s, !c.want)
+		}
+	}
+	g := &gen{r: rand.New(rand.NewPCG(1, 2))}
+	for _, s := range shapes() {
+		for range 20 {
+			v, _ := s.make(g)
+			switch s.kind {
+			case "card":
+				if !luhnValid(onlyDigits(v)) {
+					t.Errorf("%s: generated card fails Luhn", s.name)
+				}
+			case "iban":
+				if !ibanValid(v) {
+					t.Errorf("%s: generated IBAN fails mod-97", s.name)
+				}
+			}
+		}
+	}
+	for _, n := range negShapes() {
+		if n.name == "bad-check IBAN" {
+			for range 20 {
+				if ibanValid(n.make(g)) {
+					t.Errorf("bad-check IBAN is valid")
+				}
+			}
+		}
+	}
+	// Same seed, same corpus.
+	a, b := Generate(Seed), Generate(Seed)
+	if len(a) != len(b) {
+		t.Fatal("generator is not deterministic")
+	}
+	for i := range a {
+		if a[i].Text != b[i].Text {
+			t.Fatalf("doc %d differs between runs", i)
 		}
 	}
 }
