@@ -134,8 +134,11 @@ func (t tally) pct() float64 {
 
 type scores struct {
 	kind, ctx, kindCtx, negShape, negCtx map[string]*tally
-	missClass                            map[string]*tally
-	pos, neg                             tally
+	shape, kindKey                       map[string]*tally
+	// missWhere lists, per kind|shape, the contexts (and keys) of misses;
+	// fpWhere the same for changed negatives.
+	missWhere, fpWhere map[string][]string
+	pos, neg           tally
 }
 
 func add(m map[string]*tally, k string, hit bool) {
@@ -152,7 +155,8 @@ func add(m map[string]*tally, k string, hit bool) {
 
 func score(t testing.TB, e *masking.Engine, docs []Doc) *scores {
 	s := &scores{kind: map[string]*tally{}, ctx: map[string]*tally{}, kindCtx: map[string]*tally{},
-		negShape: map[string]*tally{}, negCtx: map[string]*tally{}, missClass: map[string]*tally{}}
+		negShape: map[string]*tally{}, negCtx: map[string]*tally{}, shape: map[string]*tally{}, kindKey: map[string]*tally{},
+		missWhere: map[string][]string{}, fpWhere: map[string][]string{}}
 	for _, d := range docs {
 		out, err := maskDoc(e, d)
 		if err != nil {
@@ -178,6 +182,9 @@ func score(t testing.TB, e *masking.Engine, docs []Doc) *scores {
 				}
 				add(s.negShape, it.Shape, changed)
 				add(s.negCtx, it.Context, changed)
+				if changed {
+					s.fpWhere[it.Shape] = append(s.fpWhere[it.Shape], where(it))
+				}
 				continue
 			}
 			masked := !survives(out, it)
@@ -188,13 +195,19 @@ func score(t testing.TB, e *masking.Engine, docs []Doc) *scores {
 			add(s.kind, it.Kind, masked)
 			add(s.ctx, it.Context, masked)
 			add(s.kindCtx, it.Kind+" | "+it.Context, masked)
-			add(s.missClass, fmt.Sprintf("%s | %s | %s | key %s", it.Kind, it.Shape, it.Context, it.KeyClass), !masked)
+			add(s.shape, it.Kind+" | "+it.Shape, masked)
+			if it.KeyClass != "none" {
+				add(s.kindKey, it.Kind+" | "+it.KeyClass+":"+it.Key, masked)
+			}
+			if !masked {
+				s.missWhere[it.Kind+" | "+it.Shape] = append(s.missWhere[it.Kind+" | "+it.Shape], where(it))
+			}
 		}
 	}
 	return s
 }
 
-func sortedKeys(m map[string]*tally) []string {
+func sortedKeys[V any](m map[string]V) []string {
 	var ks []string
 	for k := range m {
 		ks = append(ks, k)
@@ -230,13 +243,42 @@ func (s *scores) Report() string {
 			fmt.Fprintf(&b, "| %s | %d/%d | %.1f%% |\n", k, t.hit, t.n, t.pct())
 		}
 	}
-	b.WriteString("\nMisses by class (kind | shape | context | key class: missed/total):\n\n")
-	for _, k := range sortedKeys(s.missClass) {
-		if t := s.missClass[k]; t.hit > 0 {
-			fmt.Fprintf(&b, "- %s: %d/%d missed\n", k, t.hit, t.n)
+	b.WriteString("\n| kind | context | masked/total |\n|---|---|---|\n")
+	for _, k := range sortedKeys(s.kindCtx) {
+		if t := s.kindCtx[k]; t.hit < t.n {
+			fmt.Fprintf(&b, "| %s | %d/%d |\n", k, t.hit, t.n)
 		}
 	}
+	b.WriteString("\n| kind | key (rows below 100 %) | masked/total |\n|---|---|---|\n")
+	for _, k := range sortedKeys(s.kindKey) {
+		if t := s.kindKey[k]; t.hit < t.n {
+			fmt.Fprintf(&b, "| %s | %d/%d |\n", k, t.hit, t.n)
+		}
+	}
+	b.WriteString("\nMisses by shape (kind | shape: missed/total in its contexts; where: context[key class:key]):\n\n")
+	for _, k := range sortedKeys(s.shape) {
+		t := s.shape[k]
+		if t.hit == t.n {
+			continue
+		}
+		fmt.Fprintf(&b, "- %s: %d/%d missed; %s\n", k, t.n-t.hit, t.n, strings.Join(s.missWhere[k], ", "))
+	}
+	b.WriteString("\nFalse positives by shape (where: context[key]):\n\n")
+	for _, k := range sortedKeys(s.fpWhere) {
+		fmt.Fprintf(&b, "- %s: %d/%d changed; %s\n", k, s.negShape[k].hit, s.negShape[k].n, strings.Join(s.fpWhere[k], ", "))
+	}
 	return b.String()
+}
+
+// where names an item's class position: context and key, never the value.
+func where(it Item) string {
+	if it.Neg {
+		return it.Context + "[" + it.Key + "]"
+	}
+	if it.KeyClass == "none" {
+		return it.Context
+	}
+	return it.Context + "[" + it.KeyClass + ":" + it.Key + "]"
 }
 
 func TestUnseenCorpus(t *testing.T) {

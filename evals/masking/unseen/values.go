@@ -114,7 +114,9 @@ type shape struct {
 	multiline bool
 	// numeric values may be written as a bare JSON number.
 	numeric bool
-	make    func(g *gen) (value string, extra []string)
+	// keys, when set, are the telling keys of this shape (else the kind's).
+	keys []string
+	make func(g *gen) (value string, extra []string)
 }
 
 func cardShape(name string, prefix func(g *gen) string, length int, sizes []int, sep string) shape {
@@ -297,6 +299,9 @@ func shapes() []shape {
 		ph("E.164 compact", func(g *gen) string {
 			return g.pick("+1"+g.pick("415", "212", "617")+"2"+d(g, 6), "+4420"+"7"+d(g, 7), "+4930"+d(g, 8), "+33"+g.pick("6", "7")+d(g, 8), "+91"+g.pick("98", "70")+d(g, 8), "+5511"+"9"+d(g, 8), "+8190"+d(g, 8))
 		}),
+		shape{kind: "phone", name: "MSISDN digits without + (telling key)", digitsNorm: true, numeric: true, make: func(g *gen) (string, []string) {
+			return g.pick("49151"+d(g, 8), "447700"+d(g, 6), "33612"+d(g, 6), "5511"+"9"+d(g, 8)), nil
+		}},
 		ph("E.164 spaced", func(g *gen) string {
 			return g.pick("+1 "+g.pick("415", "646")+" 2"+d(g, 2)+" "+d(g, 4), "+44 20 7"+d(g, 3)+" "+d(g, 4), "+49 151 "+d(g, 8), "+33 6 "+d(g, 2)+" "+d(g, 2)+" "+d(g, 2)+" "+d(g, 2), "+91 98"+d(g, 3)+" "+d(g, 5), "+55 11 9"+d(g, 4)+"-"+d(g, 4), "+81 3-"+d(g, 4)+"-"+d(g, 4))
 		}),
@@ -461,6 +466,29 @@ func shapes() []shape {
 		conn("amqp URI", func(g *gen, pw string) string {
 			return "amqps://" + g.pick("guest_ops", "celery") + ":" + pw + "@" + g.pick("b-1234.mq.us-east-1.amazonaws.com", "rabbit.internal") + ":5671/vhost"
 		}),
+		sec("gitlab", "glpat- personal token", func(g *gen) string { return "glpat-" + g.str(alnum+"-_", 20) }),
+		withKeys(sec("other_secret", "Google API key AIza", func(g *gen) string { return "AIza" + g.str(alnum+"-_", 35) }), "google_api_key", "GOOGLE_MAPS_KEY", "apiKey"),
+		withKeys(sec("other_secret", "SendGrid SG.x.y", func(g *gen) string { return "SG." + g.str(alnum+"-_", 22) + "." + g.str(alnum+"-_", 43) }), "sendgrid_api_key", "SENDGRID_KEY", "mail_api_key"),
+		withKeys(sec("other_secret", "npm_ token", func(g *gen) string { return "npm_" + g.str(alnum, 36) }), "NPM_TOKEN", "npm_auth_token", "registry_token"),
+		shape{kind: "other_secret", name: "Azure storage AccountKey=", keys: []string{"AZURE_STORAGE_CONNECTION_STRING", "storage_conn", "connectionString"}, make: func(g *gen) (string, []string) {
+			raw := make([]byte, 64)
+			for i := range raw {
+				raw[i] = byte(g.n(256))
+			}
+			k := base64.StdEncoding.EncodeToString(raw)
+			return "DefaultEndpointsProtocol=https;AccountName=" + g.pick("prodlogs", "stbackup01") + ";AccountKey=" + k + ";EndpointSuffix=core.windows.net", []string{k}
+		}},
+		shape{kind: "conn_password", name: "libpq keyword DSN password=", make: func(g *gen) (string, []string) {
+			pw := password(g)
+			return "host=" + hosts(g) + " port=5432 dbname=" + g.pick("ledger", "app") + " user=" + g.pick("etl", "svc_api") + " password=" + pw + " sslmode=verify-full", []string{pw}
+		}},
+		shape{kind: "basic_auth", name: "Authorization Basic base64(user:pass)", make: func(g *gen) (string, []string) {
+			pw := password(g)
+			return "Basic " + base64.StdEncoding.EncodeToString([]byte(g.pick("admin", "deploy", "api-user")+":"+pw)), nil
+		}},
+		sec("named_secret", "random password under a password-like key", func(g *gen) string { return password(g) }),
+		sec("named_secret", "client_secret 32-40 chars", func(g *gen) string { return g.str(alnum+"~._-", 34+g.n(7)) }),
+		sec("named_secret", "hex api key 32", func(g *gen) string { return g.str(hexLower, 32) }),
 		sec("bearer", "Authorization Bearer opaque", func(g *gen) string { return g.str(alnum+"-._~", 32+g.n(40)) }),
 		sec("bearer", "Authorization Bearer sha-like", func(g *gen) string { return g.pick("ya29.", "EAAC", "at-") + g.str(alnum+"-_", 60+g.n(60)) }),
 	)
@@ -468,6 +496,11 @@ func shapes() []shape {
 }
 
 func (g *gen) pick2(xs ...int) int { return xs[g.n(len(xs))] }
+
+func withKeys(s shape, keys ...string) shape {
+	s.keys = keys
+	return s
+}
 
 // negative is a look-alike that must survive masking.
 type negShape struct {
@@ -572,6 +605,22 @@ func negShapes() []negShape {
 			return g.pick("changeme", "<your-token-here>", "${STRIPE_SECRET}", "xxxxxxxxxxxxxxxx", "REPLACE_ME", "********")
 		}},
 		{"phone-shaped invoice number", []string{"invoice", "invoice_no"}, func(g *gen) string { return "INV-" + d(g, 3) + "-" + d(g, 3) + "-" + d(g, 4) }},
+		{"docker image digest", []string{"image", "digest"}, func(g *gen) string {
+			return "ghcr.io/acme/api@sha256:" + g.str(hexLower, 64)
+		}},
+		{"C++ scoped name", []string{"symbol", "frame"}, func(g *gen) string {
+			return g.pick("std::chrono::milliseconds", "boost::asio::ip::tcp", "absl::Status", "ns::detail::impl")
+		}},
+		{"time of day HH:MM:SS", []string{"start_time", "window"}, func(g *gen) string { return fmt.Sprintf("%02d:%02d:%02d", g.n(24), g.n(60), g.n(60)) }},
+		{"SKU with digit groups", []string{"sku", "part_no"}, func(g *gen) string { return "SKU-" + d(g, 4) + "-" + d(g, 4) + "-" + d(g, 4) }},
+		{"already-masked card", []string{"card_number", "pan"}, func(g *gen) string { return "************" + d(g, 4) }},
+		{"npm scoped package@version", []string{"package", "dependency"}, func(g *gen) string {
+			return g.pick("@babel/core", "@types/node", "@aws-sdk/client-s3") + fmt.Sprintf("@%d.%d.%d", g.n(25), g.n(30), g.n(20))
+		}},
+		{"git describe", []string{"build", "release"}, func(g *gen) string {
+			return fmt.Sprintf("v%d.%d.%d-%d-g%s", g.n(4), g.n(20), g.n(10), g.n(200), g.str(hexLower, 7))
+		}},
+		{"amount in cents 9 digits", []string{"amount_cents", "balance_minor"}, func(g *gen) string { return fmt.Sprint(100000000 + g.n(800000000)) }},
 		{"k8s pod name", []string{"pod", "hostname"}, func(g *gen) string {
 			return g.pick("checkout", "api-gateway") + "-" + g.str(lower+digits, 10) + "-" + g.str(lower+digits, 5)
 		}},
