@@ -601,9 +601,12 @@ func negShapes() []negShape {
 		}},
 		{"OID dotted", []string{"oid", "policy_oid"}, func(g *gen) string { return fmt.Sprintf("1.3.6.1.4.1.%d.%d.%d", 1000+g.n(50000), g.n(20), g.n(10)) }},
 		{"percentage/decimal stats", []string{"p99_ms", "ratio"}, func(g *gen) string { return fmt.Sprintf("%d.%04d", g.n(1000), g.n(10000)) }},
-		{"placeholder secret", []string{"api_key", "password"}, func(g *gen) string {
-			return g.pick("changeme", "<your-token-here>", "${STRIPE_SECRET}", "xxxxxxxxxxxxxxxx", "REPLACE_ME", "********")
-		}},
+		{"placeholder secret changeme", []string{"api_key", "password"}, func(g *gen) string { return "changeme" }},
+		{"placeholder secret <your-token-here>", []string{"api_key", "password"}, func(g *gen) string { return "<your-token-here>" }},
+		{"placeholder secret ${VAR}", []string{"api_key", "password"}, func(g *gen) string { return "${STRIPE_SECRET}" }},
+		{"placeholder secret xxxxxxxxxxxxxxxx", []string{"api_key", "password"}, func(g *gen) string { return "xxxxxxxxxxxxxxxx" }},
+		{"placeholder secret REPLACE_ME", []string{"api_key", "password"}, func(g *gen) string { return "REPLACE_ME" }},
+		{"placeholder secret ********", []string{"api_key", "password"}, func(g *gen) string { return "********" }},
 		{"phone-shaped invoice number", []string{"invoice", "invoice_no"}, func(g *gen) string { return "INV-" + d(g, 3) + "-" + d(g, 3) + "-" + d(g, 4) }},
 		{"docker image digest", []string{"image", "digest"}, func(g *gen) string {
 			return "ghcr.io/acme/api@sha256:" + g.str(hexLower, 64)
@@ -621,6 +624,20 @@ func negShapes() []negShape {
 			return fmt.Sprintf("v%d.%d.%d-%d-g%s", g.n(4), g.n(20), g.n(10), g.n(200), g.str(hexLower, 7))
 		}},
 		{"amount in cents 9 digits", []string{"amount_cents", "balance_minor"}, func(g *gen) string { return fmt.Sprint(100000000 + g.n(800000000)) }},
+		{"16 digits in 4-4-4-4 spaced groups, bad Luhn", []string{"reference", "voucher_ref", "batch"}, func(g *gen) string {
+			for {
+				v := g.pick("4", "5") + d(g, 15)
+				if !luhnValid(v) {
+					return group(v, []int{4, 4, 4, 4}, " ")
+				}
+			}
+		}},
+		{"German case number NNNN/NNNNNN", []string{"case_no", "aktenzeichen", "file_ref"}, func(g *gen) string { return g.pick("0711", "0341", "2026") + "/" + d(g, 6) }},
+		{"10-digit contact id", []string{"contact_id", "contactId", "crm_contact"}, func(g *gen) string { return "0" + d(g, 9) }},
+		{"non-secret *_key value", []string{"cache_key", "sort_key", "partition_key", "idempotency_key", "PRIMARY_KEY"}, func(g *gen) string {
+			return g.pick(fmt.Sprintf("user:%d:profile", g.n(99999)), fmt.Sprintf("tenant-%d#2026-%02d", g.n(500), 1+g.n(12)),
+				g.str(hexLower, 8)+"-"+g.str(hexLower, 4)+"-4"+g.str(hexLower, 3)+"-a"+g.str(hexLower, 3)+"-"+g.str(hexLower, 12), "created_at")
+		}},
 		{"k8s pod name", []string{"pod", "hostname"}, func(g *gen) string {
 			return g.pick("checkout", "api-gateway") + "-" + g.str(lower+digits, 10) + "-" + g.str(lower+digits, 5)
 		}},
