@@ -2,6 +2,7 @@ package unseen
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"html"
 	"math/rand/v2"
@@ -468,4 +469,50 @@ func BenchmarkUnseenPerDocument(b *testing.B) {
 			b.ReportMetric(float64(len(docs)), "docs/op")
 		})
 	}
+}
+
+// checkCorpus checks the generator's invariants for one seed: every label
+// is in its document, JSON documents are valid JSON (NDJSON line by line).
+func checkCorpus(t *testing.T, docs []Doc) {
+	t.Helper()
+	for _, d := range docs {
+		for _, it := range d.Items {
+			if it.Enc == "" || !strings.Contains(d.Text, it.Enc) {
+				t.Fatalf("doc %d (%s): %s/%s label not in its document", d.ID, d.Context, it.Kind, it.Shape)
+			}
+		}
+		if d.JSON {
+			for _, line := range strings.Split(strings.TrimSpace(d.Text), "\n") {
+				if d.Context == "ndjson" && !json.Valid([]byte(line)) {
+					t.Fatalf("doc %d (%s): invalid JSON line", d.ID, d.Context)
+				}
+			}
+			if d.Context != "ndjson" && !json.Valid([]byte(d.Text)) {
+				t.Fatalf("doc %d (%s): invalid JSON", d.ID, d.Context)
+			}
+		}
+	}
+}
+
+func TestGeneratorInvariants(t *testing.T) {
+	for _, s := range []uint64{Seed, 1, 2, 3} {
+		checkCorpus(t, Generate(s))
+	}
+}
+
+// FuzzGenerate checks the invariants for any seed, and that the engine
+// accepts every document (a JSON document it rejects is a generator bug).
+func FuzzGenerate(f *testing.F) {
+	f.Add(uint64(Seed))
+	f.Add(uint64(0))
+	e := engine(f)
+	f.Fuzz(func(t *testing.T, seed uint64) {
+		docs := Generate(seed)
+		checkCorpus(t, docs)
+		for _, d := range docs {
+			if _, err := maskDoc(e, d); err != nil {
+				t.Fatalf("doc %d (%s): mask error: %v", d.ID, d.Context, err)
+			}
+		}
+	})
 }

@@ -287,6 +287,14 @@ func shapes() []shape {
 		shape{kind: "email", name: "uppercase", make: func(g *gen) (string, []string) {
 			return strings.ToUpper(g.pick("Finance.Team", "JSMITH")) + "@" + g.pick("CONTOSO.COM", "Fabrikam.Net"), nil
 		}},
+		shape{kind: "email", name: "display-name form Name <addr>", make: func(g *gen) (string, []string) {
+			a := g.pick("k.tanaka", "billing", "m.rossi") + "@" + g.pick("kyoto-u.ac.jp", "fastmail.fm", "legalteam.it")
+			return g.pick("Kenji Tanaka", "Accounts Payable", "Marco Rossi") + " <" + a + ">", []string{a}
+		}},
+		shape{kind: "email", name: "mailto: URI with subject", make: func(g *gen) (string, []string) {
+			a := g.pick("support", "dpo", "a.nowak") + "@" + g.pick("shop-example.pl", "mail.ru", "t-online.de")
+			return "mailto:" + a + "?subject=" + g.pick("Refund%20request", "GDPR%20access"), []string{a}
+		}},
 		shape{kind: "email", name: "quoted local", make: func(g *gen) (string, []string) {
 			return `"` + g.pick("john smith", "billing dept") + `"@` + g.pick("example.net", "corp.local.co"), nil
 		}},
@@ -325,6 +333,21 @@ func shapes() []shape {
 		ph("BR (XX) 9XXXX-XXXX", func(g *gen) string { return "(" + g.pick("11", "21", "31") + ") 9" + d(g, 4) + "-" + d(g, 4) }),
 		ph("BR (XX) XXXX-XXXX landline", func(g *gen) string { return "(" + g.pick("11", "48") + ") 3" + d(g, 3) + "-" + d(g, 4) }),
 		ph("JP national 0X-XXXX-XXXX", func(g *gen) string { return "0" + g.pick("3", "6") + "-" + d(g, 4) + "-" + d(g, 4) }),
+		ph("JP full-width digits ０X-XXXX-XXXX", func(g *gen) string {
+			v := "0" + g.pick("3", "6") + "-" + d(g, 4) + "-" + d(g, 4)
+			var b strings.Builder
+			for _, r := range v {
+				if r >= '0' && r <= '9' {
+					b.WriteRune(r - '0' + '０')
+				} else {
+					b.WriteRune('－')
+				}
+			}
+			return b.String()
+		}),
+		ph("US with extension", func(g *gen) string {
+			return "+1 " + g.pick("617", "312") + "-4" + d(g, 2) + "-" + d(g, 4) + g.pick(" ext. ", " x", " ext ") + d(g, 3)
+		}),
 		ph("JP mobile 0X0-XXXX-XXXX", func(g *gen) string { return "0" + g.pick("90", "80", "70") + "-" + d(g, 4) + "-" + d(g, 4) }),
 	)
 	s = append(s,
@@ -345,7 +368,10 @@ func shapes() []shape {
 		return shape{kind: "ip", name: name, make: func(g *gen) (string, []string) {
 			v := f(g)
 			// The address without its port (and brackets) must go too.
-			a := strings.TrimPrefix(v, "[")
+			a := v
+			if j := strings.IndexByte(a, '['); j >= 0 {
+				a = a[j+1:]
+			}
 			if i := strings.Index(a, "]:"); i >= 0 {
 				return v, []string{a[:i]}
 			}
@@ -374,6 +400,9 @@ func shapes() []shape {
 		}),
 		ip("IPv6 link-local/ULA", func(g *gen) string {
 			return g.pick("fe80::", "fd12:3456:789a::") + g.str(hexLower, 4) + ":" + g.str(hexLower, 4)
+		}),
+		ip("IPv6 literal in URL", func(g *gen) string {
+			return "http://[2a01:4f8:" + g.str(hexLower, 4) + "::" + g.str(hexLower, 2) + "]:8080/healthz"
 		}),
 		ip("IPv4-mapped IPv6", func(g *gen) string {
 			return fmt.Sprintf("::ffff:%d.%d.%d.%d", g.pick2(81, 141), oct(g), oct(g), oct(g))
