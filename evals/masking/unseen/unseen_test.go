@@ -141,6 +141,11 @@ type scores struct {
 	// fpWhere the same for changed negatives.
 	missWhere, fpWhere map[string][]string
 	pos, neg           tally
+	// idem counts, per context, documents whose masked output changes when
+	// masked again (masking is documented as idempotent); idemWhere names
+	// the look-alikes the second pass masked.
+	idem      map[string]*tally
+	idemWhere map[string][]string
 }
 
 func add(m map[string]*tally, k string, hit bool) {
@@ -158,7 +163,8 @@ func add(m map[string]*tally, k string, hit bool) {
 func score(t testing.TB, e *masking.Engine, docs []Doc) *scores {
 	s := &scores{kind: map[string]*tally{}, ctx: map[string]*tally{}, kindCtx: map[string]*tally{},
 		negShape: map[string]*tally{}, negCtx: map[string]*tally{}, shape: map[string]*tally{}, kindKey: map[string]*tally{},
-		missWhere: map[string][]string{}, fpWhere: map[string][]string{}}
+		missWhere: map[string][]string{}, fpWhere: map[string][]string{},
+		idem: map[string]*tally{}, idemWhere: map[string][]string{}}
 	for _, d := range docs {
 		out, err := maskDoc(e, d)
 		if err != nil {
@@ -166,6 +172,15 @@ func score(t testing.TB, e *masking.Engine, docs []Doc) *scores {
 			// ours); report the class, never the text.
 			t.Errorf("doc %d (%s): mask error: %v", d.ID, d.Context, err)
 			continue
+		}
+		again := d
+		again.Text = out
+		out2, err := maskDoc(e, again)
+		add(s.idem, d.Context, err != nil || out2 != out)
+		for _, it := range d.Items {
+			if it.Neg && strings.Contains(out, it.Enc) && !strings.Contains(out2, it.Enc) {
+				s.idemWhere[it.Shape] = append(s.idemWhere[it.Shape], where(it))
+			}
 		}
 		for _, it := range d.Items {
 			if it.Enc == "" {
@@ -268,6 +283,20 @@ func (s *scores) Report() string {
 	b.WriteString("\nFalse positives by shape (where: context[key]):\n\n")
 	for _, k := range sortedKeys(s.fpWhere) {
 		fmt.Fprintf(&b, "- %s: %d/%d changed; %s\n", k, s.negShape[k].hit, s.negShape[k].n, strings.Join(s.fpWhere[k], ", "))
+	}
+	b.WriteString("\nIdempotence (documents whose masked output changes when masked again):\n\n")
+	changed := 0
+	for _, k := range Contexts {
+		if t := s.idem[k]; t != nil && t.hit > 0 {
+			changed += t.hit
+			fmt.Fprintf(&b, "- %s: %d/%d documents\n", k, t.hit, t.n)
+		}
+	}
+	if changed == 0 {
+		b.WriteString("- none\n")
+	}
+	for _, k := range sortedKeys(s.idemWhere) {
+		fmt.Fprintf(&b, "- look-alike masked only by the second pass: %s: %s\n", k, strings.Join(s.idemWhere[k], ", "))
 	}
 	return b.String()
 }
