@@ -1,0 +1,5 @@
+//go:build !unix
+
+package unseen
+
+func cpuNanos() int64 { return 0 }
