@@ -330,6 +330,12 @@ func TestUnseenCorpus(t *testing.T) {
 	e := engine(t)
 	s := score(t, e, docs)
 	t.Logf("unseen corpus scorecard\n%s", s.Report())
+	// make test prints the scorecard after the run (like evals/masking's).
+	if path := os.Getenv("AIRLOCK_MASKING_UNSEEN_SCORECARD"); path != "" {
+		if err := os.WriteFile(path, []byte(s.Report()), 0o644); err != nil {
+			t.Error(err)
+		}
+	}
 	if !EnforceGate {
 		return
 	}
