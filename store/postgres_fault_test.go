@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/airlockhq/airlock/internal/pgtest"
 )
 
@@ -206,5 +208,44 @@ func TestPostgresLostCommitUnderLoad(t *testing.T) {
 			}
 			checkChain(t, a)
 		})
+	}
+}
+
+// Every session the store opens — pooled, and the dedicated LISTEN and
+// instance connections — has the server notice a vanished peer within
+// seconds (see pgKeepalives); a value the DSN gives is kept.
+func TestPostgresSessionKeepalives(t *testing.T) {
+	dsn := pgtest.Database(t, "pgfault")
+	ctx := context.Background()
+	show := func(q interface {
+		QueryRow(context.Context, string, ...any) pgx.Row
+	}, name string) string {
+		var v string
+		if err := q.QueryRow(ctx, "SHOW "+name).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	p := openPG(t, dsn)
+	conn, err := pgx.ConnectConfig(ctx, p.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, kv := range pgKeepalives {
+		want := kv[1] // the server's default is 0: the system's (7200 s idle)
+		if got := show(p.pool, kv[0]); got != want {
+			t.Errorf("pooled session: %s = %s, want %s", kv[0], got, want)
+		}
+		if got := show(conn, kv[0]); got != want {
+			t.Errorf("dedicated session: %s = %s, want %s", kv[0], got, want)
+		}
+	}
+	q := openPG(t, dsn+"&tcp_keepalives_idle=7")
+	if got := show(q.pool, "tcp_keepalives_idle"); got != "7" {
+		t.Errorf("the DSN's tcp_keepalives_idle=7 became %s", got)
+	}
+	if got := show(q.pool, "tcp_keepalives_count"); got != "3" {
+		t.Errorf("tcp_keepalives_count = %s beside a DSN setting another", got)
 	}
 }
