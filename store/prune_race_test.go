@@ -12,6 +12,7 @@ import (
 
 	_ "modernc.org/sqlite"
 
+	"github.com/airlockhq/airlock/internal/pgtest"
 	"github.com/airlockhq/airlock/recorder"
 	"github.com/airlockhq/airlock/store"
 )
@@ -20,15 +21,20 @@ var pruneT0 = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 
 func pruneKey() ed25519.PrivateKey { return ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)) }
 
-// pruneFixture is a SQLite journal of n plain records with a signed
+// sqliteDSN is a fresh SQLite store's DSN and file.
+func sqliteDSN(t *testing.T) (dsn, path string) {
+	path = filepath.Join(t.TempDir(), "airlock.db")
+	return "sqlite:" + path, path
+}
+
+// pruneFixture is a journal of n plain records at dsn with a signed
 // checkpoint at seq anchor (time pruneT0), and a second handle on the same
-// file, as `airlock journal verify` in another process would open it.
-func pruneFixture(t *testing.T, n, anchor int) (st, other *store.SQLite, path string) {
+// store, as `airlock journal verify` in another process would open it.
+func pruneFixture(t *testing.T, dsn string, n, anchor int) (st, other store.Store) {
 	t.Helper()
 	ctx := context.Background()
-	path = filepath.Join(t.TempDir(), "airlock.db")
-	open := func() *store.SQLite {
-		s, err := store.OpenSQLite(ctx, "sqlite:"+path)
+	open := func() store.Store {
+		s, err := store.Open(ctx, dsn)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -41,7 +47,7 @@ func pruneFixture(t *testing.T, n, anchor int) (st, other *store.SQLite, path st
 		t.Fatal(err)
 	}
 	appendN(t, st, anchor+1, n)
-	return st, other, path
+	return st, other
 }
 
 // appendN appends the records from..to, from 16 goroutines (they share
@@ -100,7 +106,8 @@ func storedCheckpoints(t *testing.T, st store.Store) []*recorder.Checkpoint {
 // integrity failure and stops checkpoint signing until an operator acts.
 func TestVerifyDuringPruneNoFalseBreak(t *testing.T) {
 	ctx := context.Background()
-	st, other, _ := pruneFixture(t, 2500, 1500)
+	dsn, _ := sqliteDSN(t)
+	st, other := pruneFixture(t, dsn, 2500, 1500)
 	key := pruneKey()
 	pub := key.Public().(ed25519.PublicKey)
 	cps := storedCheckpoints(t, other)
@@ -142,7 +149,8 @@ func TestVerifyDuringDeleteStillFindsIt(t *testing.T) {
 		{"prefix-unanchored", `DELETE FROM journal WHERE seq < 1300`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, other, path := pruneFixture(t, 2500, 1500)
+			dsn, path := sqliteDSN(t)
+			_, other := pruneFixture(t, dsn, 2500, 1500)
 			raw, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
 			if err != nil {
 				t.Fatal(err)
@@ -173,22 +181,55 @@ func TestVerifyDuringDeleteStillFindsIt(t *testing.T) {
 	}
 }
 
-// Appends, retention prunes, checkpoints and full verifications from a
-// second handle, all at once on one SQLite file (writer plus read pool):
+// Appends, retention prunes, checkpoints, WAL checkpoints and full
+// verifications from a second handle, all at once on one SQLite file
+// (writer plus read pool), and the same on PostgreSQL:
 // every verification passes, every prune keeps its anchor and deletes
 // only what is before it, and everything ends (bounded loops, no
 // deadlock).
-func TestSQLitePruneVerifyAppendConcurrently(t *testing.T) {
+func TestPruneVerifyAppendConcurrently(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		dsn, path := sqliteDSN(t)
+		testPruneVerifyAppendConcurrently(t, dsn, path)
+	})
+	t.Run("postgres", func(t *testing.T) { testPruneVerifyAppendConcurrently(t, pgtest.Database(t, "pgstore"), "") })
+}
+
+func testPruneVerifyAppendConcurrently(t *testing.T, dsn, path string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	st, other, _ := pruneFixture(t, 1200, 1100)
+	st, other := pruneFixture(t, dsn, 1200, 1100)
 	key := pruneKey()
 	pub := key.Public().(ed25519.PublicKey)
 	rec := recorder.New(st)
 	var wg sync.WaitGroup
 	done := make(chan struct{})
+	// SQLite: WAL checkpoints forced from a third connection, beside the
+	// readers.
+	raw, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	wg.Go(func() {
+		if path == "" {
+			return
+		}
+		for range 40 {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			var busy, log, ckpt int
+			if err := raw.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &log, &ckpt); err != nil {
+				t.Errorf("wal checkpoint: %v", err)
+				return
+			}
+		}
+	})
 	// Appends on both handles.
-	for w, s := range []*store.SQLite{st, other, st} {
+	for w, s := range []store.Store{st, other, st} {
 		wg.Go(func() {
 			for i := range 600 {
 				select {
@@ -206,7 +247,7 @@ func TestSQLitePruneVerifyAppendConcurrently(t *testing.T) {
 		})
 	}
 	// Verifications from the second handle, and from the first's read pool.
-	for _, s := range []*store.SQLite{other, st} {
+	for _, s := range []store.Store{other, st} {
 		wg.Go(func() {
 			for range 15 {
 				select {
