@@ -104,7 +104,27 @@ const (
 //     before the latest checkpoint (truncated).
 //
 // The error is for failures to read, never for findings.
+//
+// The journal is read a page at a time, each page its own snapshot: a
+// retention prune (another process's, or a replica's) may delete records
+// past the page the walk stands on. A gap between two pages is checked
+// against the journal's first record: if the walk's own first record is
+// gone meanwhile, the walk raced a prune, and starts over on the journal
+// as it now is (at most maxRestarts times; then the gap is reported).
 func Verify(ctx context.Context, src Reader, o VerifyOptions) (*Report, error) {
+	for restarts := 0; ; restarts++ {
+		rep, raced, err := verifyOnce(ctx, src, o, restarts < maxRestarts)
+		if err != nil || !raced {
+			return rep, err
+		}
+	}
+}
+
+// maxRestarts bounds how often one verification starts over after racing
+// a prune.
+const maxRestarts = 3
+
+func verifyOnce(ctx context.Context, src Reader, o VerifyOptions, mayRestart bool) (rep *Report, raced bool, err error) {
 	v := &verifier{o: o, rep: &Report{}, cps: map[int64][]*Checkpoint{}}
 	v.loadCheckpoints()
 	after := int64(0)
@@ -114,13 +134,18 @@ func Verify(ctx context.Context, src Reader, o VerifyOptions) (*Report, error) {
 	for {
 		page, err := src.JournalAfter(ctx, after, pageSize)
 		if err != nil {
-			return nil, err
+			return nil, false, err
+		}
+		if len(page) > 0 && v.prev != nil && page[0].Seq != v.prev.seq+1 && mayRestart {
+			if raced, err := prunedSince(ctx, src, v.rep.First); err != nil || raced {
+				return nil, raced, err
+			}
 		}
 		for i := range page {
 			e := &page[i]
 			if o.To > 0 && e.Seq > o.To {
 				v.finish()
-				return v.rep, nil
+				return v.rep, false, nil
 			}
 			v.step(e)
 			after = e.Seq
@@ -129,11 +154,21 @@ func Verify(ctx context.Context, src Reader, o VerifyOptions) (*Report, error) {
 			break
 		}
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
 	v.finish()
-	return v.rep, nil
+	return v.rep, false, nil
+}
+
+// prunedSince reports whether the record at seq first, where the walk
+// started, has been deleted since (the journal now starts after it).
+func prunedSince(ctx context.Context, src Reader, first int64) (bool, error) {
+	head, err := src.JournalAfter(ctx, 0, 1)
+	if err != nil {
+		return false, err
+	}
+	return len(head) == 0 || head[0].Seq > first, nil
 }
 
 type link struct {
