@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -38,17 +41,30 @@ func countedTool(t testing.TB, dsn string, maxRows int, conns int32) (*Tool, *at
 	return tl, &flights
 }
 
-// forget empties the description caches of tl's idle connections, so that
-// the next read of any text is described first (two trips).
+// forget empties the description caches of all of tl's connections (it
+// takes each, waiting for a released one's reset), so that the next read
+// of any text is described first (two trips).
 func forget(t testing.TB, tl *Tool) {
 	t.Helper()
 	pool, err := tl.targets["pg"].(*postgres).getPool(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range pool.AcquireAllIdle(context.Background()) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var held []*pgxpool.Conn
+	defer func() {
+		for _, c := range held {
+			c.Release()
+		}
+	}()
+	for range pool.Config().MaxConns {
+		c, err := pool.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
 		delete(c.Conn().PgConn().CustomData(), descCacheKey)
-		c.Release()
 	}
 }
 
@@ -449,14 +465,17 @@ func TestDescriptionCacheBounds(t *testing.T) {
 }
 
 // BenchmarkQueryDBPostgresTrips is a read described every call (miss: two
-// round trips) against the same read repeated (hit: one).
+// round trips) against the same read repeated (hit: one). Besides time it
+// reports the round trips and the process's CPU time (user and system,
+// all threads) per read: on a shared host wall time mostly measures the
+// other processes.
 func BenchmarkQueryDBPostgresTrips(b *testing.B) {
 	dsn, pool := pgtest.Schema(b)
 	if _, err := pool.Exec(context.Background(), `CREATE TABLE people (id int PRIMARY KEY, name text, email text, ssn text);
 INSERT INTO people SELECT g, 'name ' || g, 'user' || g || '@example.com', '123-45-' || lpad(g::text, 4, '0') FROM generate_series(1, 1000) g`); err != nil {
 		b.Fatal(err)
 	}
-	tl := newTool(b, map[string]*config.Connection{"pg": {Kind: config.KindPostgres, DSN: dsn, MaxConns: 1}}, 100)
+	tl, flights := countedTool(b, dsn, 100, 1)
 	for _, sql := range []struct{ name, sql string }{
 		{"select1", "SELECT 1"},
 		{"rows100", "SELECT id, name, email, ssn FROM people WHERE id <= 100"},
@@ -468,18 +487,68 @@ INSERT INTO people SELECT g, 'name ' || g, 'user' || g || '@example.com', '123-4
 			}
 			b.Run(name, func(b *testing.B) {
 				ctx := context.Background()
+				if _, err := readParams(b, ctx, tl, sql.sql); err != nil {
+					b.Fatal(err)
+				}
+				r, err := readParams(b, ctx, tl, "SELECT pg_backend_pid()")
+				if err != nil {
+					b.Fatal(err)
+				}
+				backend := fmt.Sprint(r.Table.Rows[0][0])
+				srv0 := backendCPU(backend)
 				b.ReportAllocs()
+				var cpu time.Duration
+				n, trips := 0, int64(0)
 				for b.Loop() {
 					if miss {
 						b.StopTimer()
 						forget(b, tl)
 						b.StartTimer()
 					}
+					c0, t0 := cpuTime(b), flights.Load()
 					if _, err := readParams(b, ctx, tl, sql.sql); err != nil {
 						b.Fatal(err)
 					}
+					cpu += cpuTime(b) - c0
+					trips += flights.Load() - t0
+					n++
 				}
+				b.ReportMetric(float64(cpu.Nanoseconds())/float64(n), "cpu-ns/op")
+				if srv0 >= 0 {
+					b.ReportMetric(float64((backendCPU(backend)-srv0).Nanoseconds())/float64(n), "server-cpu-ns/op")
+				}
+				b.ReportMetric(float64(trips)/float64(n), "trips/op")
 			})
 		}
 	}
+}
+
+// cpuTime is the process's CPU time so far, user and system.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// backendCPU is the CPU time so far of the PostgreSQL backend pid, when it
+// runs on this host (-1 otherwise), from /proc in clock ticks (assumed 100
+// a second, Linux's USER_HZ).
+func backendCPU(pid string) time.Duration {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return -1
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return -1
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	k, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return -1
+	}
+	return time.Duration(u+k) * 10 * time.Millisecond
 }
