@@ -388,6 +388,15 @@ func TestPostgresReadOneTripGuarantees(t *testing.T) {
 	}
 	waitGone(t, pool, "onetrip_cancel_marker")
 	clean("a cancelled read")
+	// A call whose context ended before it began sends nothing.
+	before = flights.Load()
+	if _, err := readParams(t, cctx, tl, long, float64(1)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a call cancelled before it began: %v", err)
+	}
+	if n := flights.Load() - before; n != 0 {
+		t.Errorf("a call cancelled before it began took %d round trips", n)
+	}
+	clean("a read cancelled before it began")
 
 	// Errors, and the parameter count.
 	const div = "SELECT 10 / $1::int AS q"
@@ -524,7 +533,7 @@ INSERT INTO people SELECT g, 'name ' || g, 'user' || g || '@example.com', '123-4
 }
 
 // cpuTime is the process's CPU time so far, user and system.
-func cpuTime(b *testing.B) time.Duration {
+func cpuTime(b testing.TB) time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		b.Fatal(err)

@@ -165,6 +165,14 @@ func (p *postgres) readPredicted(ctx context.Context, conn *pgxpool.Conn, q *que
 	defer endRead(ctx, pc, &done)
 
 	pl := pc.StartPipeline(ctx)
+	if !pc.IsBusy() {
+		// The pipeline did not start (the call's context had ended, or
+		// the connection is closed): write nothing past it. The
+		// two-trip read fails as it always has.
+		_ = pl.Close()
+		done = true // nothing began
+		return nil, errStale
+	}
 	after := ff.send(pl, q.SQL, statementTimeout(ctx, p.limits))
 	// The first flight's own Sync ends the pipeline's part; the Bind and
 	// everything after it follow in the same write.
