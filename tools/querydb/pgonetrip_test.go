@@ -262,8 +262,13 @@ func TestPostgresReadOneTripSchemaChanges(t *testing.T) {
 			// And the read after it: in one trip where it can be.
 			again, n, aerr := trips(t, tl, flights, tc.sql, tc.params...)
 			want := int64(1)
-			if strings.Contains(tc.name, "a view") {
+			switch {
+			case strings.Contains(tc.name, "a view"):
 				want = 3 // a view over a table: one more lookup
+			case tc.sources == "error":
+				// Described afresh (a failed read is not remembered):
+				// the first flight fails, and its ROLLBACK is one more.
+				want = 2
 			}
 			if n != want {
 				t.Errorf("after %s, read again: %d round trips, want %d", tc.ddl, n, want)
