@@ -266,6 +266,7 @@ type firstFlight struct {
 	ld        *catalogLoader
 	tm        *pgtype.Map
 	rels, fns []string
+	catSQL    string   // catalogQuery's text
 	catArgs   [][]byte // nil when the statement names nothing to look up
 }
 
@@ -278,11 +279,12 @@ func newFirstFlight(tm *pgtype.Map, lin *pgsql.Lineage) (*firstFlight, error) {
 	f := &firstFlight{ld: newCatalogLoader(lin), tm: tm}
 	rels, fns, lookup := f.ld.next()
 	if lookup {
-		args, err := encodeText(tm, catalogArgs(rels, fns))
+		sql, cargs := catalogQuery(rels, fns)
+		args, err := encodeText(tm, cargs)
 		if err != nil {
 			return nil, err
 		}
-		f.rels, f.fns, f.catArgs = rels, fns, args
+		f.rels, f.fns, f.catSQL, f.catArgs = rels, fns, sql, args
 	}
 	return f, nil
 }
@@ -296,7 +298,7 @@ func (f *firstFlight) send(pl *pgconn.Pipeline, sql string, timeout time.Duratio
 	pl.SendPrepare(readStatement, sql, nil)
 	var after []func(*pgconn.ResultReader) error
 	if f.catArgs != nil {
-		pl.SendQueryParams(catalogSQL, f.catArgs, nil, nil, nil)
+		pl.SendQueryParams(f.catSQL, f.catArgs, nil, nil, nil)
 		after = append(after, func(rr *pgconn.ResultReader) error {
 			return f.ld.add(pgx.RowsFromResultReader(f.tm, rr), f.rels, f.fns)
 		})
