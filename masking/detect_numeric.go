@@ -435,7 +435,9 @@ func (sc *scanner) ipv4(a int) {
 	if err != nil || !reportableIP(addr) {
 		return
 	}
-	if sc.hints&hintVersion != 0 || sc.near(start, versionWords) {
+	// A version key from a document (hintKey) is no veto: whoever shapes
+	// the request may name an address so ({ version: ip }).
+	if sc.hints&(hintVersion|hintKey) == hintVersion || sc.hints&hintStrict == 0 && sc.near(start, versionWords) {
 		return
 	}
 	sc.add(start, end, IPAddress)
@@ -544,12 +546,18 @@ func (sc *scanner) phoneContext() bool {
 // notPhoneContext reports an identifier word ("order", "invoice") before
 // the current span, or a '#' right before the number.
 func (sc *scanner) notPhoneContext(start int) bool {
+	// An identifier key vetoes a bare run of digits only when it comes
+	// from a document (hintKey), which an outsider may name.
+	idKey := sc.hints&(hintID|hintPhone) == hintID && (sc.hints&hintKey == 0 || len(sc.groups) == 1)
+	if sc.hints&hintStrict != 0 {
+		return idKey
+	}
 	if start > 0 && sc.s[start-1] == '#' {
 		return true
 	}
 	if sc.ctxNotPhone < 0 {
 		sc.ctxNotPhone = 0
-		if sc.hints&(hintID|hintPhone) == hintID || sc.near(sc.spanStart, notPhoneWords) {
+		if idKey || sc.near(sc.spanStart, notPhoneWords) {
 			sc.ctxNotPhone = 1
 		}
 	}

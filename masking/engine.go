@@ -447,6 +447,17 @@ func keyHints(k string) uint8 {
 	return 0
 }
 
+// docKeyHints is keyHints for a key an outsider may have chosen: a
+// document's or a response body's key rather than a stored column's name.
+// Its negative hints carry hintKey.
+func docKeyHints(k string) uint8 {
+	h := keyHints(k)
+	if h&hintsNegative != 0 {
+		h |= hintKey
+	}
+	return h
+}
+
 var (
 	versionKeys = []string{"version", "build", "release", "firmware", "oid"}
 	idKeys      = []string{"id", "order", "invoice", "sku", "ticket", "tracking", "ref", "reference", "isbn", "serial",
@@ -592,7 +603,7 @@ func (w *walker) entry(out map[string]any, k, mk string, v any) {
 			mk = base + "#" + strconv.Itoa(n)
 		}
 	}
-	hints := keyHints(strings.ToLower(stripMaskTokens(k))) // a masked key ("PHONE_…") is no context
+	hints := docKeyHints(strings.ToLower(stripMaskTokens(k))) // a masked key ("PHONE_…") is no context
 	if len(w.e.keys) > 0 {
 		if op, ok := w.e.keyOperator(w.path); ok {
 			out[mk] = w.e.maskWhole(op, v, "", hints, w.c)

@@ -28,7 +28,24 @@ const (
 	// or "created" timestamp no phone number and an EAN no card.
 	hintVersion
 	hintID
+	// hintStrict marks text an agent may have written around the value
+	// (a computed column: 'version ' || ip, 'order #' || phone): words in
+	// it never keep a value from being detected.
+	hintStrict
+	// hintKey marks hintVersion or hintID read from a key in a document
+	// or a response body (a JSON key, an XML element, a YAML key, a CSV
+	// header). Whoever shapes the request may choose those keys (a
+	// GraphQL alias, { version: ip }), so they only ever relax weak,
+	// ambiguous shapes: a bare run of digits, never a dotted address or
+	// a formatted phone number.
+	hintKey
 )
+
+// hintsNegative are the hints that suppress a detection.
+const hintsNegative = hintVersion | hintID
+
+// hintsPositive are the hints that make a shape a detection.
+const hintsPositive = hintSSN | hintPhone | hintCard
 
 // scanner finds matches in one line (or one string value). It is pooled:
 // the buffers are reused across lines.

@@ -250,7 +250,7 @@ func (e *Engine) keyedValue(path []string, key, val string, extra uint8, full, c
 		return "", false
 	}
 	lk := strings.ToLower(key)
-	hints := keyHints(lk) | extra
+	hints := docKeyHints(lk) | extra
 	if looksMasked(t) {
 		if !full {
 			return "", false // the text pass reads it
@@ -375,7 +375,7 @@ func (e *Engine) tableEdits(s string, d byte, markdown bool, c Counts) []edit {
 			extra := prev
 			prev = 0
 			if t := strings.TrimSpace(v); len(t) <= 40 && !strings.ContainsAny(t, "0123456789") {
-				prev = keyHints(strings.ToLower(t)) // "ssn","078051120": a key/value table
+				prev = docKeyHints(strings.ToLower(t)) // "ssn","078051120": a key/value table
 			}
 			if out, ok := e.keyedValue(path, key, v, extra, true, true, c); ok {
 				// Keep the cell's padding (markdown) so columns stay aligned.
