@@ -587,7 +587,9 @@ func placeholder(v string) bool {
 		// Masked-looking values only in the shapes masks take: stars or
 		// bullets with a few characters kept, or words around "redacted".
 		// A real secret with "***" appended is still a secret.
-		looksMasked(strings.ReplaceAll(v, "•", "*")), redactedWords(lv),
+		// A partial email's host is kept as written, so it is no mask of
+		// a secret: "x***@<secret>" is judged as a value.
+		looksMasked(strings.ReplaceAll(v, "•", "*")) && !partialEmailShape(v), redactedWords(lv),
 		strings.HasPrefix(v, "!"), v == "|", v == ">":
 		return true
 	}

@@ -330,7 +330,10 @@ func (e *Engine) maskWhole(op Operator, v any, hint Entity, hints uint8, c Count
 		return nil
 	}
 	str, scalar := scalarString(v)
-	if scalar && looksMasked(str) {
+	// Only what this operator itself writes is left as it is: a label or
+	// pseudonym, or under partial a partial view. Stars around readable
+	// text ("hunter***") are a value.
+	if scalar && (isMaskToken(str) || op == Partial && looksMasked(str)) {
 		return v
 	}
 	ent := hint
@@ -628,7 +631,7 @@ func (w *walker) namedStrength(name string, strength int, v any, hints uint8) an
 		// pass will: "+100000000000\"1100" is not a secret, but what is
 		// left once its phone is masked may be.
 		if str, ok := scalarString(v); ok && v != nil && !isBool(v) && secretValue(e.maskText(str, hints, nil), strength) {
-			if looksMasked(str) {
+			if isMaskToken(str) || looksMasked(str) && !partialEmailShape(str) {
 				return v
 			}
 			ent := Secret
