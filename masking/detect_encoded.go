@@ -71,7 +71,7 @@ func (d *runDecoder) each(s string, fn func(r *DecodedRun) bool) {
 		return
 	}
 	var esc [][2]int
-	if strings.IndexByte(s, '%') >= 0 || strings.IndexByte(s, '&') >= 0 || strings.IndexByte(s, '\\') >= 0 {
+	if strings.IndexByte(s, '%') >= 0 || strings.IndexByte(s, '&') >= 0 || strings.IndexByte(s, '\\') >= 0 || strings.IndexByte(s, '+') >= 0 {
 		esc = escapeRuns(s)
 	}
 	n := len(s)
@@ -311,6 +311,10 @@ func escapeAt(s string, i int) int {
 func decodeEscape(s string, i int, dst []byte) ([]byte, int) {
 	n := len(s)
 	switch s[i] {
+	case '+':
+		if formSpace(s, i) {
+			return append(dst, ' '), 1
+		}
 	case '%':
 		if i+2 < n && isHex(s[i+1]) && isHex(s[i+2]) {
 			return append(dst, unhex(s[i+1])<<4|unhex(s[i+2])), 3
@@ -365,6 +369,24 @@ func decodeEscape(s string, i int, dst []byte) ([]byte, int) {
 		}
 	}
 	return dst, 0
+}
+
+// formSpace reports a '+' that a form-encoded query value writes for a
+// space ("card_number=5555+5555+5555+4444", "msisdn=%2B44+7700+900123"):
+// between letters or digits, after a '=' in the same run.
+func formSpace(s string, i int) bool {
+	if i == 0 || i+1 >= len(s) || !isAlnum(s[i-1]) || !isAlnum(s[i+1]) && s[i+1] != '%' {
+		return false
+	}
+	for k := i - 1; k >= 0 && i-k <= 256; k-- {
+		switch c := s[k]; {
+		case c == '=':
+			return true
+		case c == '&' || c == '?' || escapeDelim(c):
+			return false
+		}
+	}
+	return false
 }
 
 func utf16Surrogate(r rune) bool { return r >= 0xd800 && r < 0xdc00 }
@@ -469,7 +491,7 @@ func mayBeEncoded(s string) bool {
 			continue
 		}
 		run, cls = 0, 0
-		if (c == '%' || c == '&' || c == '\\') && escapeAt(s, i) > 0 {
+		if (c == '%' || c == '&' || c == '\\' || c == '+') && escapeAt(s, i) > 0 {
 			return true
 		}
 	}

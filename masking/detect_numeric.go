@@ -489,7 +489,7 @@ func (sc *scanner) phone(a int, prefix string) (end, last int) {
 	best := -1
 	digits := 0
 	for b := a; b <= maxB; b++ {
-		if b > a && !phoneSep(sc.sep(b-1)) {
+		if b > a && !phoneSep(sc.sep(b-1)) && !sc.slashPhone(a, b) {
 			break
 		}
 		digits += gs[b].len()
@@ -529,6 +529,18 @@ func (sc *scanner) phone(a int, prefix string) (end, last int) {
 	end = extension(s, gs[best].end)
 	sc.add(startPos, end, Phone)
 	return end, best
+}
+
+// slashPhone reports a national number written area code, '/',
+// subscriber ("030/12345678", "0171/2345678", as in Germany) where the
+// context says phone: a '/' alone also joins dates and fractions.
+func (sc *scanner) slashPhone(a, b int) bool {
+	gs := sc.groups
+	if b != a+1 || sc.sep(a) != "/" || gs[a].len() < 3 || gs[a].len() > 5 || sc.s[gs[a].start] != '0' ||
+		gs[b].len() < 4 || gs[b].len() > 9 {
+		return false
+	}
+	return sc.phoneContext()
 }
 
 // phoneContext reports a phone word before the current span (or a phone
@@ -599,7 +611,7 @@ func (sc *scanner) plausiblePhone(a, b, start int) bool {
 	}
 	var buf [16]byte
 	d := sc.digitsOf(a, b, buf[:0])
-	if (b > a || len(d) == 13) && isbn(d) {
+	if (b > a && !sc.slashPhone(a, b) || len(d) == 13) && isbn(d) {
 		return false
 	}
 	if a == b {
@@ -873,7 +885,11 @@ func (sc *scanner) near(pos int, words *wordSet) bool {
 			}
 			e := k + len(w)
 			// Our own labels ("[PHONE]", "SSN_3fa9…") are not context.
-			if e < len(s) && (isLetter(s[e]) || s[e] == '_' || s[e] == ']') || k > 0 && s[k-1] == '[' {
+			// A snake-case key written in lower case ("contact_number:")
+			// is context for the words that make a value sensitive;
+			// a pseudonym ("PHONE_3fa9…") is upper case.
+			snake := e < len(s) && s[e] == '_' && s[k] >= 'a' && s[k] <= 'z' && words != notPhoneWords && words != versionWords
+			if e < len(s) && (isLetter(s[e]) || s[e] == '_' && !snake || s[e] == ']') || k > 0 && s[k-1] == '[' {
 				continue
 			}
 			return true

@@ -575,6 +575,10 @@ func placeholder(v string) bool {
 		// JSON text escapes '<', '>' and '&' in "<your-password>".
 		v = strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&").Replace(v)
 	}
+	if strings.HasPrefix(v, "&lt;") && strings.HasSuffix(v, "&gt;") {
+		// So does XML and HTML: api_key="&lt;your-token-here&gt;".
+		v = "<" + v[4:len(v)-4] + ">"
+	}
 	lv := strings.ToLower(v)
 	if placeholderWords[lv] {
 		return true

@@ -417,7 +417,7 @@ func keyHints(k string) uint8 {
 		h |= hintSSN
 	}
 	if strings.Contains(k, "phone") || strings.Contains(k, "mobile") || strings.Contains(k, "msisdn") ||
-		strings.Contains(k, "fax") || strings.Contains(k, "telefon") || strings.Contains(k, "handy") || strings.Contains(k, "celular") ||
+		strings.Contains(k, "fax") || strings.Contains(k, "contact_num") || strings.Contains(k, "contact_no") || strings.Contains(k, "telefon") || strings.Contains(k, "handy") || strings.Contains(k, "celular") ||
 		k == "tel" || k == "cell" || strings.HasSuffix(k, "_tel") || strings.HasPrefix(k, "tel_") {
 		h |= hintPhone
 	}

@@ -232,7 +232,7 @@ func (sc *scanner) scan(s string, hints uint8) []match {
 var wordStarters [256]bool
 
 func init() {
-	for _, c := range "0123456789AgxsreBb" {
+	for _, c := range "0123456789AgxsreBbwh" {
 		wordStarters[c] = true
 	}
 }
@@ -258,8 +258,10 @@ func (sc *scanner) wordStart(i int) int {
 		end = sc.gitToken(i)
 	case 'x':
 		end = sc.slack(i)
-	case 's', 'r':
+	case 's', 'r', 'w':
 		end = sc.stripe(i)
+	case 'h':
+		end = sc.slackWebhook(i)
 	case 'e':
 		end = sc.jwt(i, JWT)
 	case 'B', 'b':
