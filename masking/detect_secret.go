@@ -96,22 +96,17 @@ func (sc *scanner) slack(i int) int {
 	return e
 }
 
-// slackWebhook proposes a Slack incoming-webhook URL,
-// hooks.slack.com/services/T…/B…/<secret>: the path is the credential
+// slackWebhook proposes, at i right after "://", a Slack incoming-webhook
+// URL, hooks.slack.com/services/T…/B…/<secret>: the path is the credential
 // (anyone holding it can post), so all of it after "services/" is masked.
 func (sc *scanner) slackWebhook(i int) int {
 	s := sc.s
 	rest := s[i:]
 	const host = "hooks.slack.com/services/"
-	b := i
-	switch {
-	case strings.HasPrefix(rest, "https://"+host):
-		b += len("https://" + host)
-	case strings.HasPrefix(rest, host):
-		b += len(host)
-	default:
+	if !strings.HasPrefix(rest, host) {
 		return i
 	}
+	b := i + len(host)
 	k := b
 	for part := 0; part < 3; part++ {
 		e := runEnd(s, k, 128, isAlnum)

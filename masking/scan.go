@@ -207,6 +207,7 @@ func (sc *scanner) scan(s string, hints uint8) []match {
 			sc.email(i)
 		case ':':
 			if i+2 < n && s[i+1] == '/' && s[i+2] == '/' {
+				sc.slackWebhook(i + 3)
 				sc.uriPassword(i)
 			} else {
 				sc.ipv6(i)
@@ -232,7 +233,7 @@ func (sc *scanner) scan(s string, hints uint8) []match {
 var wordStarters [256]bool
 
 func init() {
-	for _, c := range "0123456789AgxsreBbwh" {
+	for _, c := range "0123456789AgxsreBbw" {
 		wordStarters[c] = true
 	}
 }
@@ -260,8 +261,6 @@ func (sc *scanner) wordStart(i int) int {
 		end = sc.slack(i)
 	case 's', 'r', 'w':
 		end = sc.stripe(i)
-	case 'h':
-		end = sc.slackWebhook(i)
 	case 'e':
 		end = sc.jwt(i, JWT)
 	case 'B', 'b':
