@@ -417,6 +417,11 @@ func (e *Engine) xmlEdits(s string, c Counts) []edit {
 	for i < len(s) {
 		lt := strings.IndexByte(s[i:], '<')
 		if lt < 0 {
+			// Text after the last tag still belongs to the open element:
+			// a chunk of a stream may end before its end tag.
+			if key, path := top(); key != "" && strings.TrimSpace(s[i:]) != "" {
+				add(path, key, i, len(s))
+			}
 			break
 		}
 		if lt > 0 {
