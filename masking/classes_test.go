@@ -29,6 +29,9 @@ func TestMissedClasses(t *testing.T) {
 		{"slash phone yaml", "contact:\n  mobile: 0171/2345678\n", []string{"0171/2345678"}},
 		{"slash phone logfmt", "level=info fax=0621/987654 msg=sent", []string{"0621/987654"}},
 		{"slash phone kv", "2026-12-02 INFO contact_number: 089/12345678", []string{"089/12345678"}},
+		{"nbsp phone in an HTML cell", "<tr><th>phone</th><td>0171&nbsp;2345678</td></tr>", []string{"2345678"}},
+		{"entity dash phone in an HTML cell", "<tr><th>Phone</th><td>011&#45;23456789</td></tr>", []string{"23456789"}},
+		{"hex entity dash phone", "<td>tel</td><td>(11)&#x20;3456&#x2d;7890</td>", []string{"3456&#x2d;7890"}},
 		{"slack webhook prose", "post to https://hooks.slack.com/services/T0ABCDEF12/B0ABCDEF34/z9Yx8Wv7Ut6Sr5Qp4On3Ml2K then",
 			[]string{"z9Yx8Wv7Ut6Sr5Qp4On3Ml2K"}},
 		{"slack webhook encoded", "u=https%3A%2F%2Fhooks.slack.com%2Fservices%2FT0ABCDEF12%2FB0ABCDEF34%2Fz9Yx8Wv7Ut6Sr5Qp4On3Ml2K",
@@ -53,6 +56,7 @@ func TestMissedClasses(t *testing.T) {
 		"date 01/2024 and ratio 030/12345678 in a table",
 		"https://hooks.slack.com/services/ docs page",
 		"whsec_short",
+		"<tr><th>qty</th><td>1&nbsp;234&nbsp;567</td></tr>",
 	}
 	for _, in := range negatives {
 		if out := e.MaskText(in, nil); out != in {

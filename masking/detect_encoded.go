@@ -460,10 +460,24 @@ func (sc *scanner) encodedMatches(w string, hints uint8, ms []match, depth int) 
 	e := sc.e
 	sc.dec.each(w, func(r *DecodedRun) bool {
 		sub := e.getScanner()
-		found := sub.scan(r.Text, hints)
-		found = sub.encodedMatches(r.Text, hints, found, depth+1)
+		// The words just before an escaped run are its context, as they
+		// are for plain text: "<th>phone</th><td>0171&nbsp;2345678".
+		// Only matches inside the run count.
+		ctx := ""
+		if r.Start > 0 && depth == 0 {
+			ctx = w[max(0, r.Start-24):r.Start]
+		}
+		text := r.Text
+		if ctx != "" {
+			text = ctx + r.Text
+		}
+		found := sub.scan(text, hints)
+		found = sub.encodedMatches(text, hints, found, depth+1)
 		for _, m := range resolve(found, nil) {
-			st, en := r.Source(m.start, m.end)
+			if m.start < len(ctx) {
+				continue
+			}
+			st, en := r.Source(m.start-len(ctx), m.end-len(ctx))
 			ms = append(ms, match{start: st, end: en, ent: m.ent, encoded: true})
 		}
 		sub.release()
