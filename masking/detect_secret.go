@@ -23,6 +23,15 @@ func runEnd(s string, i, max int, ok func(byte) bool) int {
 // and 16 upper-case letters or digits.
 func (sc *scanner) aws(i int) int {
 	s := sc.s
+	if len(s)-i >= 39 && s[i:i+4] == "AIza" {
+		// A Google API key: "AIza" and 35 base64url characters.
+		e := runEnd(s, i+4, 64, isB64URL)
+		if e-i == 39 && (e == len(s) || !wordAt(s, e) && s[e] != '-') {
+			sc.add(i, e, Secret)
+			return e
+		}
+		return i
+	}
 	if len(s)-i < 20 || (s[i:i+4] != "AKIA" && s[i:i+4] != "ASIA") {
 		return i
 	}

@@ -422,7 +422,7 @@ var keyNames = map[string]int{}
 func init() {
 	for _, w := range []string{"password", "passwd", "pwd", "passphrase", "pass", "secret", "secret_key",
 		"private_key", "api_key", "apikey", "access_key", "client_secret", "signing_key",
-		"encryption_key", "master_key", "secret_access_key"} {
+		"encryption_key", "master_key", "secret_access_key", "account_key", "shared_access_key"} {
 		keyNames[w] = keyStrong
 	}
 	for _, w := range []string{"token", "auth", "authorization", "credential", "credentials", "bearer",

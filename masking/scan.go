@@ -140,7 +140,7 @@ func mayContain(s string) bool {
 		}
 		switch s[i] {
 		case 'A':
-			if i+2 < len(s) && (s[i+1] == 'K' || s[i+1] == 'S') && (s[i+2] == 'I') {
+			if i+2 < len(s) && ((s[i+1] == 'K' || s[i+1] == 'S') && s[i+2] == 'I' || s[i+1] == 'I' && s[i+2] == 'z') {
 				return true
 			}
 		case 'J':
