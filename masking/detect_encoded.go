@@ -71,7 +71,7 @@ func (d *runDecoder) each(s string, fn func(r *DecodedRun) bool) {
 		return
 	}
 	var esc [][2]int
-	if strings.IndexByte(s, '%') >= 0 || strings.IndexByte(s, '&') >= 0 || strings.IndexByte(s, '\\') >= 0 || strings.IndexByte(s, '+') >= 0 {
+	if strings.IndexByte(s, '%') >= 0 || strings.IndexByte(s, '&') >= 0 || strings.IndexByte(s, '\\') >= 0 || hasFormSpace(s) {
 		esc = escapeRuns(s)
 	}
 	n := len(s)
@@ -369,6 +369,22 @@ func decodeEscape(s string, i int, dst []byte) ([]byte, int) {
 		}
 	}
 	return dst, 0
+}
+
+// hasFormSpace reports a '+' in s that formSpace decodes (at most 64
+// are looked at: '+' is common in text, "+0000", "+1 555…").
+func hasFormSpace(s string) bool {
+	for i, n := 0, 0; i < len(s) && n < 64; n++ {
+		k := strings.IndexByte(s[i:], '+')
+		if k < 0 {
+			return false
+		}
+		if formSpace(s, i+k) {
+			return true
+		}
+		i += k + 1
+	}
+	return false
 }
 
 // formSpace reports a '+' that a form-encoded query value writes for a
