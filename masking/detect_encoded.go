@@ -71,7 +71,7 @@ func (d *runDecoder) each(s string, fn func(r *DecodedRun) bool) {
 		return
 	}
 	var esc [][2]int
-	if strings.IndexByte(s, '%') >= 0 || strings.IndexByte(s, '&') >= 0 || strings.IndexByte(s, '\\') >= 0 {
+	if strings.IndexByte(s, '%') >= 0 || strings.IndexByte(s, '&') >= 0 || strings.IndexByte(s, '\\') >= 0 || hasFormSpace(s) {
 		esc = escapeRuns(s)
 	}
 	n := len(s)
@@ -311,6 +311,10 @@ func escapeAt(s string, i int) int {
 func decodeEscape(s string, i int, dst []byte) ([]byte, int) {
 	n := len(s)
 	switch s[i] {
+	case '+':
+		if formSpace(s, i) {
+			return append(dst, ' '), 1
+		}
 	case '%':
 		if i+2 < n && isHex(s[i+1]) && isHex(s[i+2]) {
 			return append(dst, unhex(s[i+1])<<4|unhex(s[i+2])), 3
@@ -365,6 +369,40 @@ func decodeEscape(s string, i int, dst []byte) ([]byte, int) {
 		}
 	}
 	return dst, 0
+}
+
+// hasFormSpace reports a '+' in s that formSpace decodes (at most 64
+// are looked at: '+' is common in text, "+0000", "+1 555…").
+func hasFormSpace(s string) bool {
+	for i, n := 0, 0; i < len(s) && n < 64; n++ {
+		k := strings.IndexByte(s[i:], '+')
+		if k < 0 {
+			return false
+		}
+		if formSpace(s, i+k) {
+			return true
+		}
+		i += k + 1
+	}
+	return false
+}
+
+// formSpace reports a '+' that a form-encoded query value writes for a
+// space ("card_number=5555+5555+5555+4444", "msisdn=%2B44+7700+900123"):
+// between letters or digits, after a '=' in the same run.
+func formSpace(s string, i int) bool {
+	if i == 0 || i+1 >= len(s) || !isAlnum(s[i-1]) || !isAlnum(s[i+1]) && s[i+1] != '%' {
+		return false
+	}
+	for k := i - 1; k >= 0 && i-k <= 256; k-- {
+		switch c := s[k]; {
+		case c == '=':
+			return true
+		case c == '&' || c == '?' || escapeDelim(c):
+			return false
+		}
+	}
+	return false
 }
 
 func utf16Surrogate(r rune) bool { return r >= 0xd800 && r < 0xdc00 }
@@ -438,10 +476,24 @@ func (sc *scanner) encodedMatches(w string, hints uint8, ms []match, depth int) 
 	e := sc.e
 	sc.dec.each(w, func(r *DecodedRun) bool {
 		sub := e.getScanner()
-		found := sub.scan(r.Text, hints)
-		found = sub.encodedMatches(r.Text, hints, found, depth+1)
+		// The words just before an escaped run are its context, as they
+		// are for plain text: "<th>phone</th><td>0171&nbsp;2345678".
+		// Only matches inside the run count.
+		ctx := ""
+		if r.Start > 0 && depth == 0 {
+			ctx = w[max(0, r.Start-24):r.Start]
+		}
+		text := r.Text
+		if ctx != "" {
+			text = ctx + r.Text
+		}
+		found := sub.scan(text, hints)
+		found = sub.encodedMatches(text, hints, found, depth+1)
 		for _, m := range resolve(found, nil) {
-			st, en := r.Source(m.start, m.end)
+			if m.start < len(ctx) {
+				continue
+			}
+			st, en := r.Source(m.start-len(ctx), m.end-len(ctx))
 			ms = append(ms, match{start: st, end: en, ent: m.ent, encoded: true})
 		}
 		sub.release()
@@ -469,7 +521,7 @@ func mayBeEncoded(s string) bool {
 			continue
 		}
 		run, cls = 0, 0
-		if (c == '%' || c == '&' || c == '\\') && escapeAt(s, i) > 0 {
+		if (c == '%' || c == '&' || c == '\\' || c == '+') && escapeAt(s, i) > 0 {
 			return true
 		}
 	}

@@ -435,7 +435,9 @@ func (sc *scanner) ipv4(a int) {
 	if err != nil || !reportableIP(addr) {
 		return
 	}
-	if sc.hints&hintVersion != 0 || sc.near(start, versionWords) {
+	// A version key from a document (hintKey) is no veto: whoever shapes
+	// the request may name an address so ({ version: ip }).
+	if sc.hints&(hintVersion|hintKey) == hintVersion || sc.hints&hintStrict == 0 && sc.near(start, versionWords) {
 		return
 	}
 	sc.add(start, end, IPAddress)
@@ -487,7 +489,7 @@ func (sc *scanner) phone(a int, prefix string) (end, last int) {
 	best := -1
 	digits := 0
 	for b := a; b <= maxB; b++ {
-		if b > a && !phoneSep(sc.sep(b-1)) {
+		if b > a && !phoneSep(sc.sep(b-1)) && !sc.slashPhone(a, b) {
 			break
 		}
 		digits += gs[b].len()
@@ -529,6 +531,18 @@ func (sc *scanner) phone(a int, prefix string) (end, last int) {
 	return end, best
 }
 
+// slashPhone reports a national number written area code, '/',
+// subscriber ("030/12345678", "0171/2345678", as in Germany) where the
+// context says phone: a '/' alone also joins dates and fractions.
+func (sc *scanner) slashPhone(a, b int) bool {
+	gs := sc.groups
+	if b != a+1 || sc.sep(a) != "/" || gs[a].len() < 3 || gs[a].len() > 5 || sc.s[gs[a].start] != '0' ||
+		gs[b].len() < 4 || gs[b].len() > 9 {
+		return false
+	}
+	return sc.phoneContext()
+}
+
 // phoneContext reports a phone word before the current span (or a phone
 // key or column), looked up once per span.
 func (sc *scanner) phoneContext() bool {
@@ -544,12 +558,18 @@ func (sc *scanner) phoneContext() bool {
 // notPhoneContext reports an identifier word ("order", "invoice") before
 // the current span, or a '#' right before the number.
 func (sc *scanner) notPhoneContext(start int) bool {
+	// An identifier key vetoes a bare run of digits only when it comes
+	// from a document (hintKey), which an outsider may name.
+	idKey := sc.hints&(hintID|hintPhone) == hintID && (sc.hints&hintKey == 0 || len(sc.groups) == 1)
+	if sc.hints&hintStrict != 0 {
+		return idKey
+	}
 	if start > 0 && sc.s[start-1] == '#' {
 		return true
 	}
 	if sc.ctxNotPhone < 0 {
 		sc.ctxNotPhone = 0
-		if sc.hints&(hintID|hintPhone) == hintID || sc.near(sc.spanStart, notPhoneWords) {
+		if idKey || sc.near(sc.spanStart, notPhoneWords) {
 			sc.ctxNotPhone = 1
 		}
 	}
@@ -591,7 +611,7 @@ func (sc *scanner) plausiblePhone(a, b, start int) bool {
 	}
 	var buf [16]byte
 	d := sc.digitsOf(a, b, buf[:0])
-	if (b > a || len(d) == 13) && isbn(d) {
+	if (b > a && !sc.slashPhone(a, b) || len(d) == 13) && isbn(d) {
 		return false
 	}
 	if a == b {
@@ -865,7 +885,11 @@ func (sc *scanner) near(pos int, words *wordSet) bool {
 			}
 			e := k + len(w)
 			// Our own labels ("[PHONE]", "SSN_3fa9…") are not context.
-			if e < len(s) && (isLetter(s[e]) || s[e] == '_' || s[e] == ']') || k > 0 && s[k-1] == '[' {
+			// A snake-case key written in lower case ("contact_number:")
+			// is context for the words that make a value sensitive;
+			// a pseudonym ("PHONE_3fa9…") is upper case.
+			snake := e < len(s) && s[e] == '_' && s[k] >= 'a' && s[k] <= 'z' && words != notPhoneWords && words != versionWords
+			if e < len(s) && (isLetter(s[e]) || s[e] == '_' && !snake || s[e] == ']') || k > 0 && s[k-1] == '[' {
 				continue
 			}
 			return true

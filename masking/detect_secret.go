@@ -23,6 +23,15 @@ func runEnd(s string, i, max int, ok func(byte) bool) int {
 // and 16 upper-case letters or digits.
 func (sc *scanner) aws(i int) int {
 	s := sc.s
+	if len(s)-i >= 39 && s[i:i+4] == "AIza" {
+		// A Google API key: "AIza" and 35 base64url characters.
+		e := runEnd(s, i+4, 64, isB64URL)
+		if e-i == 39 && (e == len(s) || !wordAt(s, e) && s[e] != '-') {
+			sc.add(i, e, Secret)
+			return e
+		}
+		return i
+	}
 	if len(s)-i < 20 || (s[i:i+4] != "AKIA" && s[i:i+4] != "ASIA") {
 		return i
 	}
@@ -96,10 +105,51 @@ func (sc *scanner) slack(i int) int {
 	return e
 }
 
-// stripe proposes Stripe secret and restricted keys, live or test.
+// slackWebhook proposes, at i right after "://", a Slack incoming-webhook
+// URL, hooks.slack.com/services/T…/B…/<secret>: the path is the credential
+// (anyone holding it can post), so all of it after "services/" is masked.
+func (sc *scanner) slackWebhook(i int) int {
+	s := sc.s
+	rest := s[i:]
+	const host = "hooks.slack.com/services/"
+	if !strings.HasPrefix(rest, host) {
+		return i
+	}
+	b := i + len(host)
+	k := b
+	for part := 0; part < 3; part++ {
+		e := runEnd(s, k, 128, isAlnum)
+		if e-k < 8 || part == 0 && s[k] != 'T' || part == 1 && s[k] != 'B' {
+			return i
+		}
+		k = e
+		if part < 2 {
+			if k >= len(s) || s[k] != '/' {
+				return i
+			}
+			k++
+		}
+	}
+	if k < len(s) && wordAt(s, k) {
+		return i
+	}
+	sc.add(b, k, SlackToken)
+	return k
+}
+
+// stripe proposes Stripe secret and restricted keys, live or test, and
+// webhook signing secrets (whsec_).
 func (sc *scanner) stripe(i int) int {
 	s := sc.s
 	rest := s[i:]
+	if strings.HasPrefix(rest, "whsec_") {
+		e := runEnd(s, i+6, 256, isAlnum)
+		if e-(i+6) < 24 || (e < len(s) && wordAt(s, e)) {
+			return i
+		}
+		sc.add(i, e, StripeKey)
+		return e
+	}
 	if len(rest) < 24 || rest[1] != 'k' || rest[2] != '_' || !(strings.HasPrefix(rest[3:], "live_") || strings.HasPrefix(rest[3:], "test_")) {
 		return i
 	}

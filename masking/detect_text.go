@@ -422,7 +422,7 @@ var keyNames = map[string]int{}
 func init() {
 	for _, w := range []string{"password", "passwd", "pwd", "passphrase", "pass", "secret", "secret_key",
 		"private_key", "api_key", "apikey", "access_key", "client_secret", "signing_key",
-		"encryption_key", "master_key", "secret_access_key"} {
+		"encryption_key", "master_key", "secret_access_key", "account_key", "shared_access_key"} {
 		keyNames[w] = keyStrong
 	}
 	for _, w := range []string{"token", "auth", "authorization", "credential", "credentials", "bearer",
@@ -575,6 +575,10 @@ func placeholder(v string) bool {
 		// JSON text escapes '<', '>' and '&' in "<your-password>".
 		v = strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&").Replace(v)
 	}
+	if strings.HasPrefix(v, "&lt;") && strings.HasSuffix(v, "&gt;") {
+		// So does XML and HTML: api_key="&lt;your-token-here&gt;".
+		v = "<" + v[4:len(v)-4] + ">"
+	}
 	lv := strings.ToLower(v)
 	if placeholderWords[lv] {
 		return true
@@ -587,7 +591,9 @@ func placeholder(v string) bool {
 		// Masked-looking values only in the shapes masks take: stars or
 		// bullets with a few characters kept, or words around "redacted".
 		// A real secret with "***" appended is still a secret.
-		looksMasked(strings.ReplaceAll(v, "•", "*")), redactedWords(lv),
+		// A partial email's host is kept as written, so it is no mask of
+		// a secret: "x***@<secret>" is judged as a value.
+		looksMasked(strings.ReplaceAll(v, "•", "*")) && !partialEmailShape(v), redactedWords(lv),
 		strings.HasPrefix(v, "!"), v == "|", v == ">":
 		return true
 	}

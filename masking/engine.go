@@ -330,7 +330,10 @@ func (e *Engine) maskWhole(op Operator, v any, hint Entity, hints uint8, c Count
 		return nil
 	}
 	str, scalar := scalarString(v)
-	if scalar && looksMasked(str) {
+	// Only what this operator itself writes is left as it is: a label or
+	// pseudonym, or under partial a partial view. Stars around readable
+	// text ("hunter***") are a value.
+	if scalar && (isMaskToken(str) || op == Partial && looksMasked(str)) {
 		return v
 	}
 	ent := hint
@@ -414,7 +417,7 @@ func keyHints(k string) uint8 {
 		h |= hintSSN
 	}
 	if strings.Contains(k, "phone") || strings.Contains(k, "mobile") || strings.Contains(k, "msisdn") ||
-		strings.Contains(k, "fax") || strings.Contains(k, "telefon") || strings.Contains(k, "handy") || strings.Contains(k, "celular") ||
+		strings.Contains(k, "fax") || strings.Contains(k, "contact_num") || strings.Contains(k, "contact_no") || strings.Contains(k, "telefon") || strings.Contains(k, "handy") || strings.Contains(k, "celular") ||
 		k == "tel" || k == "cell" || strings.HasSuffix(k, "_tel") || strings.HasPrefix(k, "tel_") {
 		h |= hintPhone
 	}
@@ -445,6 +448,17 @@ func keyHints(k string) uint8 {
 		}
 	}
 	return 0
+}
+
+// docKeyHints is keyHints for a key an outsider may have chosen: a
+// document's or a response body's key rather than a stored column's name.
+// Its negative hints carry hintKey.
+func docKeyHints(k string) uint8 {
+	h := keyHints(k)
+	if h&hintsNegative != 0 {
+		h |= hintKey
+	}
+	return h
 }
 
 var (
@@ -592,7 +606,7 @@ func (w *walker) entry(out map[string]any, k, mk string, v any) {
 			mk = base + "#" + strconv.Itoa(n)
 		}
 	}
-	hints := keyHints(strings.ToLower(stripMaskTokens(k))) // a masked key ("PHONE_…") is no context
+	hints := docKeyHints(strings.ToLower(stripMaskTokens(k))) // a masked key ("PHONE_…") is no context
 	if len(w.e.keys) > 0 {
 		if op, ok := w.e.keyOperator(w.path); ok {
 			out[mk] = w.e.maskWhole(op, v, "", hints, w.c)
@@ -617,7 +631,7 @@ func (w *walker) namedStrength(name string, strength int, v any, hints uint8) an
 		// pass will: "+100000000000\"1100" is not a secret, but what is
 		// left once its phone is masked may be.
 		if str, ok := scalarString(v); ok && v != nil && !isBool(v) && secretValue(e.maskText(str, hints, nil), strength) {
-			if looksMasked(str) {
+			if isMaskToken(str) || looksMasked(str) && !partialEmailShape(str) {
 				return v
 			}
 			ent := Secret

@@ -110,7 +110,7 @@ func (m *jsonMasker) value(key string, inArray bool) error {
 	if err != nil {
 		return err
 	}
-	hints := keyHints(strings.ToLower(stripMaskTokens(key)))
+	hints := docKeyHints(strings.ToLower(stripMaskTokens(key)))
 	switch {
 	case b == '{':
 		return m.object()
@@ -284,7 +284,7 @@ func (m *jsonMasker) entry(k string) error {
 	if err := d.Decode(&v); err != nil {
 		return err
 	}
-	hints := keyHints(strings.ToLower(stripMaskTokens(k)))
+	hints := docKeyHints(strings.ToLower(stripMaskTokens(k)))
 	out := m.e.maskWhole(op, v, "", hints, m.c)
 	if s, ok := out.(string); ok {
 		if vs, ok := v.(string); ok && vs == s {

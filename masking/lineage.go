@@ -127,6 +127,40 @@ func (e *Engine) Column(table, column string, l Lineage) *ColumnMasker {
 	return m
 }
 
+// ResultColumn prepares the masking of result column name (as the
+// query wrote it: an alias, or the database's name for an expression)
+// whose stored source is src (the zero ColumnRef when the database does
+// not report one) and whose value reads the stored columns in l.
+//
+// Whoever writes the query chooses its aliases and its literal text, so
+// a name or a word that says what a value is not ("version", "order_id",
+// "order #") counts only when it comes from the stored column: an alias
+// may make a value more sensitive (an "ssn" alias reads nine digits as an
+// SSN) but never less ("SELECT ip AS version" is still an address). The
+// stored column is src, or else the single column l says the value is
+// read as stored. In a computed value no word inside the cell keeps a
+// value from being detected either: 'version ' || ip is an address.
+func (e *Engine) ResultColumn(name string, src ColumnRef, l Lineage) *ColumnMasker {
+	table, column := "", name
+	stored := ""
+	if src.Column != "" {
+		table, column, stored = src.Table, src.Column, src.Column
+	} else if !l.Computed && len(l.From) == 1 && l.From[0].Column != "*" && l.From[0].Table != "*" {
+		stored = l.From[0].Column
+	}
+	m := e.Column(table, column, l)
+	lname := strings.ToLower(name)
+	m.hints = keyHints(lname) & hintsPositive
+	if stored != "" {
+		m.hints |= keyHints(strings.ToLower(stored))
+	}
+	m.strength = max(m.strength, secretKey(name), secretName(name))
+	if l.Computed || stored == "" {
+		m.hints |= hintStrict
+	}
+	return m
+}
+
 // Mask masks one cell of the column.
 func (m *ColumnMasker) Mask(v any, c Counts) any {
 	e := m.e

@@ -207,25 +207,122 @@ func looksMasked(v string) bool {
 	if isMaskToken(v) {
 		return true
 	}
-	if strings.HasSuffix(v, ".*.*") || strings.HasSuffix(v, ":*:*:*:*:*") {
-		return true // partial IP addresses
+	return partialIPShape(v) || partialEmailShape(v) || starShape(v)
+}
+
+// partialIPShape is partial's IPv4 "203.0.*.*" or IPv6
+// "2001:db8:85a3:*:*:*:*:*".
+func partialIPShape(v string) bool {
+	if rest, ok := strings.CutSuffix(v, ".*.*"); ok {
+		a, b, ok := strings.Cut(rest, ".")
+		return ok && decOctet(a) && decOctet(b)
 	}
-	if at := strings.LastIndexByte(v, '@'); at > 0 {
-		// A partial email: one character of the local part, then stars.
-		_, n := utf8.DecodeRuneInString(v)
-		return v[n:at] == "***"
+	if rest, ok := strings.CutSuffix(v, ":*:*:*:*:*"); ok {
+		parts := strings.Split(rest, ":")
+		if len(parts) != 3 {
+			return false
+		}
+		for _, p := range parts {
+			if len(p) == 0 || len(p) > 4 || strings.Trim(p, "0123456789abcdef") != "" {
+				return false
+			}
+		}
+		return true
 	}
-	// Cards, SSNs, phones, IBANs, fields: stars and separators, and at
-	// most six characters kept (an IBAN's country code and last four).
-	stars, kept := 0, 0
-	for _, r := range v {
-		switch r {
+	return false
+}
+
+func decOctet(s string) bool {
+	if len(s) == 0 || len(s) > 3 || strings.Trim(s, "0123456789") != "" {
+		return false
+	}
+	n := 0
+	for k := 0; k < len(s); k++ {
+		n = n*10 + int(s[k]-'0')
+	}
+	return n <= 255
+}
+
+// partialEmailShape is partial's email: one character of the local part,
+// "***", and a host name ("j***@example.com").
+func partialEmailShape(v string) bool {
+	at := strings.LastIndexByte(v, '@')
+	if at <= 0 {
+		return false
+	}
+	r, n := utf8.DecodeRuneInString(v)
+	if r == '*' || v[n:at] != "***" {
+		return false
+	}
+	host := v[at+1:]
+	if len(host) < 3 || len(host) > 253 || !strings.Contains(host, ".") {
+		return false
+	}
+	for _, label := range strings.Split(host, ".") {
+		if len(label) == 0 || len(label) > 63 || strings.Trim(label, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// starShape is a partial view with stars in front and at most four
+// characters kept after them: a card's "************1111", a field's
+// "****" or "****ab12", an SSN's "***-**-6789", a phone's
+// "+* (***) ***-4567" (separators where the number had them, and an
+// extension), an IBAN's "DE****************3000". Stars only
+// ("********") are a mask too. Nothing but separators comes before the
+// last star, except an IBAN's two-letter country code.
+func starShape(v string) bool {
+	last := strings.LastIndexByte(v, '*')
+	if last < 0 {
+		return false
+	}
+	head, tail := v[:last+1], v[last+1:]
+	if len(head) >= 2 && head[0] >= 'A' && head[0] <= 'Z' && head[1] >= 'A' && head[1] <= 'Z' {
+		// IBAN: country code, stars, last four.
+		if strings.Trim(head[2:], "*") != "" || len(tail) != 4 || strings.Trim(tail, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != "" {
+			return false
+		}
+		return strings.Count(head, "*") >= 3
+	}
+	stars := 0
+	for k := 0; k < len(head); k++ {
+		switch head[k] {
 		case '*':
 			stars++
 		case ' ', '-', '(', ')', '.', '+', '/':
 		default:
+			return false
+		}
+	}
+	if stars < 3 {
+		return false
+	}
+	// A phone keeps its extension: "x204", " ext. 7".
+	if e := strings.IndexAny(tail, "xXe#"); e >= 0 {
+		st := e - countSpacesBefore(tail, e)
+		if extension(v, last+1+st) == len(v) {
+			tail = tail[:st]
+		}
+	}
+	kept := 0
+	for _, r := range tail {
+		switch r {
+		case ' ', '-', '(', ')', '.', '/':
+		case '*':
+			return false
+		default:
 			kept++
 		}
 	}
-	return stars >= 3 && kept <= 6
+	return kept <= 4
+}
+
+func countSpacesBefore(s string, i int) int {
+	n := 0
+	for i-n-1 >= 0 && s[i-n-1] == ' ' && n < 2 {
+		n++
+	}
+	return n
 }

@@ -28,7 +28,24 @@ const (
 	// or "created" timestamp no phone number and an EAN no card.
 	hintVersion
 	hintID
+	// hintStrict marks text an agent may have written around the value
+	// (a computed column: 'version ' || ip, 'order #' || phone): words in
+	// it never keep a value from being detected.
+	hintStrict
+	// hintKey marks hintVersion or hintID read from a key in a document
+	// or a response body (a JSON key, an XML element, a YAML key, a CSV
+	// header). Whoever shapes the request may choose those keys (a
+	// GraphQL alias, { version: ip }), so they only ever relax weak,
+	// ambiguous shapes: a bare run of digits, never a dotted address or
+	// a formatted phone number.
+	hintKey
 )
+
+// hintsNegative are the hints that suppress a detection.
+const hintsNegative = hintVersion | hintID
+
+// hintsPositive are the hints that make a shape a detection.
+const hintsPositive = hintSSN | hintPhone | hintCard
 
 // scanner finds matches in one line (or one string value). It is pooled:
 // the buffers are reused across lines.
@@ -123,7 +140,7 @@ func mayContain(s string) bool {
 		}
 		switch s[i] {
 		case 'A':
-			if i+2 < len(s) && (s[i+1] == 'K' || s[i+1] == 'S') && (s[i+2] == 'I') {
+			if i+2 < len(s) && ((s[i+1] == 'K' || s[i+1] == 'S') && s[i+2] == 'I' || s[i+1] == 'I' && s[i+2] == 'z') {
 				return true
 			}
 		case 'J':
@@ -190,6 +207,7 @@ func (sc *scanner) scan(s string, hints uint8) []match {
 			sc.email(i)
 		case ':':
 			if i+2 < n && s[i+1] == '/' && s[i+2] == '/' {
+				sc.slackWebhook(i + 3)
 				sc.uriPassword(i)
 			} else {
 				sc.ipv6(i)
@@ -215,7 +233,7 @@ func (sc *scanner) scan(s string, hints uint8) []match {
 var wordStarters [256]bool
 
 func init() {
-	for _, c := range "0123456789AgxsreBb" {
+	for _, c := range "0123456789AgxsreBbw" {
 		wordStarters[c] = true
 	}
 }
@@ -241,7 +259,7 @@ func (sc *scanner) wordStart(i int) int {
 		end = sc.gitToken(i)
 	case 'x':
 		end = sc.slack(i)
-	case 's', 'r':
+	case 's', 'r', 'w':
 		end = sc.stripe(i)
 	case 'e':
 		end = sc.jwt(i, JWT)

@@ -250,7 +250,7 @@ func (e *Engine) keyedValue(path []string, key, val string, extra uint8, full, c
 		return "", false
 	}
 	lk := strings.ToLower(key)
-	hints := keyHints(lk) | extra
+	hints := docKeyHints(lk) | extra
 	if looksMasked(t) {
 		if !full {
 			return "", false // the text pass reads it
@@ -375,7 +375,7 @@ func (e *Engine) tableEdits(s string, d byte, markdown bool, c Counts) []edit {
 			extra := prev
 			prev = 0
 			if t := strings.TrimSpace(v); len(t) <= 40 && !strings.ContainsAny(t, "0123456789") {
-				prev = keyHints(strings.ToLower(t)) // "ssn","078051120": a key/value table
+				prev = docKeyHints(strings.ToLower(t)) // "ssn","078051120": a key/value table
 			}
 			if out, ok := e.keyedValue(path, key, v, extra, true, true, c); ok {
 				// Keep the cell's padding (markdown) so columns stay aligned.
@@ -394,6 +394,7 @@ func (e *Engine) tableEdits(s string, d byte, markdown bool, c Counts) []edit {
 func (e *Engine) xmlEdits(s string, c Counts) []edit {
 	var eds []edit
 	var stack []string // local names, lower-case
+	var names []string // the same as written: "SecretAccessKey" names a secret, "secretaccesskey" does not
 	var named []string // a name= / key= attribute of each open element
 	add := func(path []string, key string, start, end int) {
 		v := s[start:end]
@@ -410,12 +411,17 @@ func (e *Engine) xmlEdits(s string, c Counts) []edit {
 		if n := named[len(named)-1]; n != "" {
 			return n, append(stack[:len(stack):len(stack)], strings.ToLower(n))
 		}
-		return stack[len(stack)-1], stack
+		return names[len(names)-1], stack
 	}
 	i := 0
 	for i < len(s) {
 		lt := strings.IndexByte(s[i:], '<')
 		if lt < 0 {
+			// Text after the last tag still belongs to the open element:
+			// a chunk of a stream may end before its end tag.
+			if key, path := top(); key != "" && strings.TrimSpace(s[i:]) != "" {
+				add(path, key, i, len(s))
+			}
 			break
 		}
 		if lt > 0 {
@@ -458,7 +464,7 @@ func (e *Engine) xmlEdits(s string, c Counts) []edit {
 			name := localName(strings.TrimSpace(rest[2:k]))
 			for n := len(stack) - 1; n >= 0 && len(stack)-n <= 8; n-- {
 				if stack[n] == name {
-					stack, named = stack[:n], named[:n]
+					stack, names, named = stack[:n], names[:n], named[:n]
 					break
 				}
 			}
@@ -474,11 +480,12 @@ func (e *Engine) xmlEdits(s string, c Counts) []edit {
 			i++
 			continue
 		}
-		name := localName(s[i+1 : j])
+		written := localNameAsWritten(s[i+1 : j])
+		name := strings.ToLower(written)
 		elemName := ""
 		type attr struct {
-			name       string
-			start, end int
+			name, written string
+			start, end    int
 		}
 		var attrs []attr
 		for j < len(s) && s[j] != '>' {
@@ -493,7 +500,8 @@ func (e *Engine) xmlEdits(s string, c Counts) []edit {
 			for j < len(s) && xmlNameByte(s[j]) {
 				j++
 			}
-			an := localName(s[a:j])
+			aw := localNameAsWritten(s[a:j])
+			an := strings.ToLower(aw)
 			for j < len(s) && s[j] == ' ' {
 				j++
 			}
@@ -512,7 +520,7 @@ func (e *Engine) xmlEdits(s string, c Counts) []edit {
 			if k < 0 {
 				return eds
 			}
-			attrs = append(attrs, attr{an, j + 1, j + 1 + k})
+			attrs = append(attrs, attr{an, aw, j + 1, j + 1 + k})
 			switch an {
 			case "name", "key", "field", "property", "param":
 				elemName = s[j+1 : j+1+k]
@@ -520,13 +528,13 @@ func (e *Engine) xmlEdits(s string, c Counts) []edit {
 			j += k + 2
 		}
 		for _, a := range attrs {
-			key := a.name
-			if elemName != "" && (key == "value" || key == "val") {
+			key := a.written
+			if elemName != "" && (a.name == "value" || a.name == "val") {
 				key = elemName
 			}
 			switch a.name {
 			case "name", "key", "field", "property", "param", "type", "id":
-				if key == a.name {
+				if key == a.written {
 					continue // names, not values
 				}
 			}
@@ -535,6 +543,7 @@ func (e *Engine) xmlEdits(s string, c Counts) []edit {
 		selfClosing := j < len(s) && s[j] == '/'
 		if !selfClosing && len(stack) < 256 {
 			stack = append(stack, name)
+			names = append(names, written)
 			named = append(named, elemName)
 		}
 		if k := strings.IndexByte(s[j:], '>'); k >= 0 {
@@ -551,10 +560,14 @@ func xmlNameByte(c byte) bool {
 }
 
 func localName(n string) string {
+	return strings.ToLower(localNameAsWritten(n))
+}
+
+func localNameAsWritten(n string) string {
 	if k := strings.LastIndexByte(n, ':'); k >= 0 {
 		n = n[k+1:]
 	}
-	return strings.ToLower(n)
+	return n
 }
 
 // kvEdits gives key context to YAML mappings (indentation gives the

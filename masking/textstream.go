@@ -21,10 +21,10 @@ const (
 // nothing for them. Structure that spans lines is carried from the first
 // chunk to the rest: a delimited or markdown table's header gives every
 // later row its column names (key rules, column rules, SSN and phone
-// context), as in a table masked whole. What a chunk cannot see: an XML
-// element opened in an earlier chunk (a value still has its own element
-// or attribute name, but not the path of its ancestors), YAML nesting
-// across a cut, and a private key block cut in two. Counts are as
+// context), as in a table masked whole; the XML elements open at a cut
+// and the YAML mapping keys enclosing it are put back in front of the
+// next chunk (names only), so a value keeps its element, key and path.
+// What a chunk cannot see: a private key block cut in two. Counts are as
 // MaskText's over the whole text.
 func (e *Engine) MaskTextStream(r io.Reader, w io.Writer, c Counts) error {
 	return e.maskTextStream(r, w, c, textChunk, maxTextLine)
@@ -111,8 +111,10 @@ type textStream struct {
 	started  bool
 	kind     docKind
 	delim    byte
-	header   string // a table's header line
-	headerCt Counts // what masking the header alone counts
+	header   string   // a table's header line
+	headerCt Counts   // what masking the header alone counts
+	xmlOpen  []string // an XML document's open elements at the last cut, as written
+	yamlKeys []string // the "key:" lines enclosing the last cut, outermost first
 }
 
 func (ts *textStream) mask(s string) string {
@@ -128,9 +130,20 @@ func (ts *textStream) mask(s string) string {
 			ts.headerCt = Counts{}
 			ts.e.maskText(ts.header, 0, ts.headerCt)
 		}
+		switch ts.kind {
+		case docXML:
+			ts.xmlOpen = xmlOpenAfter(ts.xmlOpen, s)
+		case docText:
+			ts.yamlKeys = yamlKeysAfter(ts.yamlKeys, s)
+		}
 		return ts.e.maskText(s, 0, ts.c)
 	}
-	if ts.header == "" {
+	switch {
+	case ts.kind == docXML:
+		return ts.maskXMLChunk(s)
+	case ts.kind == docText:
+		return ts.maskYAMLChunk(s)
+	case ts.header == "":
 		return ts.e.maskText(s, 0, ts.c)
 	}
 	// A later chunk of a table: masked under the first chunk's header,
@@ -157,4 +170,125 @@ func (ts *textStream) mask(s string) string {
 		}
 	}
 	return applyEdits(s, eds[:k])
+}
+
+// maskXMLChunk masks a later chunk of an XML document under the elements
+// still open at the cut: their start tags (names only, no values) are
+// put back in front, so a value on the line after its element's start
+// tag ("<password>\n  hunter2…") keeps its name and path.
+func (ts *textStream) maskXMLChunk(s string) string {
+	var b strings.Builder
+	for _, n := range ts.xmlOpen {
+		b.WriteString("<" + n + ">")
+	}
+	prefix := b.String()
+	ts.xmlOpen = xmlOpenAfter(ts.xmlOpen, s)
+	if prefix != "" {
+		if out := ts.e.maskText(prefix+s, 0, ts.c); strings.HasPrefix(out, prefix) {
+			return out[len(prefix):]
+		}
+	}
+	return ts.e.maskText(s, 0, ts.c)
+}
+
+// xmlOpenAfter returns the open elements after s, given those open before
+// it: start tags push their name, end tags pop to theirs; comments,
+// CDATA, declarations and self-closing tags change nothing. At most 64
+// are kept (the innermost).
+func xmlOpenAfter(open []string, s string) []string {
+	for i := 0; i < len(s); {
+		lt := strings.IndexByte(s[i:], '<')
+		if lt < 0 {
+			break
+		}
+		i += lt
+		rest := s[i:]
+		var end string
+		switch {
+		case strings.HasPrefix(rest, "<!--"):
+			end = "-->"
+		case strings.HasPrefix(rest, "<![CDATA["):
+			end = "]]>"
+		case strings.HasPrefix(rest, "<?"), strings.HasPrefix(rest, "<!"):
+			end = ">"
+		}
+		if end != "" {
+			k := strings.Index(rest, end)
+			if k < 0 {
+				return open
+			}
+			i += k + len(end)
+			continue
+		}
+		k := strings.IndexByte(rest, '>')
+		if k < 0 {
+			return open
+		}
+		tag := rest[1:k]
+		i += k + 1
+		if strings.HasPrefix(tag, "/") {
+			name := strings.ToLower(localNameAsWritten(strings.TrimSpace(tag[1:])))
+			for n := len(open) - 1; n >= 0; n-- {
+				if strings.ToLower(localNameAsWritten(open[n])) == name {
+					open = open[:n]
+					break
+				}
+			}
+			continue
+		}
+		j := 0
+		for j < len(tag) && xmlNameByte(tag[j]) {
+			j++
+		}
+		if j == 0 || strings.HasSuffix(tag, "/") {
+			continue
+		}
+		open = append(open, tag[:j])
+		if len(open) > 64 {
+			open = open[1:]
+		}
+	}
+	return open
+}
+
+// maskYAMLChunk masks a later chunk of text under the YAML mapping keys
+// enclosing the cut ("db:", "  primary:"), put back in front, so a nested
+// value keeps its key path (JSON key rules) across the cut.
+func (ts *textStream) maskYAMLChunk(s string) string {
+	prefix := ""
+	if len(ts.yamlKeys) > 0 {
+		prefix = strings.Join(ts.yamlKeys, "\n") + "\n"
+	}
+	ts.yamlKeys = yamlKeysAfter(ts.yamlKeys, s)
+	if prefix != "" {
+		if out := ts.e.maskText(prefix+s, 0, ts.c); strings.HasPrefix(out, prefix) {
+			return out[len(prefix):]
+		}
+	}
+	return ts.e.maskText(s, 0, ts.c)
+}
+
+// yamlKeysAfter returns the mapping-key lines ("key:" alone on its line)
+// that enclose the end of s, given those enclosing its start: a line
+// closes every key indented as far or further. At most 32 are kept.
+func yamlKeysAfter(keys []string, s string) []string {
+	for line := range strings.SplitSeq(s, "\n") {
+		line = strings.TrimRight(line, "\r")
+		t := strings.TrimLeft(line, " ")
+		if t == "" || t[0] == '#' {
+			continue
+		}
+		ind := len(line) - len(t)
+		for len(keys) > 0 {
+			top := keys[len(keys)-1]
+			if len(top)-len(strings.TrimLeft(top, " ")) < ind {
+				break
+			}
+			keys = keys[:len(keys)-1]
+		}
+		if strings.HasSuffix(t, ":") && !strings.ContainsAny(t, " \t\"'{}[]<>") && len(keys) < 32 {
+			keys = append(keys, line)
+		}
+	}
+	return keys
 }

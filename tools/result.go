@@ -117,30 +117,37 @@ type tableView struct {
 // other values by JSON-key rules then detectors, and the text.
 func maskResult(m *masking.Engine, r *Result, counts masking.Counts) {
 	if t := r.Table; t != nil {
-		cols := make([]*masking.ColumnMasker, len(t.Columns))
-		for i := range cols {
-			table, column := "", t.Columns[i]
-			if i < len(t.Sources) && t.Sources[i].Column != "" {
-				table, column = t.Sources[i].Table, t.Sources[i].Column
-			}
-			var lin masking.Lineage
-			if i < len(t.Lineage) {
-				lin = t.Lineage[i]
-			}
-			cols[i] = m.Column(table, column, lin)
-		}
-		for _, row := range t.Rows {
-			for i, v := range row {
-				row[i] = cols[i].Mask(v, counts)
-			}
-		}
-		t.enc = nil
+		MaskTable(m, t, counts)
 		return
 	}
 	if r.Structured != nil {
 		r.Structured = m.MaskValue(jsonValue(r.Structured), counts)
 	}
 	r.Text = m.MaskText(r.Text, nil) // the same findings as Structured: count once
+}
+
+// MaskTable masks t's cells in place, each column by its stored source
+// and lineage (masking.Engine.ResultColumn): the query's aliases and
+// literal text may make a value more sensitive, never less.
+func MaskTable(m *masking.Engine, t *Table, counts masking.Counts) {
+	cols := make([]*masking.ColumnMasker, len(t.Columns))
+	for i := range cols {
+		var src masking.ColumnRef
+		if i < len(t.Sources) {
+			src = t.Sources[i]
+		}
+		var lin masking.Lineage
+		if i < len(t.Lineage) {
+			lin = t.Lineage[i]
+		}
+		cols[i] = m.ResultColumn(t.Columns[i], src, lin)
+	}
+	for _, row := range t.Rows {
+		for i, v := range row {
+			row[i] = cols[i].Mask(v, counts)
+		}
+	}
+	t.enc = nil
 }
 
 // jsonValue turns any JSON-encodable value into plain maps, slices and

@@ -20,21 +20,7 @@ import (
 // maskTable masks r's table as the pipeline does (tools.maskResult): each
 // column by its source (or its name when it has none) and its lineage.
 func maskTable(m *masking.Engine, r *tools.Result) {
-	t := r.Table
-	for i := range t.Columns {
-		table, column := "", t.Columns[i]
-		if i < len(t.Sources) && t.Sources[i].Column != "" {
-			table, column = t.Sources[i].Table, t.Sources[i].Column
-		}
-		var lin masking.Lineage
-		if i < len(t.Lineage) {
-			lin = t.Lineage[i]
-		}
-		cm := m.Column(table, column, lin)
-		for _, row := range t.Rows {
-			row[i] = cm.Mask(row[i], masking.Counts{})
-		}
-	}
+	tools.MaskTable(m, r.Table, masking.Counts{})
 }
 
 // Column sources are the catalog's names at the call, never remembered

@@ -1,0 +1,5 @@
+package masking
+
+func resultColumn(e *Engine, name string, src ColumnRef, l Lineage) *ColumnMasker {
+	return e.ResultColumn(name, src, l)
+}
