@@ -195,7 +195,7 @@ func (e *env) runCase(ctx context.Context, c *Case, tr string) Result {
 	if err != nil {
 		return fail(Fail, "evidence after: %v", err)
 	}
-	changed := before.diff(after)
+	changed := before.diff(after, c)
 
 	// Nothing sensitive may reach the agent, whatever the case expects.
 	var leaks []string
