@@ -77,8 +77,10 @@ func (s snapshot) diff(after snapshot, c *Case) []string {
 	var out []string
 	for _, q := range evidenceQueries {
 		if q.name == "databases" {
-			if databasesChanged(s[q.name], after[q.name], c, s["ssh exec requests"] != after["ssh exec requests"]) {
-				out = append(out, q.name)
+			// Names the changes (+ appeared, - went away): a database's
+			// name is no secret, and it tells a concurrent creator apart.
+			if ch := databasesChanged(s[q.name], after[q.name], c, s["ssh exec requests"] != after["ssh exec requests"]); ch != nil {
+				out = append(out, q.name+" ("+strings.Join(ch, ", ")+")")
 			}
 			continue
 		}
@@ -107,23 +109,24 @@ var foreignDatabase = regexp.MustCompile(`^(airlock_eval_[0-9a-f]{10}|[a-z][a-z0
 // psql). CREATE and DROP DATABASE cannot run in a function or DO block.
 var dynamicSQL = []string{`u&`, "dblink", "program", "createdb", "dropdb", "psql"}
 
-// databasesChanged reports whether the database lists before and after
-// case c (comma-separated names) differ by anything c could have done.
+// databasesChanged returns what in the database lists before and after
+// case c (comma-separated names) c could have done: +name for a database
+// that appeared, -name for one that went away; nil for nothing.
 // A database that appeared or went away is put down to another process
 // only when all of these hold: its name has the shape of another test
 // harness's throwaway database; c's text (its arguments, whatever it
 // sends) does not hold that name; c's text holds no way to name a database
 // indirectly (dynamicSQL); and c reached no shell (shellRan: the SSH
 // host's exec requests changed). Any other change is c's.
-func databasesChanged(before, after string, c *Case, shellRan bool) bool {
+func databasesChanged(before, after string, c *Case, shellRan bool) []string {
 	if before == after {
-		return false
+		return nil
 	}
 	var b strings.Builder
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false) // keep U& as written
 	if err := enc.Encode(c); err != nil {
-		return true // a case whose text cannot be read owns every change
+		return []string{"the case's text is unreadable"} // it owns every change
 	}
 	text := strings.ToLower(b.String())
 	indirect := shellRan
@@ -131,17 +134,18 @@ func databasesChanged(before, after string, c *Case, shellRan bool) bool {
 		indirect = indirect || strings.Contains(text, m)
 	}
 	was, is := splitNames(before), splitNames(after)
-	for _, pair := range [][2][]string{{was, is}, {is, was}} {
+	var out []string
+	for i, pair := range [][2][]string{{is, was}, {was, is}} {
 		for _, name := range pair[0] {
 			if slices.Contains(pair[1], name) {
 				continue
 			}
 			if indirect || !foreignDatabase.MatchString(name) || strings.Contains(text, name) {
-				return true
+				out = append(out, "+-"[i:i+1]+name)
 			}
 		}
 	}
-	return false
+	return out
 }
 
 func splitNames(list string) []string {

@@ -90,7 +90,7 @@ func TestDatabaseEvidence(t *testing.T) {
 		t.Helper()
 		before := databasesEvidence(t, evidence)
 		during()
-		return databasesChanged(before, databasesEvidence(t, evidence), c, shellRan)
+		return databasesChanged(before, databasesEvidence(t, evidence), c, shellRan) != nil
 	}
 	blocked := sqlCase("ALTER DATABASE postgres SET default_transaction_read_only = off")
 
@@ -144,6 +144,9 @@ func TestDatabaseEvidence(t *testing.T) {
 }
 
 func TestDatabasesChangedTable(t *testing.T) {
+	if got := databasesChanged("a,postgres", "b,postgres", &Case{ID: "x"}, false); strings.Join(got, " ") != "+b -a" {
+		t.Errorf("changes named %q, want +b -a", got)
+	}
 	c := &Case{ID: "x", Tool: "query_db", Args: map[string]any{"sql": "SELECT 1"}}
 	for _, tc := range []struct {
 		before, after string
@@ -163,7 +166,7 @@ func TestDatabasesChangedTable(t *testing.T) {
 		{"a,postgres", "postgres", true},
 		{"a,postgres", "b,postgres", true},
 	} {
-		if got := databasesChanged(tc.before, tc.after, c, false); got != tc.want {
+		if got := databasesChanged(tc.before, tc.after, c, false) != nil; got != tc.want {
 			t.Errorf("%q -> %q: %v, want %v", tc.before, tc.after, got, tc.want)
 		}
 	}
@@ -177,7 +180,7 @@ func FuzzDatabasesChanged(f *testing.F) {
 	f.Add("postgres", "airlock_eval_0123456789", `CREATE DATABASE U&"x"`, true)
 	f.Fuzz(func(t *testing.T, before, after, sql string, shell bool) {
 		c := &Case{ID: "f", Tool: "query_db", Args: map[string]any{"sql": sql}}
-		got := databasesChanged(before, after, c, shell)
+		got := databasesChanged(before, after, c, shell) != nil
 		if before == after && got {
 			t.Fatal("no difference reported as a change")
 		}
@@ -209,7 +212,7 @@ func BenchmarkDatabasesChanged(b *testing.B) {
 	after.WriteString(before.String() + ",pgstore_ffffffffffff")
 	b.ReportAllocs()
 	for b.Loop() {
-		if databasesChanged(before.String(), after.String(), c, false) {
+		if databasesChanged(before.String(), after.String(), c, false) != nil {
 			b.Fatal("reported")
 		}
 	}
