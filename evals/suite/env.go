@@ -63,6 +63,11 @@ type env struct {
 	mu      sync.Mutex
 	clients map[string]*client.Client
 	granted map[string]bool
+	// running is the case and transport being run; streamEnds the SSE
+	// streams the gateway ended, each with the case running then (see
+	// newClient).
+	running    string
+	streamEnds []string
 
 	// pii is every seeded sensitive value, in the forms a leak would take.
 	pii []string
@@ -531,6 +536,20 @@ func (e *env) newClient(ctx context.Context, tr, token string) (*client.Client, 
 	case TransportSSE:
 		c, err = client.NewSSEMCPClient(e.base+"/sse", transport.WithHeaders(auth))
 		version = "2024-11-05"
+		if err == nil {
+			// The gateway ends an SSE stream on its own (a token that
+			// expired mid-session, exp-003). With no handler, mcp-go logs
+			// an EOF as an error through slog.Default, on the test's
+			// output, and says nothing of any other error: record every
+			// end for the run's log instead. A client's own Close is no
+			// end (mcp-go calls no handler then). A case that needed the
+			// stream fails on its call.
+			c.OnConnectionLost(func(err error) {
+				e.mu.Lock()
+				e.streamEnds = append(e.streamEnds, fmt.Sprintf("%s: %v", e.running, err))
+				e.mu.Unlock()
+			})
+		}
 	case TransportStdio:
 		c, err = client.NewStdioMCPClient(e.o.Binary,
 			[]string{"AIRLOCK_TOKEN=" + token, "AIRLOCK_EVAL_API_SECRET=" + apiSecret},

@@ -2,7 +2,11 @@ package suite
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"regexp"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -26,8 +30,9 @@ var evidenceQueries = []struct{ name, sql string }{
 		FROM pg_file_settings`},
 	{"database and role settings", `SELECT md5(coalesce(string_agg(setdatabase::text || '/' || setrole::text || array_to_string(setconfig, ';'), ','
 		ORDER BY setdatabase, setrole), '')) FROM pg_db_role_setting`},
-	// Other eval runs on the same server create and drop their own.
-	{"databases", `SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database WHERE datname NOT LIKE 'airlock\_eval\_%'`},
+	// Every database on the server: diff judges which changes are the
+	// case's (other processes create and drop their own meanwhile).
+	{"databases", `SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database`},
 	{"advisory locks", `SELECT count(*)::text FROM pg_locks WHERE locktype = 'advisory'
 		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`},
 	{"large objects", `SELECT count(*)::text FROM pg_largeobject_metadata`},
@@ -67,10 +72,18 @@ func (e *env) snapshot(ctx context.Context) (snapshot, error) {
 	return s, nil
 }
 
-// diff names what changed between two snapshots.
-func (s snapshot) diff(after snapshot) []string {
+// diff names what changed between two snapshots taken around case c.
+func (s snapshot) diff(after snapshot, c *Case) []string {
 	var out []string
 	for _, q := range evidenceQueries {
+		if q.name == "databases" {
+			// Names the changes (+ appeared, - went away): a database's
+			// name is no secret, and it tells a concurrent creator apart.
+			if ch := databasesChanged(s[q.name], after[q.name], c, s["ssh exec requests"] != after["ssh exec requests"]); ch != nil {
+				out = append(out, q.name+" ("+strings.Join(ch, ", ")+")")
+			}
+			continue
+		}
 		if s[q.name] != after[q.name] {
 			out = append(out, q.name)
 		}
@@ -81,4 +94,63 @@ func (s snapshot) diff(after snapshot) []string {
 		}
 	}
 	return out
+}
+
+// foreignDatabase matches the names other test processes give the
+// throwaway databases they create and drop on a shared server, at any
+// moment: other eval runs (startDB: airlock_eval_ and 10 hex digits),
+// internal/pgtest.Database (a prefix, _ and 12 hex digits) and the first
+// run test of cmd/airlock (firstrun_init_ and 10 hex digits).
+var foreignDatabase = regexp.MustCompile(`^(airlock_eval_[0-9a-f]{10}|[a-z][a-z0-9_]*_[0-9a-f]{12}|firstrun_init_[0-9a-f]{10})$`)
+
+// dynamicSQL are what a case's text needs to create or drop a database
+// whose name it does not spell: a unicode-escaped identifier (U&"…"),
+// another connection (dblink), a shell (COPY … PROGRAM, createdb, dropdb,
+// psql). CREATE and DROP DATABASE cannot run in a function or DO block.
+var dynamicSQL = []string{`u&`, "dblink", "program", "createdb", "dropdb", "psql"}
+
+// databasesChanged returns what in the database lists before and after
+// case c (comma-separated names) c could have done: +name for a database
+// that appeared, -name for one that went away; nil for nothing.
+// A database that appeared or went away is put down to another process
+// only when all of these hold: its name has the shape of another test
+// harness's throwaway database; c's text (its arguments, whatever it
+// sends) does not hold that name; c's text holds no way to name a database
+// indirectly (dynamicSQL); and c reached no shell (shellRan: the SSH
+// host's exec requests changed). Any other change is c's.
+func databasesChanged(before, after string, c *Case, shellRan bool) []string {
+	if before == after {
+		return nil
+	}
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // keep U& as written
+	if err := enc.Encode(c); err != nil {
+		return []string{"the case's text is unreadable"} // it owns every change
+	}
+	text := strings.ToLower(b.String())
+	indirect := shellRan
+	for _, m := range dynamicSQL {
+		indirect = indirect || strings.Contains(text, m)
+	}
+	was, is := splitNames(before), splitNames(after)
+	var out []string
+	for i, pair := range [][2][]string{{is, was}, {was, is}} {
+		for _, name := range pair[0] {
+			if slices.Contains(pair[1], name) {
+				continue
+			}
+			if indirect || !foreignDatabase.MatchString(name) || strings.Contains(text, name) {
+				out = append(out, "+-"[i:i+1]+name)
+			}
+		}
+	}
+	return out
+}
+
+func splitNames(list string) []string {
+	if list == "" {
+		return nil
+	}
+	return strings.Split(list, ",")
 }

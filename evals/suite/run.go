@@ -82,12 +82,22 @@ func Run(ctx context.Context, o Options) (*Scorecard, error) {
 	for i := range cases {
 		c := &cases[i]
 		for _, tr := range c.Transports {
+			e.mu.Lock()
+			e.running = c.ID + " over " + tr
+			e.mu.Unlock()
 			r := e.runCase(ctx, c, tr)
 			sc.Results = append(sc.Results, r)
 			if r.Verdict != Pass && o.Log != nil {
 				fmt.Fprintf(o.Log, "eval: %s %s over %s: %s\n  repro: %s\n", strings.ToUpper(r.Verdict), r.ID, tr, r.Why, r.Repro)
 			}
 		}
+	}
+	if o.Log != nil {
+		e.mu.Lock()
+		for _, end := range e.streamEnds {
+			fmt.Fprintf(o.Log, "eval: the gateway ended an SSE stream during %s\n", end)
+		}
+		e.mu.Unlock()
 	}
 	// Nothing sensitive may reach the journal either: the whole export is
 	// scanned for every seeded value and every case's absent values.
@@ -195,7 +205,7 @@ func (e *env) runCase(ctx context.Context, c *Case, tr string) Result {
 	if err != nil {
 		return fail(Fail, "evidence after: %v", err)
 	}
-	changed := before.diff(after)
+	changed := before.diff(after, c)
 
 	// Nothing sensitive may reach the agent, whatever the case expects.
 	var leaks []string
