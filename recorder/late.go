@@ -2,6 +2,7 @@ package recorder
 
 import (
 	"context"
+	"encoding/json"
 	"sync"
 	"time"
 )
@@ -41,6 +42,32 @@ func (r *Recorder) FinishLater(rec *Record) bool {
 	q.recs = append(q.recs, &cp)
 	q.mu.Unlock()
 	return ok
+}
+
+// RefusedLater queues a finished record (outcome error, not run) for a
+// call whose started record's write failed: the call was refused, but the
+// write may have landed with only its answer lost (a connection cut after
+// the COMMIT). Once the journal takes writes, the record closes the call if
+// its started record is there, and is dropped if it is not (see
+// Service.callClosed), so the call is neither left open until a restart
+// nor given a finished record without a started one. rec is copied.
+func (r *Recorder) RefusedLater(rec *Record) {
+	// Refused calls must never push out the finished records of calls that
+	// ran: past half the queue they are not queued (their calls, if their
+	// started records landed, are closed as unknown by the next recovery,
+	// as before).
+	r.late.mu.Lock()
+	full := len(r.late.recs) >= maxLate/2
+	r.late.mu.Unlock()
+	if full {
+		return
+	}
+	cp := *rec
+	cp.Outcome, cp.Result = OutcomeError, nil
+	cp.Error = "the journal could not confirm the call's started record; the call was refused and did not run"
+	cp.Detail, _ = json.Marshal(map[string]any{"recorded_late": true, "ran": false,
+		"begin_failed_at": r.now().UTC().Format(time.RFC3339Nano)})
+	r.FinishLater(&cp)
 }
 
 // LatePending is how many finished records wait to be written.

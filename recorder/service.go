@@ -258,20 +258,28 @@ func (s *Service) deadLongEnough(instance string, now time.Time) bool {
 	return now.Sub(first) >= deadGrace
 }
 
-// callClosed reports whether the journal already holds a finished record
-// for callID.
+// callClosed reports whether the late finished record for callID is to
+// be dropped: the journal already holds a finished record for it (a peer
+// closed it as unknown meanwhile), or holds no started record at all (a
+// call refused because its started record's write failed, or whose answer
+// was lost before it said whether it landed: it never ran, and there is
+// nothing to close).
 func (s *Service) callClosed(ctx context.Context, callID string) (bool, error) {
 	entries, err := s.st.JournalCall(ctx, callID)
 	if err != nil {
 		return false, err
 	}
+	started := false
 	for _, e := range entries {
-		if e.Type == Finished {
+		switch e.Type {
+		case Finished:
 			s.log.Warn("journal: a call closed as unknown by a peer while its finished record waited; the late record is dropped", "call_id", callID)
 			return true, nil
+		case Started:
+			started = true
 		}
 	}
-	return false, nil
+	return !started, nil
 }
 
 // recoveryLocker is a store shared by replicas (PostgreSQL): Recover

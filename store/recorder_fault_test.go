@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,5 +111,62 @@ func TestRecorderLostCommit(t *testing.T) {
 	rep, err := recorder.Verify(ctx, b, recorder.VerifyOptions{Checkpoints: cps, Key: key.Public().(ed25519.PublicKey)})
 	if err != nil || !rep.OK() {
 		t.Fatalf("verify: %+v %v", rep, err)
+	}
+}
+
+// A call refused because its started record's write failed is closed once
+// the journal takes writes (RefusedLater), if the record landed with only
+// its answer lost; if it never landed, nothing is written for it.
+func TestRecorderRefusedCallClosedLate(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.Database(t, "pgfault")
+	proxy, pdsn := store.NewFaultProxy(t, dsn)
+	a, err := store.OpenPostgres(ctx, pdsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	svc, err := recorder.Start(ctx, a, recorder.Options{KeyFile: filepath.Join(t.TempDir(), "k.key"), CheckpointInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close() })
+	rec := svc.Recorder()
+	for _, c := range []struct {
+		point           store.FaultPoint
+		started, closed int
+	}{{store.FaultAfterCommit, 1, 1}, {store.FaultBeforeCommit, 0, 0}} {
+		r := &recorder.Record{CallID: recorder.NewCallID(), Tool: "query_db"}
+		fired := proxy.Arm(c.point)
+		if err := rec.Begin(ctx, r); err == nil {
+			t.Fatal("a started record whose COMMIT answer was lost was reported written")
+		}
+		<-fired
+		rec.RefusedLater(r)
+		// Another write wakes the late loop; bounded wait, not a timing
+		// assertion.
+		if err := rec.Begin(ctx, &recorder.Record{CallID: recorder.NewCallID(), Tool: "query_db"}); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; rec.LatePending() > 0; i++ {
+			if i == 300 {
+				t.Fatalf("the refused call's late record was never flushed or dropped (%d pending)", rec.LatePending())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		es, err := a.JournalCall(ctx, r.CallID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := map[string]int{}
+		for _, e := range es {
+			n[e.Type]++
+			if e.Type == recorder.Finished && !strings.Contains(string(e.Data), `"outcome":"error"`) {
+				t.Errorf("refused call closed with %s", e.Data)
+			}
+		}
+		if n[recorder.Started] != c.started || n[recorder.Finished] != c.closed {
+			t.Errorf("fault %d: call has %v, want %d started and %d finished", c.point, n, c.started, c.closed)
+		}
 	}
 }

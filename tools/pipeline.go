@@ -310,6 +310,10 @@ func (p *Pipeline) journal(next Handler) Handler {
 		st.End()
 		if err != nil {
 			p.logLimit.Error("journal.begin", "journal write failed; call refused", "call_id", inv.CallID, "tool", inv.Name, "err", err)
+			// The write may have landed with only its answer lost (a
+			// connection cut after COMMIT): close the call once the journal
+			// takes writes, rather than leave it open until a restart.
+			p.rec.RefusedLater(rec)
 			return ErrJournalUnavailable
 		}
 		start := time.Now()
