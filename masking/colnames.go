@@ -65,8 +65,8 @@ func secretName(name string) int {
 			return keyStrong // rolpassword, userpassword, clientsecret
 		}
 	}
-	if k, ok := strings.CutSuffix(last, "key"); ok && keyKinds[k] {
-		return keyStrong // apikey, privatekey, secretkey
+	if k, ok := strings.CutSuffix(last, "key"); ok && (keyKinds[k] || strings.HasSuffix(k, "access") || strings.HasPrefix(k, "secret")) {
+		return keyStrong // apikey, privatekey, secretkey, secretaccesskey
 	}
 	if k, ok := strings.CutSuffix(last, "token"); ok && k != "" && !notSecretTokens[k] {
 		return keyWeak // accesstoken, authtoken

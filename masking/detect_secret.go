@@ -113,7 +113,7 @@ func (sc *scanner) slackWebhook(i int) int {
 	rest := s[i:]
 	const host = "hooks.slack.com/services/"
 	if !strings.HasPrefix(rest, host) {
-		return i
+		return sc.discordWebhook(i)
 	}
 	b := i + len(host)
 	k := b
@@ -130,11 +130,38 @@ func (sc *scanner) slackWebhook(i int) int {
 			k++
 		}
 	}
-	if k < len(s) && wordAt(s, k) {
+	if k < len(s) && wordAt(s, k) || placeholder(s[strings.LastIndexByte(s[b:k], '/')+b+1:k]) {
 		return i
 	}
 	sc.add(b, k, SlackToken)
 	return k
+}
+
+// discordWebhook proposes, at i right after "://", a Discord webhook URL,
+// discord.com/api/webhooks/<id>/<token>: like Slack's, anyone holding
+// the path can post, so the id and token are masked.
+func (sc *scanner) discordWebhook(i int) int {
+	s := sc.s
+	rest := s[i:]
+	var b int
+	switch {
+	case strings.HasPrefix(rest, "discord.com/api/webhooks/"):
+		b = i + len("discord.com/api/webhooks/")
+	case strings.HasPrefix(rest, "discordapp.com/api/webhooks/"):
+		b = i + len("discordapp.com/api/webhooks/")
+	default:
+		return i
+	}
+	id := runEnd(s, b, 32, isDigit)
+	if id-b < 15 || id >= len(s) || s[id] != '/' {
+		return i
+	}
+	e := runEnd(s, id+1, 256, isB64URL)
+	if e-(id+1) < 32 || e < len(s) && wordAt(s, e) || placeholder(s[id+1:e]) {
+		return i
+	}
+	sc.add(b, e, SlackToken)
+	return e
 }
 
 // stripe proposes Stripe secret and restricted keys, live or test, and
@@ -144,7 +171,7 @@ func (sc *scanner) stripe(i int) int {
 	rest := s[i:]
 	if strings.HasPrefix(rest, "whsec_") {
 		e := runEnd(s, i+6, 256, isAlnum)
-		if e-(i+6) < 24 || (e < len(s) && wordAt(s, e)) {
+		if e-(i+6) < 24 || (e < len(s) && wordAt(s, e)) || placeholder(s[i+6:e]) {
 			return i
 		}
 		sc.add(i, e, StripeKey)

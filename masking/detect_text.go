@@ -346,14 +346,22 @@ func (sc *scanner) keyValue(i, sepLen int) {
 		// '&' ends a value only in a query string ("?user=x&password=y").
 		query := j > 0 && (s[j-1] == '?' || s[j-1] == '&')
 		vs, ve = k, k
+		ent := -1 // the end of the last character reference in the value
 		for ve < len(s) && ve-vs < maxValue && !valueStop(s[ve]) && (s[ve] != '&' || !query) {
 			if s[ve] == '\\' && (ve+1 == len(s) || s[ve+1] == '"') {
 				break
 			}
+			if s[ve] == '&' {
+				if n := escapeAt(s, ve); n > 0 {
+					ve += n // "&lt;your-key&gt;" is one value, ';' and all
+					ent = ve
+					continue
+				}
+			}
 			ve++
 		}
 		// Sentence punctuation after a value is not part of it.
-		for ve > vs && strings.IndexByte(".,:;", s[ve-1]) >= 0 {
+		for ve > vs && ve != ent && strings.IndexByte(".,:;", s[ve-1]) >= 0 {
 			ve--
 		}
 	}
@@ -575,10 +583,9 @@ func placeholder(v string) bool {
 		// JSON text escapes '<', '>' and '&' in "<your-password>".
 		v = strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&").Replace(v)
 	}
-	if strings.HasPrefix(v, "&lt;") && strings.HasSuffix(v, "&gt;") {
-		// So does XML and HTML: api_key="&lt;your-token-here&gt;".
-		v = "<" + v[4:len(v)-4] + ">"
-	}
+	// So does XML and HTML, api_key="&lt;your-token-here&gt;", and a
+	// URL, "%3Cyour-api-key%3E".
+	v = unescapeText(v)
 	lv := strings.ToLower(v)
 	if placeholderWords[lv] {
 		return true
