@@ -88,6 +88,9 @@ var keyKinds = map[string]bool{
 	"master": true, "ssh": true, "gpg": true, "pgp": true, "hmac": true, "shared": true, "symmetric": true,
 	"crypto": true, "access": true, "license": true, "client": true, "app": true, "webhook": true,
 	"root": true, "wallet": true, "jwt": true, "aes": true, "rsa": true, "ed25519": true, "ecdsa": true,
+	// Vendors whose keys are named after them: STRIPE_KEY, GOOGLE_MAPS_KEY.
+	"stripe": true, "sendgrid": true, "maps": true, "google": true, "mailgun": true, "twilio": true, "openai": true,
+	"mapbox": true, "algolia": true, "anthropic": true, "datadog": true, "mailchimp": true, "postmark": true,
 }
 
 // notSecretTokens qualify "token" as something other than a credential:

@@ -188,6 +188,38 @@ func (sc *scanner) stripe(i int) int {
 	return e
 }
 
+// vendorKey proposes secrets that a vendor marks by their prefix:
+// SendGrid API keys ("SG." 22 "." 43 base64url characters) and npm
+// access tokens ("npm_" and 36 letters and digits).
+func (sc *scanner) vendorKey(i int) int {
+	s := sc.s
+	rest := s[i:]
+	var e int
+	switch {
+	case len(rest) >= 69 && rest[0] == 'S' && rest[1] == 'G' && rest[2] == '.':
+		m := runEnd(s, i+3, 64, isB64URL)
+		if m-(i+3) != 22 || m >= len(s) || s[m] != '.' {
+			return i
+		}
+		e = runEnd(s, m+1, 128, isB64URL)
+		if e-(m+1) != 43 {
+			return i
+		}
+	case len(rest) >= 40 && strings.HasPrefix(rest, "npm_"):
+		e = runEnd(s, i+4, 64, isAlnum)
+		if e-(i+4) != 36 || placeholder(s[i+4:e]) {
+			return i
+		}
+	default:
+		return i
+	}
+	if e < len(s) && (wordAt(s, e) || s[e] == '-' || s[e] == '.' && e+1 < len(s) && isAlnum(s[e+1])) {
+		return i
+	}
+	sc.add(i, e, Secret)
+	return e
+}
+
 // jwt proposes a JSON Web Token: base64url header, payload and signature
 // joined by dots, where the header decodes to a JSON object naming its
 // "alg" (five parts for an encrypted token whose header has "enc").

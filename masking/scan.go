@@ -233,7 +233,7 @@ func (sc *scanner) scan(s string, hints uint8) []match {
 var wordStarters [256]bool
 
 func init() {
-	for _, c := range "0123456789AgxsreBbw" {
+	for _, c := range "0123456789AgxsreBbwSn" {
 		wordStarters[c] = true
 	}
 }
@@ -265,6 +265,8 @@ func (sc *scanner) wordStart(i int) int {
 		end = sc.jwt(i, JWT)
 	case 'B', 'b':
 		end = sc.authScheme(i)
+	case 'S', 'n':
+		end = sc.vendorKey(i)
 	}
 	if end > i {
 		return end
