@@ -129,3 +129,28 @@ func BenchmarkMaskVendorKeys(b *testing.B) {
 		e.MaskText(s, nil)
 	}
 }
+
+// "telephone" is phone context in text; a key that merely contains
+// "contact" (crm_contact, X-Crm-Contact) is not, contact_number is.
+func TestPhoneContactWords(t *testing.T) {
+	e := mustEngine(t, Config{})
+	for _, tc := range []blindCase{
+		{"telephone prose", "telephone: 0151 2345678 (office)", "0151 2345678"},
+		{"Telephone kv", "Telephone=0151 2345678", "0151 2345678"},
+		{"contact_number", `<row contact_number="0151 2345678"/>`, "0151 2345678"},
+		{"contact_phone", "contact_phone: 0151 2345678", "0151 2345678"},
+	} {
+		if out := e.MaskText(tc.in, nil); strings.Contains(out, tc.value) {
+			t.Errorf("%s: %q survives in %q", tc.name, tc.value, out)
+		}
+	}
+	for _, in := range []string{
+		`<rec crm_contact="0412345678" owner="ann"/>`,
+		"X-Crm-Contact: 0412345678",
+		"<tr><th>crm_contact</th><td>0412345678</td></tr>",
+	} {
+		if out := e.MaskText(in, nil); out != in {
+			t.Errorf("changed: %q -> %q", in, out)
+		}
+	}
+}
