@@ -154,3 +154,29 @@ func TestPhoneContactWords(t *testing.T) {
 		}
 	}
 }
+
+// A secret told in an exception's words: "field <key> rejected value
+// '<v>'", "the AWS secret access key is <v>".
+func TestSecretInExceptionText(t *testing.T) {
+	e := mustEngine(t, Config{})
+	for _, tc := range []blindCase{
+		{"exception password", "ValidationError: field db_password rejected value 'Qm7#Ty2Kd9Lp'", "Qm7#Ty2Kd9Lp"},
+		{"exception api key", `error: field apiKey rejected value "a3f9c2e18b7d4c6f9e0a1b2c3d4e5f60" (too long)`, "a3f9c2e18b7d4c6f9e0a1b2c3d4e5f60"},
+		{"exception colon", "InvalidParameter: parameter client_secret has invalid value: Zk4wPq9sLm2xVb7n", "Zk4wPq9sLm2xVb7n"},
+		{"aws prose", "the AWS secret access key is Hq3/Vx7Lm2Np9Rt4Wz6Yb1Cd8Fg5Jk0Ms3Pu7Ea2 for now", "Hq3/Vx7Lm2Np9Rt4Wz6Yb1Cd8Fg5Jk0Ms3Pu7Ea2"},
+	} {
+		if out := e.MaskText(tc.in, nil); strings.Contains(out, tc.value) {
+			t.Errorf("%s: %q survives in %q", tc.name, tc.value, out)
+		}
+	}
+	for _, in := range []string{
+		"ValidationError: field page_size rejected value 'x9f3k2Lm7Qp'",
+		"ValidationError: field password rejected value 'changeme'",
+		"field cache_key rejected value 'user-42-profile-v3'",
+		"value 'Qm7#Ty2Kd9Lp' is fine",
+	} {
+		if out := e.MaskText(in, nil); out != in {
+			t.Errorf("changed: %q -> %q", in, out)
+		}
+	}
+}
