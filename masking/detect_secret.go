@@ -189,8 +189,9 @@ func (sc *scanner) stripe(i int) int {
 }
 
 // vendorKey proposes secrets that a vendor marks by their prefix:
-// SendGrid API keys ("SG." 22 "." 43 base64url characters) and npm
-// access tokens ("npm_" and 36 letters and digits).
+// SendGrid API keys ("SG." 22 "." 43 base64url characters), npm access
+// tokens ("npm_" and 36 letters and digits), Hugging Face, Shopify,
+// Anthropic, OpenAI project and PyPI tokens.
 func (sc *scanner) vendorKey(i int) int {
 	s := sc.s
 	rest := s[i:]
@@ -208,6 +209,35 @@ func (sc *scanner) vendorKey(i int) int {
 	case len(rest) >= 40 && strings.HasPrefix(rest, "npm_"):
 		e = runEnd(s, i+4, 64, isAlnum)
 		if e-(i+4) != 36 || placeholder(s[i+4:e]) {
+			return i
+		}
+	case len(rest) >= 37 && rest[0] == 'h' && rest[1] == 'f' && rest[2] == '_':
+		// Hugging Face: "hf_" and 34 letters.
+		e = runEnd(s, i+3, 64, isAlnum)
+		if e-(i+3) != 34 || placeholder(s[i+3:e]) {
+			return i
+		}
+	case len(rest) >= 38 && rest[0] == 's' && rest[1] == 'h' && rest[2] == 'p' && rest[5] == '_' && strings.Contains("at ss ca pa", rest[3:5]):
+		// Shopify: shpat_, shpss_, shpca_, shppa_ and 32 hex digits.
+		e = runEnd(s, i+6, 64, isHex)
+		if e-(i+6) != 32 {
+			return i
+		}
+	case len(rest) >= 40 && (strings.HasPrefix(rest, "sk-ant-") || strings.HasPrefix(rest, "sk-proj-")):
+		// Anthropic and OpenAI project keys: 32 or more base64url
+		// characters after the prefix.
+		b := i + 7
+		if rest[3] == 'p' {
+			b = i + 8
+		}
+		e = runEnd(s, b, 256, isB64URL)
+		if e-b < 32 || placeholder(s[b:e]) {
+			return i
+		}
+	case len(rest) >= 60 && strings.HasPrefix(rest, "pypi-AgE"):
+		// PyPI upload tokens: a base64url macaroon.
+		e = runEnd(s, i+5, 512, isB64URL)
+		if e-(i+5) < 50 {
 			return i
 		}
 	default:

@@ -21,6 +21,12 @@ var unseenPositives = []blindCase{
 	{"npm prose", "publish with npm_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8 then", "npm_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"},
 	{"npm logfmt", "level=info data=npm_Zy9Xw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0Fe9Dc8 msg=ok", "npm_Zy9Xw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0Fe9Dc8"},
 	{"npm npmrc", "//registry.npmjs.org/:_authToken=npm_Q1w2E3r4T5y6U7i8O9p0A1s2D3f4G5h6J7k8", "npm_Q1w2E3r4T5y6U7i8O9p0A1s2D3f4G5h6J7k8"},
+	// Other vendor prefixes.
+	{"anthropic", "key=ignored ANTHROPIC sk-ant-api03-Qw3rTy8uIoP1aSdFgHjK2lZx9cVbNm4LkJhGf7DsA2qWeRtYu6IoP3a in env", "sk-ant-api03-Qw3rTy8uIoP1aSdFgHjK2lZx9cVbNm4LkJhGf7DsA2qWeRtYu6IoP3a"},
+	{"openai project", "using sk-proj-Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9St0Uv1Wx2Yz3Ab4Cd5Ef6 today", "sk-proj-Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9St0Uv1Wx2Yz3Ab4Cd5Ef6"},
+	{"huggingface", "note: hf_Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2Rr1Qq0PpOo used", "hf_Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2Rr1Qq0PpOo"},
+	{"shopify", "data,shpat_0123456789abcdef0123456789abcdef,x", "shpat_0123456789abcdef0123456789abcdef"},
+	{"pypi", "upload with pypi-AgEIcHlwaS5vcmcCJDk3ZTBhNGQ1LWQ0ZjItNGY3Ny04N2YwLTI3MjZhYTk0ZjU0MgACKlsz", "pypi-AgEIcHlwaS5vcmcCJDk3ZTBhNGQ1LWQ0ZjItNGY3Ny04N2YwLTI3MjZhYTk0ZjU0MgACKlsz"},
 	// *_KEY names of vendor keys: the value is random, no prefix.
 	{"GOOGLE_MAPS_KEY dotenv", "GOOGLE_MAPS_KEY=k3Jd8sL2mQ9xV7cB4nZ1", "k3Jd8sL2mQ9xV7cB4nZ1"},
 	{"STRIPE_KEY yaml", "billing:\n  STRIPE_KEY: pQ7wE2rT9yU4iO1aS6dF\n", "pQ7wE2rT9yU4iO1aS6dF"},
@@ -57,6 +63,7 @@ var unseenNegatives = []blindCase{
 	{"SG word", "SG.Example and SG.a.b are not keys", ""},
 	{"npm word", "npm_config_cache=/tmp/npm and npm_package_version=1.2.3", ""},
 	{"npm placeholder", "token: npm_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", ""},
+	{"vendor prefix words", "sk-ant is a prefix; hf_hub_download and shpat_ and pypi-server and sk-proj-name", ""},
 	// *_key names that are not secrets.
 	{"cache key", "cache_key=user-42-profile-v3 sort_key=created_at", ""},
 	{"CACHE_KEY", "CACHE_KEY=Tz5Xc8Vb1Nm4Lk7Jh0Gf3Ds", ""},
