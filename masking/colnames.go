@@ -65,8 +65,8 @@ func secretName(name string) int {
 			return keyStrong // rolpassword, userpassword, clientsecret
 		}
 	}
-	if k, ok := strings.CutSuffix(last, "key"); ok && keyKinds[k] {
-		return keyStrong // apikey, privatekey, secretkey
+	if k, ok := strings.CutSuffix(last, "key"); ok && (keyKinds[k] || strings.HasSuffix(k, "access") || strings.HasPrefix(k, "secret")) {
+		return keyStrong // apikey, privatekey, secretkey, secretaccesskey
 	}
 	if k, ok := strings.CutSuffix(last, "token"); ok && k != "" && !notSecretTokens[k] {
 		return keyWeak // accesstoken, authtoken
@@ -88,6 +88,9 @@ var keyKinds = map[string]bool{
 	"master": true, "ssh": true, "gpg": true, "pgp": true, "hmac": true, "shared": true, "symmetric": true,
 	"crypto": true, "access": true, "license": true, "client": true, "app": true, "webhook": true,
 	"root": true, "wallet": true, "jwt": true, "aes": true, "rsa": true, "ed25519": true, "ecdsa": true,
+	// Vendors whose keys are named after them: STRIPE_KEY, GOOGLE_MAPS_KEY.
+	"stripe": true, "sendgrid": true, "maps": true, "google": true, "mailgun": true, "twilio": true, "openai": true,
+	"mapbox": true, "algolia": true, "anthropic": true, "datadog": true, "mailchimp": true, "postmark": true,
 }
 
 // notSecretTokens qualify "token" as something other than a credential:

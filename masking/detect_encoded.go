@@ -71,7 +71,9 @@ func (d *runDecoder) each(s string, fn func(r *DecodedRun) bool) {
 		return
 	}
 	var esc [][2]int
-	if strings.IndexByte(s, '%') >= 0 || strings.IndexByte(s, '&') >= 0 || strings.IndexByte(s, '\\') >= 0 || hasFormSpace(s) {
+	// Quoted-printable escapes need a key's '=' and a telling escape.
+	if strings.IndexByte(s, '%') >= 0 || strings.IndexByte(s, '&') >= 0 || strings.IndexByte(s, '\\') >= 0 || hasFormSpace(s) ||
+		strings.IndexByte(s, '=') >= 0 && qpSignal(s) {
 		esc = escapeRuns(s)
 	}
 	n := len(s)
@@ -300,17 +302,34 @@ var namedRefs = map[string]string{
 }
 
 // escapeAt returns the length of the escape starting at s[i] and writes
-// nothing; 0 when there is none.
+// nothing; 0 when there is none. A quoted-printable escape counts here
+// only when it is one of the telling ones (qpTelling): "=3D" and "=40"
+// rarely mean anything else, "=FF" often does (color=FF0000).
 func escapeAt(s string, i int) int {
-	_, n := decodeEscape(s, i, nil)
+	if s[i] == '=' {
+		if qpTelling(s, i) {
+			return 3
+		}
+		return 0
+	}
+	_, n := decodeEscape(s, i, nil, false)
 	return n
 }
 
 // decodeEscape decodes the escape at s[i], appending it to dst, and returns
-// dst and the escape's length (0: none).
-func decodeEscape(s string, i int, dst []byte) ([]byte, int) {
+// dst and the escape's length (0: none). qp decodes quoted-printable
+// escapes ("=40"), which only text that shows telling ones has.
+func decodeEscape(s string, i int, dst []byte, qp bool) ([]byte, int) {
 	n := len(s)
 	switch s[i] {
+	case '=':
+		// Printable ASCII and UTF-8 bytes; "=FF" and "=0A" are left as
+		// they are, so a stray one does not spoil the run.
+		if qp && i+2 < n && qpHex(s[i+1]) && qpHex(s[i+2]) {
+			if v := unhex(s[i+1])<<4 | unhex(s[i+2]); v >= 0x20 && v < 0x7f || v >= 0x80 && v < 0xf5 && v != 0xc0 && v != 0xc1 {
+				return append(dst, v), 3
+			}
+		}
 	case '+':
 		if formSpace(s, i) {
 			return append(dst, ' '), 1
@@ -442,10 +461,11 @@ func unescapeRun(run string) (*DecodedRun, bool) {
 	starts := make([]int32, 0, len(run))
 	ends := make([]int32, 0, len(run))
 	changed := false
+	qp := strings.IndexByte(run, '=') >= 0 && qpSignal(run)
 	for i := 0; i < len(run); {
 		before := len(buf)
 		var size int
-		buf, size = decodeEscape(run, i, buf)
+		buf, size = decodeEscape(run, i, buf, qp)
 		if size == 0 {
 			buf = append(buf, run[i])
 			size = 1
@@ -521,7 +541,7 @@ func mayBeEncoded(s string) bool {
 			continue
 		}
 		run, cls = 0, 0
-		if (c == '%' || c == '&' || c == '\\' || c == '+') && escapeAt(s, i) > 0 {
+		if (c == '%' || c == '&' || c == '\\' || c == '+' || c == '=') && escapeAt(s, i) > 0 {
 			return true
 		}
 	}
@@ -536,4 +556,132 @@ func init() {
 		caseClass[c] = 1
 		caseClass[c+'a'-'A'] = 2
 	}
+}
+
+// qpHex is an upper-case hex digit, as quoted-printable writes them.
+func qpHex(c byte) bool { return isDigit(c) || c >= 'A' && c <= 'F' }
+
+// qpTelling reports a quoted-printable escape at s[i] that text other than
+// quoted-printable rarely holds: "=3D" ('='), "=40" ('@') inside a word
+// before a domain (ann=40example.com, not limit=40) and a UTF-8 lead byte
+// followed by its continuation ("=C3=A9"). A run with one decodes its
+// other escapes too.
+func qpTelling(s string, i int) bool {
+	if i+2 >= len(s) || s[i] != '=' {
+		return false
+	}
+	switch s[i+1 : i+3] {
+	case "3D":
+		return true
+	case "40":
+		// A domain follows: "=40example.com", not "dur=40ms".
+		if i == 0 || !localByte(s[i-1]) || i+3 >= len(s) || !isLetter(s[i+3]) {
+			return false
+		}
+		k := i + 3
+		for k < len(s) && k-i < 64 && (isAlnum(s[k]) || s[k] == '-') {
+			k++
+		}
+		return k+1 < len(s) && s[k] == '.' && isLetter(s[k+1])
+	case "C2", "C3", "C4", "C5", "D0", "D1", "E2":
+		return i+5 < len(s) && s[i+3] == '=' && s[i+4] >= '8' && s[i+4] <= 'B' && qpHex(s[i+5])
+	}
+	return false
+}
+
+// qpSignal reports a telling quoted-printable escape anywhere in s.
+func qpSignal(s string) bool {
+	for k := strings.IndexByte(s, '='); k >= 0 && k+2 < len(s); {
+		if c := s[k+1]; (c == '3' || c == '4' || c >= 'C' && c <= 'E') && qpTelling(s, k) {
+			return true
+		}
+		n := strings.IndexByte(s[k+1:], '=')
+		if n < 0 {
+			return false
+		}
+		k += 1 + n
+	}
+	return false
+}
+
+// unescapeText returns s with its escapes (percent, HTML character
+// references, JSON \u, quoted-printable) decoded, for judging a value
+// ("&lt;your-token&gt;" is a placeholder); s itself when it has none.
+func unescapeText(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c == '%' || c == '&' || c == '\\' || c == '+' || c == '=') && escapeAt(s, i) > 0 {
+			if r, ok := unescapeRun(s); ok {
+				return r.Text
+			}
+			return s
+		}
+	}
+	return s
+}
+
+// maskSoftBreaks masks the values that a quoted-printable soft line break
+// ("=" at the end of a line) cuts in two, "bob=40exam=\r\nple.com", which
+// the line-by-line pass cannot see whole. Only text that shows
+// quoted-printable (a Content-Transfer-Encoding header or a telling escape)
+// is joined; values within one line are left to the line pass. The mask
+// covers the value's source bytes, the soft break included.
+func (e *Engine) maskSoftBreaks(s string, c Counts) string {
+	if !hasSoftBreak(s) || !(qpSignal(s) || strings.Contains(strings.ToLower(s), "quoted-printable")) {
+		return s
+	}
+	joined := make([]byte, 0, len(s))
+	src := make([]int32, 0, len(s)+1)
+	for i := 0; i < len(s); {
+		if s[i] == '=' {
+			if strings.HasPrefix(s[i+1:], "\n") {
+				i += 2
+				continue
+			}
+			if strings.HasPrefix(s[i+1:], "\r\n") {
+				i += 3
+				continue
+			}
+		}
+		joined = append(joined, s[i])
+		src = append(src, int32(i))
+		i++
+	}
+	var b strings.Builder
+	last := 0
+	for _, f := range e.Find(string(joined)) {
+		os, oe := int(src[f.Start]), int(src[f.End-1])+1
+		if oe-os == f.End-f.Start || os < last {
+			continue // within one line: the line pass masks it
+		}
+		if f.Entity == PrivateKey {
+			continue
+		}
+		b.WriteString(s[last:os])
+		b.WriteString(e.render(f.Entity, e.ops[f.Entity], string(joined[f.Start:f.End]), false))
+		c.add(f.Entity)
+		last = oe
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// hasSoftBreak reports a line that ends in '=' followed by another line.
+// It steps from line break to line break: text has fewer of them than
+// of '='.
+func hasSoftBreak(s string) bool {
+	for i := 0; i < len(s); {
+		k := strings.IndexByte(s[i:], '\n')
+		if k < 0 {
+			return false
+		}
+		k += i
+		if k+1 < len(s) && (k > 0 && s[k-1] == '=' || k > 1 && s[k-1] == '\r' && s[k-2] == '=') {
+			return true
+		}
+		i = k + 1
+	}
+	return false
 }

@@ -853,7 +853,7 @@ func newWordSet(words ...string) *wordSet {
 // before a value.
 var (
 	ssnWords   = newWordSet("ssn", "social security", "ss#", "ss no", "sozialversicherung")
-	phoneWords = newWordSet("phone", "tel", "mobile", "cell", "fax", "call", "sms", "whatsapp", "contact", "telefon", "msisdn",
+	phoneWords = newWordSet("phone", "tel", "mobile", "cell", "fax", "call", "sms", "whatsapp", "contact", "telefon", "telephone", "msisdn",
 		"reach", "ring", "handy", "celular", "portable", "mobil")
 	cardWords     = newWordSet("card", "karte", "carte", "tarjeta", "visa", "mastercard", "amex", "pan", "cc")
 	notPhoneWords = newWordSet("order", "invoice", "ticket", "sku", "part", "ref", "tracking", "isbn", "serial", "model",
@@ -889,7 +889,7 @@ func (sc *scanner) near(pos int, words *wordSet) bool {
 			// is context for the words that make a value sensitive;
 			// a pseudonym ("PHONE_3fa9…") is upper case.
 			snake := e < len(s) && s[e] == '_' && s[k] >= 'a' && s[k] <= 'z' && words != notPhoneWords && words != versionWords
-			if e < len(s) && (isLetter(s[e]) || s[e] == '_' && !snake || s[e] == ']') || k > 0 && s[k-1] == '[' {
+			if e < len(s) && (isLetter(s[e]) || s[e] == '_' && !snake || s[e] == ']') || k > 0 && (s[k-1] == '[' || w == "contact" && !snake && (s[k-1] == '_' || s[k-1] == '-')) {
 				continue
 			}
 			return true

@@ -19,6 +19,7 @@ var proseFill = map[string]bool{
 	"as": true, "be": true, "will": true, "root": true, "admin": true, "staging": true, "prod": true, "production": true,
 	"dev": true, "db": true, "database": true, "server": true, "account": true, "user": true, "default": true,
 	"temporary": true, "temp": true, "ist": true, "lautet": true, "still": true, "again": true, "key": true,
+	"access": true,
 }
 
 // proseFirst marks the first letters of proseKeys, both cases.
@@ -29,6 +30,58 @@ func init() {
 		proseFirst[k[0]] = true
 		proseFirst[k[0]-32] = true
 	}
+	proseFirst['v'], proseFirst['V'] = true, true // fieldValue's "value"
+}
+
+// fieldValue proposes the value an error message quotes for a field with
+// a secret name, "field db_password rejected value 'Tr7!kQz9'": the word
+// "value" at i, a secret-named field among the (at most six) words before
+// it on its line, and the quoted or bare word after it.
+func (sc *scanner) fieldValue(i int) {
+	s := sc.s
+	k := i + 5
+	if k >= len(s) || s[k] != ' ' && s[k] != ':' || i > 0 && s[i-1] != ' ' {
+		return
+	}
+	strength := 0
+	for w, e := 0, i-1; w < 6 && e > 0 && i-e < 96 && strength == 0; w++ {
+		for e > 0 && s[e-1] == ' ' {
+			e--
+		}
+		b := e
+		for b > 0 && keyByte(s[b-1]) {
+			b--
+		}
+		if b == e || b > 0 && s[b-1] != ' ' && s[b-1] != ':' && s[b-1] != '(' {
+			return
+		}
+		strength = max(secretKey(s[b:e]), secretName(s[b:e]))
+		e = b - 1
+	}
+	if strength == 0 {
+		return
+	}
+	for k < len(s) && k-i < 10 && (s[k] == ' ' || s[k] == ':' || s[k] == '=') {
+		k++
+	}
+	if k >= len(s) {
+		return
+	}
+	vs, ve := k, k
+	if c := s[k]; c == '"' || c == '\'' || c == '`' {
+		vs = k + 1
+		ve = closingQuote(s, vs, c)
+	} else {
+		for ve < len(s) && ve-vs < maxValue && !valueStop(s[ve]) {
+			ve++
+		}
+		for ve > vs && strings.IndexByte(".,:;", s[ve-1]) >= 0 {
+			ve--
+		}
+	}
+	if ve > vs && ve <= len(s) && secretValue(s[vs:ve], strength) {
+		sc.add(vs, ve, Secret)
+	}
 }
 
 // proseAt proposes, for a secret word starting at i, the random-looking
@@ -36,6 +89,10 @@ func init() {
 func (sc *scanner) proseAt(i int) {
 	s := sc.s
 	if !sc.e.enabled(Secret) {
+		return
+	}
+	if (s[i] == 'v' || s[i] == 'V') && hasPrefixFold(s[i:], "value") {
+		sc.fieldValue(i)
 		return
 	}
 	kw := ""
@@ -90,6 +147,8 @@ func proseValue(v string) bool {
 			letter = true
 		case isDigit(c):
 			digit = true
+		case c == '/' && len(v) >= 32 && v[0] != '/' && !strings.Contains(v, "//"):
+			other = true // base64: an AWS secret access key
 		case c == '@' || c == '/' || c >= 0x80:
 			return false // addresses, URLs, paths
 		default:

@@ -113,7 +113,7 @@ func (sc *scanner) slackWebhook(i int) int {
 	rest := s[i:]
 	const host = "hooks.slack.com/services/"
 	if !strings.HasPrefix(rest, host) {
-		return i
+		return sc.discordWebhook(i)
 	}
 	b := i + len(host)
 	k := b
@@ -130,11 +130,38 @@ func (sc *scanner) slackWebhook(i int) int {
 			k++
 		}
 	}
-	if k < len(s) && wordAt(s, k) {
+	if k < len(s) && wordAt(s, k) || placeholder(s[strings.LastIndexByte(s[b:k], '/')+b+1:k]) {
 		return i
 	}
 	sc.add(b, k, SlackToken)
 	return k
+}
+
+// discordWebhook proposes, at i right after "://", a Discord webhook URL,
+// discord.com/api/webhooks/<id>/<token>: like Slack's, anyone holding
+// the path can post, so the id and token are masked.
+func (sc *scanner) discordWebhook(i int) int {
+	s := sc.s
+	rest := s[i:]
+	var b int
+	switch {
+	case strings.HasPrefix(rest, "discord.com/api/webhooks/"):
+		b = i + len("discord.com/api/webhooks/")
+	case strings.HasPrefix(rest, "discordapp.com/api/webhooks/"):
+		b = i + len("discordapp.com/api/webhooks/")
+	default:
+		return i
+	}
+	id := runEnd(s, b, 32, isDigit)
+	if id-b < 15 || id >= len(s) || s[id] != '/' {
+		return i
+	}
+	e := runEnd(s, id+1, 256, isB64URL)
+	if e-(id+1) < 32 || e < len(s) && wordAt(s, e) || placeholder(s[id+1:e]) {
+		return i
+	}
+	sc.add(b, e, SlackToken)
+	return e
 }
 
 // stripe proposes Stripe secret and restricted keys, live or test, and
@@ -144,7 +171,7 @@ func (sc *scanner) stripe(i int) int {
 	rest := s[i:]
 	if strings.HasPrefix(rest, "whsec_") {
 		e := runEnd(s, i+6, 256, isAlnum)
-		if e-(i+6) < 24 || (e < len(s) && wordAt(s, e)) {
+		if e-(i+6) < 24 || (e < len(s) && wordAt(s, e)) || placeholder(s[i+6:e]) {
 			return i
 		}
 		sc.add(i, e, StripeKey)
@@ -158,6 +185,68 @@ func (sc *scanner) stripe(i int) int {
 		return i
 	}
 	sc.add(i, e, StripeKey)
+	return e
+}
+
+// vendorKey proposes secrets that a vendor marks by their prefix:
+// SendGrid API keys ("SG." 22 "." 43 base64url characters), npm access
+// tokens ("npm_" and 36 letters and digits), Hugging Face, Shopify,
+// Anthropic, OpenAI project and PyPI tokens.
+func (sc *scanner) vendorKey(i int) int {
+	s := sc.s
+	rest := s[i:]
+	var e int
+	switch {
+	case len(rest) >= 69 && rest[0] == 'S' && rest[1] == 'G' && rest[2] == '.':
+		m := runEnd(s, i+3, 64, isB64URL)
+		if m-(i+3) != 22 || m >= len(s) || s[m] != '.' {
+			return i
+		}
+		e = runEnd(s, m+1, 128, isB64URL)
+		if e-(m+1) != 43 {
+			return i
+		}
+	case len(rest) >= 40 && strings.HasPrefix(rest, "npm_"):
+		e = runEnd(s, i+4, 64, isAlnum)
+		if e-(i+4) != 36 || placeholder(s[i+4:e]) {
+			return i
+		}
+	case len(rest) >= 37 && rest[0] == 'h' && rest[1] == 'f' && rest[2] == '_':
+		// Hugging Face: "hf_" and 34 letters.
+		e = runEnd(s, i+3, 64, isAlnum)
+		if e-(i+3) != 34 || placeholder(s[i+3:e]) {
+			return i
+		}
+	case len(rest) >= 38 && rest[0] == 's' && rest[1] == 'h' && rest[2] == 'p' && rest[5] == '_' && strings.Contains("at ss ca pa", rest[3:5]):
+		// Shopify: shpat_, shpss_, shpca_, shppa_ and 32 hex digits.
+		e = runEnd(s, i+6, 64, isHex)
+		if e-(i+6) != 32 {
+			return i
+		}
+	case len(rest) >= 40 && (strings.HasPrefix(rest, "sk-ant-") || strings.HasPrefix(rest, "sk-proj-")):
+		// Anthropic and OpenAI project keys: 32 or more base64url
+		// characters after the prefix.
+		b := i + 7
+		if rest[3] == 'p' {
+			b = i + 8
+		}
+		e = runEnd(s, b, 256, isB64URL)
+		if e-b < 32 || placeholder(s[b:e]) {
+			return i
+		}
+	case len(rest) >= 60 && strings.HasPrefix(rest, "pypi-AgE"):
+		// PyPI upload tokens: a base64url macaroon.
+		e = runEnd(s, i+5, 512, isB64URL)
+		if e-(i+5) < 50 {
+			return i
+		}
+	default:
+		return i
+	}
+	if e < len(s) && (wordAt(s, e) || s[e] == '-' || s[e] == '.' && e+1 < len(s) && isAlnum(s[e+1])) {
+		return i
+	}
+	sc.add(i, e, Secret)
 	return e
 }
 

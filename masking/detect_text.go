@@ -55,6 +55,9 @@ func (sc *scanner) email(i int) {
 	for j < i && (s[j] == '.' || s[j] == '-' || s[j] == '+') {
 		j++
 	}
+	if j == i && i > 0 && (s[i-1] == '"' || s[i-1] == ';') {
+		j = quotedLocal(s, i)
+	}
 	if j == i || s[i-1] == '.' || strings.Contains(s[j:i], "..") {
 		return
 	}
@@ -111,6 +114,55 @@ func (sc *scanner) email(i int) {
 		return
 	}
 	sc.add(j, k, Email)
+}
+
+// quotedLocal returns the start of a quoted local part that ends right
+// before the '@' at i, "\"first last\"@example.com", written plain, with
+// JSON's \", CSV's doubled "" or HTML's &quot; for its quotes; i when there is none. The
+// quoted text is one line of printable characters without '@' that
+// starts and ends with a letter or digit.
+func quotedLocal(s string, i int) int {
+	q := `"`
+	switch {
+	case s[i-1] == ';':
+		if i < 6 || s[i-6:i] != "&quot;" {
+			return i
+		}
+		q = "&quot;"
+	case i >= 2 && s[i-2] == '\\':
+		q = `\"`
+	case i >= 2 && s[i-2] == '"':
+		q = `""`
+	}
+	end := i - len(q)
+	for k := end - 1; k >= 0 && end-k <= 64; k-- {
+		c := s[k]
+		if c < 0x20 || c == '@' || c == 0x7f {
+			return i
+		}
+		if q == "&quot;" {
+			if c == '"' {
+				return i
+			}
+			if c != '&' || !strings.HasPrefix(s[k:], q) {
+				continue
+			}
+		} else if c != '"' {
+			continue
+		} else if q != `"` {
+			if k == 0 || s[k-1] != q[0] {
+				return i
+			}
+			k--
+		}
+		// The quoted words start and end with a letter or digit, and the
+		// opening quote starts a word: not `name="handle" value="@x.io"`.
+		if cs := k + len(q); end-cs < 1 || !isAlnum(s[cs]) || !isAlnum(s[end-1]) || k > 0 && isWordByte(s[k-1]) {
+			return i
+		}
+		return k
+	}
+	return i
 }
 
 func validTLD(t string) bool {
@@ -346,14 +398,22 @@ func (sc *scanner) keyValue(i, sepLen int) {
 		// '&' ends a value only in a query string ("?user=x&password=y").
 		query := j > 0 && (s[j-1] == '?' || s[j-1] == '&')
 		vs, ve = k, k
+		ent := -1 // the end of the last character reference in the value
 		for ve < len(s) && ve-vs < maxValue && !valueStop(s[ve]) && (s[ve] != '&' || !query) {
 			if s[ve] == '\\' && (ve+1 == len(s) || s[ve+1] == '"') {
 				break
 			}
+			if s[ve] == '&' {
+				if n := escapeAt(s, ve); n > 0 {
+					ve += n // "&lt;your-key&gt;" is one value, ';' and all
+					ent = ve
+					continue
+				}
+			}
 			ve++
 		}
 		// Sentence punctuation after a value is not part of it.
-		for ve > vs && strings.IndexByte(".,:;", s[ve-1]) >= 0 {
+		for ve > vs && ve != ent && strings.IndexByte(".,:;", s[ve-1]) >= 0 {
 			ve--
 		}
 	}
@@ -422,7 +482,9 @@ var keyNames = map[string]int{}
 func init() {
 	for _, w := range []string{"password", "passwd", "pwd", "passphrase", "pass", "secret", "secret_key",
 		"private_key", "api_key", "apikey", "access_key", "client_secret", "signing_key",
-		"encryption_key", "master_key", "secret_access_key", "account_key", "shared_access_key"} {
+		"encryption_key", "master_key", "secret_access_key", "account_key", "shared_access_key",
+		"stripe_key", "sendgrid_key", "maps_key", "google_key", "mailgun_key", "twilio_key", "openai_key", "mapbox_key",
+		"algolia_key", "anthropic_key", "datadog_key", "mailchimp_key", "postmark_key"} {
 		keyNames[w] = keyStrong
 	}
 	for _, w := range []string{"token", "auth", "authorization", "credential", "credentials", "bearer",
@@ -571,14 +633,16 @@ func placeholder(v string) bool {
 	if isMaskToken(v) {
 		return true
 	}
+	if holdsFormat(v) {
+		return false // "<sk_live_…>": a placeholder's shape around a real key
+	}
 	if strings.Contains(v, `\u00`) {
 		// JSON text escapes '<', '>' and '&' in "<your-password>".
 		v = strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&").Replace(v)
 	}
-	if strings.HasPrefix(v, "&lt;") && strings.HasSuffix(v, "&gt;") {
-		// So does XML and HTML: api_key="&lt;your-token-here&gt;".
-		v = "<" + v[4:len(v)-4] + ">"
-	}
+	// So does XML and HTML, api_key="&lt;your-token-here&gt;", and a
+	// URL, "%3Cyour-api-key%3E".
+	v = unescapeText(v)
 	lv := strings.ToLower(v)
 	if placeholderWords[lv] {
 		return true
@@ -602,12 +666,40 @@ func placeholder(v string) bool {
 	}
 	// Instructions rather than values: your-api-key-here, <insert token>.
 	if strings.HasPrefix(lv, "your-") || strings.HasPrefix(lv, "your_") || strings.HasSuffix(lv, "-here") ||
-		strings.HasSuffix(lv, "_here") || strings.HasPrefix(lv, "insert-") || strings.HasPrefix(lv, "replace-") {
-		return true
+		strings.HasSuffix(lv, "_here") || strings.HasPrefix(lv, "insert-") || strings.HasPrefix(lv, "replace-") ||
+		strings.HasPrefix(lv, "insert_") || strings.HasPrefix(lv, "replace_") || lv == "replaceme" {
+		return !holdsFormat(v)
 	}
 	// One repeated character: xxxxxxxx, --------.
 	if strings.Count(v, v[:1]) == len(v) {
 		return true
+	}
+	return false
+}
+
+// secretPrefixes start the secret formats that detectors know by their
+// prefix; a value that holds one after it is no placeholder.
+var secretPrefixes = []string{"sk_live_", "sk_test_", "rk_live_", "rk_test_", "whsec_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
+	"github_pat_", "glpat-", "xoxb-", "xoxp-", "xoxa-", "SG.", "npm_", "AKIA", "ASIA", "AIza", "eyJ"}
+
+// holdsFormat reports one of secretPrefixes followed by 16 or more letters,
+// digits, '-', '_' or '.'.
+func holdsFormat(v string) bool {
+	if len(v) < 20 {
+		return false
+	}
+	for _, p := range secretPrefixes {
+		for from := 0; from < len(v); {
+			k := strings.Index(v[from:], p)
+			if k < 0 {
+				break
+			}
+			k += from + len(p)
+			if runEnd(v, k, 64, func(c byte) bool { return isB64URL(c) || c == '.' })-k >= 16 {
+				return true
+			}
+			from = k
+		}
 	}
 	return false
 }

@@ -78,6 +78,7 @@ func (e *Engine) maskText(s string, hints uint8, c Counts) string {
 	if e.enabled(PrivateKey) && hasPEM(s) {
 		s = e.maskPEM(s, c)
 	}
+	s = e.maskSoftBreaks(s, c) // quoted-printable (detect_encoded.go)
 	if len(s) >= minDoc && mayBeDocument(s) {
 		out, done := e.maskDocument(s, c)
 		if done {

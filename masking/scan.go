@@ -233,7 +233,7 @@ func (sc *scanner) scan(s string, hints uint8) []match {
 var wordStarters [256]bool
 
 func init() {
-	for _, c := range "0123456789AgxsreBbw" {
+	for _, c := range "0123456789AgxsreBbwSnhp" {
 		wordStarters[c] = true
 	}
 }
@@ -260,11 +260,15 @@ func (sc *scanner) wordStart(i int) int {
 	case 'x':
 		end = sc.slack(i)
 	case 's', 'r', 'w':
-		end = sc.stripe(i)
+		if end = sc.stripe(i); end == i && c == 's' {
+			end = sc.vendorKey(i)
+		}
 	case 'e':
 		end = sc.jwt(i, JWT)
 	case 'B', 'b':
 		end = sc.authScheme(i)
+	case 'S', 'n', 'h', 'p':
+		end = sc.vendorKey(i)
 	}
 	if end > i {
 		return end

@@ -665,7 +665,7 @@ func (e *Engine) kvEdits(s string, c Counts) []edit {
 					ve = len(line)
 				}
 			} else {
-				for ve < len(line) && line[ve] != ' ' && line[ve] != '\t' && line[ve] != '&' {
+				for ve < len(line) && line[ve] != ' ' && line[ve] != '\t' && (line[ve] != '&' || !(ks > 0 && (line[ks-1] == '?' || line[ks-1] == '&'))) {
 					ve++
 				}
 			}
