@@ -26,7 +26,13 @@ import (
 // flights (countingConn) into the returned counter.
 func countedTool(t testing.TB, dsn string, maxRows int, conns int32) (*Tool, *atomic.Int64) {
 	t.Helper()
-	tl := newTool(t, map[string]*config.Connection{"pg": {Kind: config.KindPostgres, DSN: dsn, MaxConns: conns}}, maxRows)
+	return countedToolOn(t, &config.Connection{Kind: config.KindPostgres, DSN: dsn, MaxConns: conns}, maxRows)
+}
+
+// countedToolOn is countedTool for the connection c (named "pg").
+func countedToolOn(t testing.TB, c *config.Connection, maxRows int) (*Tool, *atomic.Int64) {
+	t.Helper()
+	tl := newTool(t, map[string]*config.Connection{"pg": c}, maxRows)
 	var flights atomic.Int64
 	cfg := tl.targets["pg"].(*postgres).cfg
 	dial := cfg.ConnConfig.DialFunc

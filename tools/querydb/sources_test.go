@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/airlockhq/airlock/config"
 	"github.com/airlockhq/airlock/internal/pgtest"
@@ -170,19 +169,8 @@ CREATE FUNCTION c() RETURNS SETOF customers LANGUAGE sql AS 'SELECT * FROM custo
 CREATE TABLE "odd.name" (ssn text)`); err != nil {
 		t.Fatal(err)
 	}
-	tl := newTool(t, map[string]*config.Connection{"pg": {Kind: config.KindPostgres, DSN: dsn, MaxConns: 1,
-		Functions: []string{"c"}}}, 10)
-	var flights atomic.Int64
-	cfg := tl.targets["pg"].(*postgres).cfg
-	dial := cfg.ConnConfig.DialFunc
-	cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := dial(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		return &countingConn{Conn: c, flights: &flights}, nil
-	}
-	cfg.ShouldPing = func(context.Context, pgxpool.ShouldPingParams) bool { return false }
+	tl, flights := countedToolOn(t, &config.Connection{Kind: config.KindPostgres, DSN: dsn, MaxConns: 1,
+		Functions: []string{"c"}}, 10)
 	ctx := context.Background()
 	// Connect first: the startup exchange is not the read's. (Another
 	// text than the reads below, each read here for the first time: a
