@@ -39,25 +39,10 @@ func BenchmarkDurableFloor(b *testing.B) {
 		b.Fatal(err)
 	}
 	rec := []byte(benchRecord)
-	open := func(name string) *os.File {
-		f, err := os.OpenFile(filepath.Join(dir, name), os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o600)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { f.Close() })
-		return f
-	}
+	open := func(name string) *os.File { return benchFile(b, dir, name) }
 	grow1, grow2, seg := open("grow-fsync"), open("grow-fdatasync"), open("segment")
 	const segSize = 64 << 20
-	zero := make([]byte, 1<<20)
-	for off := int64(0); off < segSize; off += int64(len(zero)) {
-		if _, err := seg.WriteAt(zero, off); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := seg.Sync(); err != nil {
-		b.Fatal(err)
-	}
+	prefill(b, seg, segSize)
 	var off1, off2, offSeg int64
 	modes := []struct {
 		name string
@@ -108,5 +93,30 @@ func BenchmarkDurableFloor(b *testing.B) {
 		slices.Sort(lat[i])
 		b.ReportMetric(float64(lat[i][len(lat[i])/2].Nanoseconds())/1e3, m.name+"-p50-µs")
 		b.ReportMetric(float64(lat[i][len(lat[i])*99/100].Nanoseconds())/1e3, m.name+"-p99-µs")
+	}
+}
+
+// benchFile creates (truncates) dir/name for a benchmark, closed at its end.
+func benchFile(b *testing.B, dir, name string) *os.File {
+	f, err := os.OpenFile(filepath.Join(dir, name), os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o600)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { f.Close() })
+	return f
+}
+
+// prefill writes size zero bytes into f and syncs them: written, not
+// fallocated, as an unwritten extent would be converted on first write, a
+// metadata change a later fdatasync would carry.
+func prefill(b *testing.B, f *os.File, size int64) {
+	zero := make([]byte, 1<<20)
+	for off := int64(0); off < size; off += int64(len(zero)) {
+		if _, err := f.WriteAt(zero, off); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		b.Fatal(err)
 	}
 }

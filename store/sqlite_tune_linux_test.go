@@ -275,26 +275,11 @@ func BenchmarkJournalCallGaps(b *testing.B) {
 func BenchmarkRawAppendFloor(b *testing.B) {
 	dir := b.TempDir()
 	rec := []byte(benchRecord)
-	open := func(name string) *os.File {
-		f, err := os.OpenFile(filepath.Join(dir, name), os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o600)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { f.Close() })
-		return f
-	}
+	open := func(name string) *os.File { return benchFile(b, dir, name) }
 	grow, pre, preF := open("grow"), open("prealloc"), open("prealloc-fsync")
 	const size = 64 << 20
-	zero := make([]byte, 1<<20)
 	for _, f := range []*os.File{pre, preF} {
-		for off := int64(0); off < size; off += int64(len(zero)) {
-			if _, err := f.WriteAt(zero, off); err != nil {
-				b.Fatal(err)
-			}
-		}
-		if err := f.Sync(); err != nil {
-			b.Fatal(err)
-		}
+		prefill(b, f, size)
 	}
 	var offGrow, offPre, offPreF int64
 	step := func(f *os.File, off *int64, sync func() error) func() error {
@@ -330,22 +315,8 @@ const segProtoSize = 64 << 20
 
 func newSegProto(b *testing.B) *segProto {
 	dir := b.TempDir()
-	f, err := os.OpenFile(filepath.Join(dir, "journal.seg"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { f.Close() })
-	// Written, not fallocated: an unwritten extent would be converted on
-	// first write, a metadata change the fdatasync would carry.
-	zero := make([]byte, 1<<20)
-	for off := int64(0); off < segProtoSize; off += int64(len(zero)) {
-		if _, err := f.WriteAt(zero, off); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := f.Sync(); err != nil {
-		b.Fatal(err)
-	}
+	f := benchFile(b, dir, "journal.seg")
+	prefill(b, f, segProtoSize)
 	idx, err := OpenSQLite(context.Background(), "sqlite:"+filepath.Join(dir, "index.db"))
 	if err != nil {
 		b.Fatal(err)
