@@ -16,11 +16,53 @@ const maxLate = 10000
 // call ended. They are written, in order, as soon as the journal takes
 // writes again (FlushLate), not at the next restart.
 type lateQueue struct {
-	mu      sync.Mutex
-	recs    []*Record
-	dropped int
-	flush   sync.Mutex // one flusher at a time, so records stay in order
-	wake    chan struct{}
+	mu   sync.Mutex
+	recs []*Record
+	// refused marks the records RefusedLater queued (calls that never
+	// ran); nrefused counts them.
+	refused  map[*Record]bool
+	nrefused int
+	dropped  int
+	flush    sync.Mutex // one flusher at a time, so records stay in order
+	wake     chan struct{}
+}
+
+// push queues rec, dropping the oldest refused record, or else the oldest
+// record, when the queue is full; it reports false when it dropped one.
+// Callers hold q.mu.
+func (q *lateQueue) push(rec *Record, refused bool) bool {
+	ok := true
+	if len(q.recs) >= maxLate {
+		i := 0
+		if q.nrefused > 0 {
+			for i = range q.recs {
+				if q.refused[q.recs[i]] {
+					break
+				}
+			}
+		}
+		q.remove(i)
+		q.dropped++
+		ok = false
+	}
+	q.recs = append(q.recs, rec)
+	if refused {
+		if q.refused == nil {
+			q.refused = map[*Record]bool{}
+		}
+		q.refused[rec] = true
+		q.nrefused++
+	}
+	return ok
+}
+
+// remove takes the i-th record out of the queue. Callers hold q.mu.
+func (q *lateQueue) remove(i int) {
+	if rec := q.recs[i]; q.refused[rec] {
+		delete(q.refused, rec)
+		q.nrefused--
+	}
+	q.recs = append(q.recs[:i], q.recs[i+1:]...)
 }
 
 // FinishLater queues rec as the call's finished record, to be written by
@@ -33,15 +75,8 @@ func (r *Recorder) FinishLater(rec *Record) bool {
 	cp.Type = Finished
 	q := &r.late
 	q.mu.Lock()
-	ok := true
-	if len(q.recs) >= maxLate {
-		q.recs = q.recs[1:]
-		q.dropped++
-		ok = false
-	}
-	q.recs = append(q.recs, &cp)
-	q.mu.Unlock()
-	return ok
+	defer q.mu.Unlock()
+	return q.push(&cp, false)
 }
 
 // RefusedLater queues a finished record (outcome error, not run) for a
@@ -53,21 +88,22 @@ func (r *Recorder) FinishLater(rec *Record) bool {
 // nor given a finished record without a started one. rec is copied.
 func (r *Recorder) RefusedLater(rec *Record) {
 	// Refused calls must never push out the finished records of calls that
-	// ran: past half the queue they are not queued (their calls, if their
-	// started records landed, are closed as unknown by the next recovery,
-	// as before).
-	r.late.mu.Lock()
-	full := len(r.late.recs) >= maxLate/2
-	r.late.mu.Unlock()
-	if full {
-		return
-	}
+	// ran: they are at most half the queue, and the first dropped when it
+	// is full (their calls, if their started records landed, are then
+	// closed as unknown by recovery, as before).
 	cp := *rec
+	cp.Type = Finished
 	cp.Outcome, cp.Result = OutcomeError, nil
 	cp.Error = "the journal could not confirm the call's started record; the call was refused and did not run"
 	cp.Detail, _ = json.Marshal(map[string]any{"recorded_late": true, "ran": false,
 		"begin_failed_at": r.now().UTC().Format(time.RFC3339Nano)})
-	r.FinishLater(&cp)
+	q := &r.late
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.nrefused >= maxLate/2 {
+		return
+	}
+	q.push(&cp, true)
 }
 
 // LatePending is how many finished records wait to be written.
@@ -98,11 +134,12 @@ func (r *Recorder) FlushLate(ctx context.Context) (int, error) {
 	return r.FlushLateSkipping(ctx, nil)
 }
 
-// FlushLateSkipping is FlushLate, but a record whose call closed reports
-// as already closed is dropped unwritten: a replica that lost the store
-// may find its calls closed as unknown by a peer meanwhile, and a call
-// has one finished record.
-func (r *Recorder) FlushLateSkipping(ctx context.Context, closed func(ctx context.Context, callID string) (bool, error)) (int, error) {
+// FlushLateSkipping is FlushLate, but a record that skip reports is
+// dropped unwritten: a replica that lost the store may find its calls
+// closed as unknown by a peer meanwhile (a call has one finished record),
+// and a refused call (RefusedLater; refused is true) whose started record
+// never landed has nothing to close.
+func (r *Recorder) FlushLateSkipping(ctx context.Context, skip func(ctx context.Context, callID string, refused bool) (bool, error)) (int, error) {
 	q := &r.late
 	q.flush.Lock()
 	defer q.flush.Unlock()
@@ -114,14 +151,15 @@ func (r *Recorder) FlushLateSkipping(ctx context.Context, closed func(ctx contex
 			return n, nil
 		}
 		rec := q.recs[0]
+		refused := q.refused[rec]
 		q.mu.Unlock()
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		skip := false
+		drop := false
 		var err error
-		if closed != nil {
-			skip, err = closed(wctx, rec.CallID)
+		if skip != nil {
+			drop, err = skip(wctx, rec.CallID, refused)
 		}
-		if err == nil && !skip {
+		if err == nil && !drop {
 			err = r.write(wctx, rec)
 		}
 		cancel()
@@ -133,12 +171,12 @@ func (r *Recorder) FlushLateSkipping(ctx context.Context, closed func(ctx contex
 		// itself.
 		for i, x := range q.recs {
 			if x == rec {
-				q.recs = append(q.recs[:i], q.recs[i+1:]...)
+				q.remove(i)
 				break
 			}
 		}
 		q.mu.Unlock()
-		if !skip {
+		if !drop {
 			n++
 		}
 	}

@@ -260,11 +260,12 @@ func (s *Service) deadLongEnough(instance string, now time.Time) bool {
 
 // callClosed reports whether the late finished record for callID is to
 // be dropped: the journal already holds a finished record for it (a peer
-// closed it as unknown meanwhile), or holds no started record at all (a
-// call refused because its started record's write failed, or whose answer
-// was lost before it said whether it landed: it never ran, and there is
-// nothing to close).
-func (s *Service) callClosed(ctx context.Context, callID string) (bool, error) {
+// closed it as unknown meanwhile), or, for a refused call (RefusedLater:
+// its started record's write failed), holds no started record (it never
+// landed; the call never ran and there is nothing to close). A call that
+// ran keeps its late record even when retention has pruned its started
+// record meanwhile.
+func (s *Service) callClosed(ctx context.Context, callID string, refused bool) (bool, error) {
 	entries, err := s.st.JournalCall(ctx, callID)
 	if err != nil {
 		return false, err
@@ -279,7 +280,7 @@ func (s *Service) callClosed(ctx context.Context, callID string) (bool, error) {
 			started = true
 		}
 	}
-	return !started, nil
+	return refused && !started, nil
 }
 
 // recoveryLocker is a store shared by replicas (PostgreSQL): Recover
