@@ -374,7 +374,9 @@ func (e *Engine) tableEdits(s string, d byte, markdown bool, c Counts) []edit {
 			v := line[f[0]:f[1]]
 			extra := prev
 			prev = 0
-			if t := strings.TrimSpace(v); len(t) <= 40 && !strings.ContainsAny(t, "0123456789") {
+			// A masked label ("[PHONE]") is a value, not a key: it must
+			// not give the next cell a context (masking stays stable).
+			if t := strings.TrimSpace(v); len(t) <= 40 && !strings.ContainsAny(t, "0123456789") && keyLike(t) {
 				prev = docKeyHints(strings.ToLower(t)) // "ssn","078051120": a key/value table
 			}
 			if out, ok := e.keyedValue(path, key, v, extra, true, true, c); ok {
@@ -386,6 +388,17 @@ func (e *Engine) tableEdits(s string, d byte, markdown bool, c Counts) []edit {
 		}
 	}
 	return eds
+}
+
+// keyLike: t could be a key cell ("ssn", "phone number"), not a masked
+// label such as "[PHONE]".
+func keyLike(t string) bool {
+	for i := 0; i < len(t); i++ {
+		if !keyByte(t[i]) && t[i] != ' ' {
+			return false
+		}
+	}
+	return true
 }
 
 // xmlEdits masks element text and attribute values by their names, with
