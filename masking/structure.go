@@ -26,6 +26,7 @@ const (
 	docXML
 	docTable // CSV, TSV, semicolon-separated
 	docMarkdown
+	docExpanded // psql's expanded display (\x): "-[ RECORD 1 ]---", then "column | value"
 )
 
 // minDoc is the shortest text looked at as a document.
@@ -39,6 +40,9 @@ func sniff(s string) (docKind, byte) {
 	}
 	if i == len(s) {
 		return docText, 0
+	}
+	if strings.HasPrefix(s[i:], "-[ RECORD ") {
+		return docExpanded, '|'
 	}
 	switch s[i] {
 	case '{', '[':
@@ -226,6 +230,8 @@ func (e *Engine) maskDocument(s string, c Counts) (out string, done bool) {
 		return applyEdits(s, e.xmlEdits(s, c)), false
 	case docTable, docMarkdown:
 		return applyEdits(s, e.tableEdits(s, d, kind == docMarkdown, c)), true
+	case docExpanded:
+		return applyEdits(s, e.expandedEdits(s, c)), true
 	}
 	return applyEdits(s, e.kvEdits(s, c)), false
 }
@@ -385,6 +391,56 @@ func (e *Engine) tableEdits(s string, d byte, markdown bool, c Counts) []edit {
 				trail := len(v) - len(strings.TrimRight(v, " \t"))
 				eds = append(eds, edit{base + f[0] + lead, base + f[1] - trail, out})
 			}
+		}
+	}
+	return eds
+}
+
+// expandedEdits masks psql's expanded display completely: each
+// "column | value" line's value under its column name, as a table's cell
+// under its header; a wrapped value's continuation lines (" | …", the
+// line before ends in '+') keep the column; every other line as text.
+func (e *Engine) expandedEdits(s string, c Counts) []edit {
+	var eds []edit
+	path := make([]string, 1)
+	key := ""
+	for pos := 0; pos < len(s); {
+		end := strings.IndexByte(s[pos:], '\n')
+		if end < 0 {
+			end = len(s)
+		} else {
+			end += pos
+		}
+		line := strings.TrimRight(s[pos:end], "\r")
+		base := pos
+		pos = end + 1
+		if strings.HasPrefix(line, "-[ RECORD ") {
+			key = ""
+			continue
+		}
+		bar := strings.IndexByte(line, '|')
+		if bar < 0 {
+			key = ""
+			if m := e.maskText(line, 0, c); m != line {
+				eds = append(eds, edit{base, base + len(line), m})
+			}
+			continue
+		}
+		if k := strings.TrimSpace(line[:bar]); k != "" {
+			key = k
+		}
+		vs := bar + 1
+		v := line[vs:]
+		ve := len(line)
+		if t := strings.TrimRight(v, " "); strings.HasSuffix(t, "+") {
+			ve = vs + len(t) - 1 // psql's wrap mark
+			v = line[vs:ve]
+		}
+		path[0] = strings.ToLower(key)
+		if out, ok := e.keyedValue(path, key, v, 0, true, true, c); ok {
+			lead := len(v) - len(strings.TrimLeft(v, " \t"))
+			trail := len(v) - len(strings.TrimRight(v, " \t"))
+			eds = append(eds, edit{base + vs + lead, base + ve - trail, out})
 		}
 	}
 	return eds
@@ -593,6 +649,15 @@ func (e *Engine) kvEdits(s string, c Counts) []edit {
 		key    string
 	}
 	var stack []level
+	// block is the key whose value follows on the next lines: a block
+	// scalar ("password: |", "private_key: >-") or a list ("ssn:", then
+	// "- …" items). Each of its lines is masked under the key.
+	var block struct {
+		on, scalar bool
+		indent     int
+		key        string
+		path       []string
+	}
 	pos := 0
 	for pos < len(s) {
 		end := strings.IndexByte(s[pos:], '\n')
@@ -604,6 +669,30 @@ func (e *Engine) kvEdits(s string, c Counts) []edit {
 		line := strings.TrimRight(s[pos:end], "\r")
 		base := pos
 		pos = end + 1
+		if block.on {
+			t := strings.TrimLeft(line, " ")
+			sp := len(line) - len(t)
+			t = strings.TrimRight(t, " \t")
+			switch {
+			case t == "":
+				continue
+			case block.scalar && sp > block.indent:
+				if out, ok := e.keyed(block.path, block.key, t, c); ok {
+					eds = append(eds, edit{base + sp, base + sp + len(t), out})
+				}
+				continue
+			case !block.scalar && sp >= block.indent && (t == "-" || strings.HasPrefix(t, "- ")):
+				item := strings.TrimSpace(t[1:])
+				if item != "" && item[0] != '#' && !strings.Contains(item, ": ") && !strings.HasSuffix(item, ":") {
+					vs := sp + 1 + (len(t[1:]) - len(strings.TrimLeft(t[1:], " ")))
+					if out, ok := e.keyed(block.path, block.key, strings.Trim(item, `"'`), c); ok {
+						eds = append(eds, edit{base + vs, base + vs + len(item), out})
+					}
+					continue
+				}
+			}
+			block.on = false
+		}
 		// YAML or header: "  key: value"; curl -v echoes headers
 		// behind "< " and "> ".
 		if len(line) > 2 && (line[0] == '<' || line[0] == '>') && line[1] == ' ' {
@@ -630,6 +719,11 @@ func (e *Engine) kvEdits(s string, c Counts) []edit {
 			v := strings.TrimSpace(line[k+1:])
 			if v == "" {
 				stack = append(stack, level{ind, key})
+				block.on, block.scalar, block.indent, block.key, block.path = true, false, ind, key, path
+				continue
+			}
+			if blockScalar(v) {
+				block.on, block.scalar, block.indent, block.key, block.path = true, true, ind, key, path
 				continue
 			}
 			vs := k + 1 + strings.Index(line[k+1:], v)
@@ -692,6 +786,14 @@ func (e *Engine) kvEdits(s string, c Counts) []edit {
 		}
 	}
 	return eds
+}
+
+// blockScalar: v is a YAML block scalar's header ("|", ">-", "|2+").
+func blockScalar(v string) bool {
+	if v == "" || v[0] != '|' && v[0] != '>' || len(v) > 4 {
+		return false
+	}
+	return strings.Trim(v[1:], "-+0123456789") == ""
 }
 
 // mayBeDocument is the cheap test before sniff: documents start with a
