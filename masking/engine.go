@@ -78,6 +78,9 @@ func (e *Engine) maskText(s string, hints uint8, c Counts) string {
 	if e.enabled(PrivateKey) && hasPEM(s) {
 		s = e.maskPEM(s, c)
 	}
+	if len(s) >= 24 && hasInsert(s) {
+		s = applyEdits(s, e.insertEdits(s, c))
+	}
 	if len(s) >= minDoc && mayBeDocument(s) {
 		out, done := e.maskDocument(s, c)
 		if done {
