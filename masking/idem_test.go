@@ -31,6 +31,9 @@ func FuzzMaskIdempotent(f *testing.F) {
 	}
 	f.Add("name,mobile,isbn\nAnn,0301234567,978-3-16-148410-0\n")
 	f.Add("ssn: 536904399 ts=1733059200")
+	f.Add("ValueError: field 'socialSecurityNumber' had value '536904398' at 12")
+	f.Add("Caused by: x.AuthException: db_password too weak: Hq4Vn8Rt2Lx6Zp0W (code 7)\n\tat a.B(B.java:12)")
+	f.Add("Error: contact_number 022-23456789 rejected; api_key [9f8e7d6c5b4a39281706f5e4d3c2b1a0]")
 	f.Fuzz(func(t *testing.T, s string) {
 		if len(s) > 4096 {
 			return
