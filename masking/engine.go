@@ -96,6 +96,9 @@ func (e *Engine) maskText(s string, hints uint8, c Counts) string {
 	if strings.IndexByte(s, '\n') < 0 {
 		// One line (a cell, a value): its masked form is the result, with
 		// no copy through the builder below.
+		if goErrorLine(s) {
+			s = e.maskMessageLine(s, c)
+		}
 		masked, _ := sc.maskLine(s, hints, c)
 		return masked
 	}
@@ -108,7 +111,14 @@ func (e *Engine) maskText(s string, hints uint8, c Counts) string {
 		} else {
 			end += start
 		}
-		if masked, changed := sc.maskLine(s[start:end], hints, c); changed {
+		line := s[start:end]
+		pre := false
+		if goErrorLine(line) {
+			if m := e.maskMessageLine(line, c); m != line {
+				line, pre = m, true
+			}
+		}
+		if masked, changed := sc.maskLine(line, hints, c); changed || pre {
 			if last == 0 {
 				out.Grow(len(s) + 32)
 			}

@@ -15,16 +15,28 @@ import "strings"
 // "is", "of"). The value must be quoted or hold a digit, so "invalid
 // password for user" masks nothing.
 
-// hasException is the cheap test for an exception or panic message.
+// hasException is the cheap test for an exception message: "Error",
+// "Exception" or "Caused by" anywhere (needles that start with a capital
+// letter are found fastest). Go's "panic: …" and "error: …" lines are
+// found by maskText's line loop instead (goErrorLine), where a prefix
+// test costs next to nothing.
 func hasException(s string) bool {
-	return strings.Contains(s, "Error") || strings.Contains(s, "Exception") || strings.Contains(s, "error") ||
-		strings.Contains(s, "panic") || strings.Contains(s, "Caused by")
+	return strings.Contains(s, "Error") || strings.Contains(s, "Exception") || strings.Contains(s, "Caused by")
 }
 
-// exceptionLine: the line carries an exception, error or panic message.
+// exceptionLine: the line carries an exception or error message.
 func exceptionLine(line string) bool {
-	return strings.Contains(line, "Error") || strings.Contains(line, "Exception") || strings.Contains(line, "error:") ||
-		strings.Contains(line, "panic:") || strings.Contains(line, "Caused by")
+	return strings.Contains(line, "Error") || strings.Contains(line, "Exception") || strings.Contains(line, "Caused by")
+}
+
+// goErrorLine: the line is a Go panic or a CLI's error message.
+func goErrorLine(line string) bool {
+	return len(line) > 8 && (line[0] == 'p' && strings.HasPrefix(line, "panic") || line[0] == 'e' && strings.HasPrefix(line, "error"))
+}
+
+// maskMessageLine masks a Go panic or error line's named values.
+func (e *Engine) maskMessageLine(line string, c Counts) string {
+	return applyEdits(line, e.messageEdits(line, 0, nil, c))
 }
 
 func (e *Engine) exceptionEdits(s string, c Counts) []edit {
