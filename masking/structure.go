@@ -1,6 +1,7 @@
 package masking
 
 import (
+	"sort"
 	"strings"
 )
 
@@ -753,6 +754,40 @@ func (e *Engine) kvEdits(s string, c Counts) []edit {
 				continue
 			}
 		}
+		// "… user updated socialSecurityNumber: 078…, phone: …": a field
+		// after words, when its key tells what the value is.
+		n0 := len(eds)
+		for i, n := 0, 0; i < len(line) && n < 64; n++ {
+			ci := strings.Index(line[i:], ": ")
+			if ci < 0 {
+				break
+			}
+			ci += i
+			i = ci + 2
+			ks := ci
+			for ks > 0 && keyByte(line[ks-1]) {
+				ks--
+			}
+			if ks == ci || ks == 0 || ci-ks > 64 || !isLetter(line[ks]) || line[ks-1] != ' ' && line[ks-1] != ',' {
+				continue
+			}
+			key := line[ks:ci]
+			if docKeyHints(strings.ToLower(key))&(hintSSN|hintPhone|hintCard) == 0 && max(secretKey(key), secretName(key)) == 0 {
+				continue
+			}
+			ve := ci + 2 + strings.IndexAny(line[ci+2:], ",;")
+			if ve < ci+2 {
+				ve = len(line)
+			}
+			v := strings.TrimSpace(line[ci+2 : ve])
+			if v == "" || prose(v) {
+				continue
+			}
+			vs := ci + 2 + strings.Index(line[ci+2:], v)
+			if out, ok := e.keyed([]string{strings.ToLower(key)}, key, strings.Trim(v, `"'`), c); ok {
+				eds = append(eds, edit{base + vs, base + vs + len(v), out})
+			}
+		}
 		// logfmt: key=value fields.
 		for i := 0; i < len(line); {
 			eq := strings.IndexByte(line[i:], '=')
@@ -776,6 +811,20 @@ func (e *Engine) kvEdits(s string, c Counts) []edit {
 					ve++
 				}
 			}
+			if ks < eq && ve > vs && ve < len(line) && line[ve] == ' ' && line[vs] != '"' && isNumber(line[vs:ve]) {
+				// "contact_number=98765 43210": a phone's digit groups.
+				if docKeyHints(strings.ToLower(line[ks:eq]))&hintPhone != 0 {
+					for ve+1 < len(line) && isDigit(line[ve+1]) {
+						ve++
+						for ve < len(line) && isDigit(line[ve]) {
+							ve++
+						}
+						if ve >= len(line) || line[ve] != ' ' {
+							break
+						}
+					}
+				}
+			}
 			if ks < eq && ve > vs {
 				key := line[ks:eq]
 				if out, ok := e.keyed([]string{strings.ToLower(key)}, key, line[vs:ve], c); ok {
@@ -783,6 +832,10 @@ func (e *Engine) kvEdits(s string, c Counts) []edit {
 				}
 			}
 			i = max(ve, eq+1)
+		}
+		if len(eds)-n0 > 1 {
+			line := eds[n0:]
+			sort.Slice(line, func(a, b int) bool { return line[a].start < line[b].start })
 		}
 	}
 	return eds

@@ -50,6 +50,9 @@ func TestStructureKeyContext(t *testing.T) {
 		{"yaml folded key", "tls:\n  private_key: >-\n    Kd93Lm20XqHq4Vn8Rt2L\n    x6Zp0W\n  port: 5432\n", []string{"Kd93Lm20XqHq4Vn8Rt2L", "x6Zp0W"}, []string{"5432"}},
 		{"yaml lists", "ssn:\n- 536904398\n- '536904397'\nphones:\n  - 0301 2345678\nids:\n  - 536904399\n",
 			[]string{"536904398", "536904397", "0301 2345678"}, []string{"- 536904399"}},
+		{"field after words", "start\n2026-01-02 03:04:05 INFO user updated socialSecurityNumber: 536904398, contact_number: 98765 43210, note: 536904399\n",
+			[]string{"536904398", "98765 43210"}, []string{"note: 536904399", "03:04:05"}},
+		{"logfmt phone groups", "start\nINFO contact_number=98765 43210 done count=536904399 7\n", []string{"98765 43210"}, []string{"count=536904399 7"}},
 		{"header echo", "X-Api-Key: 9f8e7d6c5b4a39281706f5e4d3c2b1a0\nAccept: */*\n",
 			[]string{"9f8e7d6c5b4a39281706f5e4d3c2b1a0"}, []string{"*/*"}},
 	}
