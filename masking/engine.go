@@ -81,6 +81,9 @@ func (e *Engine) maskText(s string, hints uint8, c Counts) string {
 	if len(s) >= 24 && hasInsert(s) {
 		s = applyEdits(s, e.insertEdits(s, c))
 	}
+	if len(s) >= 16 && hasEntities(s) {
+		s = applyEdits(s, e.entityEdits(s, c))
+	}
 	if len(s) >= 16 && hasException(s) {
 		s = applyEdits(s, e.exceptionEdits(s, c))
 	}

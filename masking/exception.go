@@ -1,6 +1,16 @@
 package masking
 
-import "strings"
+import (
+	"sort"
+	"strings"
+)
+
+// sortEdits sorts edits by start (stable: the first of two at one place
+// wins in applyEdits).
+func sortEdits(eds []edit) []edit {
+	sort.SliceStable(eds, func(a, b int) bool { return eds[a].start < eds[b].start })
+	return eds
+}
 
 // Exception and stack-trace messages name a value by a word before it
 // rather than by a key=value field:
@@ -37,6 +47,25 @@ func goErrorLine(line string) bool {
 // maskMessageLine masks a Go panic or error line's named values.
 func (e *Engine) maskMessageLine(line string, c Counts) string {
 	return applyEdits(line, e.messageEdits(line, 0, nil, c))
+}
+
+// exceptionEditsAll reads every line as a message (an escaped document's
+// "'key': 'value'" pairs).
+func (e *Engine) exceptionEditsAll(s string, c Counts) []edit {
+	var eds []edit
+	for pos := 0; pos < len(s); {
+		end := strings.IndexByte(s[pos:], '\n')
+		if end < 0 {
+			end = len(s)
+		} else {
+			end += pos
+		}
+		if end-pos <= 4096 {
+			eds = e.messageEdits(s[pos:end], pos, eds, c)
+		}
+		pos = end + 1
+	}
+	return eds
 }
 
 func (e *Engine) exceptionEdits(s string, c Counts) []edit {
