@@ -13,6 +13,11 @@ var entities = map[string]byte{"&quot;": '"', "&lt;": '<', "&gt;": '>', "&apos;"
 
 // hasEntities is the cheap test: an entity that hides structure.
 func hasEntities(s string) bool {
+	i := strings.IndexByte(s, '&')
+	if i < 0 {
+		return false
+	}
+	s = s[i:]
 	return strings.Contains(s, "&quot;") || strings.Contains(s, "&lt;") || strings.Contains(s, "&#")
 }
 

@@ -31,7 +31,10 @@ func sortEdits(eds []edit) []edit {
 // found by maskText's line loop instead (goErrorLine), where a prefix
 // test costs next to nothing.
 func hasException(s string) bool {
-	return strings.Contains(s, "Error") || strings.Contains(s, "Exception") || strings.Contains(s, "Caused by")
+	if i := strings.IndexByte(s, 'E'); i >= 0 && (strings.Contains(s[i:], "Error") || strings.Contains(s[i:], "Exception")) {
+		return true
+	}
+	return strings.Contains(s, "Caused by")
 }
 
 // exceptionLine: the line carries an exception or error message.
