@@ -79,6 +79,15 @@ func (e *Engine) maskText(s string, hints uint8, c Counts) string {
 		s = e.maskPEM(s, c)
 	}
 	s = e.maskSoftBreaks(s, c) // quoted-printable (detect_encoded.go)
+	if len(s) >= 24 && hasInsert(s) {
+		s = applyEdits(s, e.insertEdits(s, c))
+	}
+	if len(s) >= 16 && hasEntities(s) {
+		s = applyEdits(s, e.entityEdits(s, c))
+	}
+	if len(s) >= 16 && hasException(s) {
+		s = applyEdits(s, e.exceptionEdits(s, c))
+	}
 	if len(s) >= minDoc && mayBeDocument(s) {
 		out, done := e.maskDocument(s, c)
 		if done {
@@ -91,6 +100,9 @@ func (e *Engine) maskText(s string, hints uint8, c Counts) string {
 	if strings.IndexByte(s, '\n') < 0 {
 		// One line (a cell, a value): its masked form is the result, with
 		// no copy through the builder below.
+		if goErrorLine(s) {
+			s = e.maskMessageLine(s, c)
+		}
 		masked, _ := sc.maskLine(s, hints, c)
 		return masked
 	}
@@ -103,7 +115,14 @@ func (e *Engine) maskText(s string, hints uint8, c Counts) string {
 		} else {
 			end += start
 		}
-		if masked, changed := sc.maskLine(s[start:end], hints, c); changed {
+		line := s[start:end]
+		pre := false
+		if goErrorLine(line) {
+			if m := e.maskMessageLine(line, c); m != line {
+				line, pre = m, true
+			}
+		}
+		if masked, changed := sc.maskLine(line, hints, c); changed || pre {
 			if last == 0 {
 				out.Grow(len(s) + 32)
 			}

@@ -37,3 +37,36 @@ func TestStreamCutKeepsContext(t *testing.T) {
 		}
 	}
 }
+
+// A YAML block scalar or list under a telling key, and psql's expanded
+// display, keep their key across every cut.
+func TestStreamCutKeepsBlockContext(t *testing.T) {
+	e, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const secret = "Hq4Vn8Rt2Lx6Zp0Ws3Kd"
+	pad := strings.Repeat("name: v\n", 6)
+	docs := []struct{ name, doc, gone string }{
+		{"yaml block scalar", "app:\n" + pad + "  password: |\n\n    " + secret + "\n", secret},
+		{"yaml folded private key", pad + "private_key: >-\n  " + secret + "\n  " + secret + "Aa\n", secret},
+		{"yaml list same indent", pad + "ssn:\n- 536904399\n- 536904398\n", "53690439"},
+		{"yaml list nested", "people:\n" + pad + "  phones:\n    - 0301 2345678\n    - \"0301 2345679\"\n", "0301 234567"},
+		{"psql expanded", "-[ RECORD 1 ]-+-----\n" + strings.Repeat("id         | 7\n", 4) + "db_password | " + secret + "\nssn        | 536904399\n", "5369"},
+	}
+	for _, d := range docs {
+		if out := e.MaskText(d.doc, nil); strings.Contains(out, d.gone) || strings.Contains(out, secret) {
+			t.Fatalf("%s: masked whole, %q survived: %q", d.name, d.gone, out)
+		}
+		for chunk := 8; chunk <= len(d.doc); chunk++ {
+			var b strings.Builder
+			if err := e.maskTextStream(strings.NewReader(d.doc), &b, nil, chunk, 1<<20); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(b.String(), d.gone) || strings.Contains(b.String(), secret) {
+				t.Errorf("%s: chunk %d: %q survived: %q", d.name, chunk, d.gone, b.String())
+				break
+			}
+		}
+	}
+}

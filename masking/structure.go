@@ -1,6 +1,7 @@
 package masking
 
 import (
+	"sort"
 	"strings"
 )
 
@@ -26,6 +27,7 @@ const (
 	docXML
 	docTable // CSV, TSV, semicolon-separated
 	docMarkdown
+	docExpanded // psql's expanded display (\x): "-[ RECORD 1 ]---", then "column | value"
 )
 
 // minDoc is the shortest text looked at as a document.
@@ -39,6 +41,9 @@ func sniff(s string) (docKind, byte) {
 	}
 	if i == len(s) {
 		return docText, 0
+	}
+	if strings.HasPrefix(s[i:], "-[ RECORD ") {
+		return docExpanded, '|'
 	}
 	switch s[i] {
 	case '{', '[':
@@ -226,6 +231,8 @@ func (e *Engine) maskDocument(s string, c Counts) (out string, done bool) {
 		return applyEdits(s, e.xmlEdits(s, c)), false
 	case docTable, docMarkdown:
 		return applyEdits(s, e.tableEdits(s, d, kind == docMarkdown, c)), true
+	case docExpanded:
+		return applyEdits(s, e.expandedEdits(s, c)), true
 	}
 	return applyEdits(s, e.kvEdits(s, c)), false
 }
@@ -374,7 +381,9 @@ func (e *Engine) tableEdits(s string, d byte, markdown bool, c Counts) []edit {
 			v := line[f[0]:f[1]]
 			extra := prev
 			prev = 0
-			if t := strings.TrimSpace(v); len(t) <= 40 && !strings.ContainsAny(t, "0123456789") {
+			// A masked label ("[PHONE]") is a value, not a key: it must
+			// not give the next cell a context (masking stays stable).
+			if t := strings.TrimSpace(v); len(t) <= 40 && !strings.ContainsAny(t, "0123456789") && keyLike(t) {
 				prev = docKeyHints(strings.ToLower(t)) // "ssn","078051120": a key/value table
 			}
 			if out, ok := e.keyedValue(path, key, v, extra, true, true, c); ok {
@@ -386,6 +395,67 @@ func (e *Engine) tableEdits(s string, d byte, markdown bool, c Counts) []edit {
 		}
 	}
 	return eds
+}
+
+// expandedEdits masks psql's expanded display completely: each
+// "column | value" line's value under its column name, as a table's cell
+// under its header; a wrapped value's continuation lines (" | …", the
+// line before ends in '+') keep the column; every other line as text.
+func (e *Engine) expandedEdits(s string, c Counts) []edit {
+	var eds []edit
+	path := make([]string, 1)
+	key := ""
+	for pos := 0; pos < len(s); {
+		end := strings.IndexByte(s[pos:], '\n')
+		if end < 0 {
+			end = len(s)
+		} else {
+			end += pos
+		}
+		line := strings.TrimRight(s[pos:end], "\r")
+		base := pos
+		pos = end + 1
+		if strings.HasPrefix(line, "-[ RECORD ") {
+			key = ""
+			continue
+		}
+		bar := strings.IndexByte(line, '|')
+		if bar < 0 {
+			key = ""
+			if m := e.maskText(line, 0, c); m != line {
+				eds = append(eds, edit{base, base + len(line), m})
+			}
+			continue
+		}
+		if k := strings.TrimSpace(line[:bar]); k != "" {
+			key = k
+		}
+		vs := bar + 1
+		v := line[vs:]
+		ve := len(line)
+		if t := strings.TrimRight(v, " "); strings.HasSuffix(t, "+") {
+			ve = vs + len(t) - 1 // psql's wrap mark
+			v = line[vs:ve]
+		}
+		path[0] = strings.ToLower(key)
+		if out, ok := e.keyedValue(path, key, v, 0, true, true, c); ok {
+			lead := len(v) - len(strings.TrimLeft(v, " \t"))
+			trail := len(v) - len(strings.TrimRight(v, " \t"))
+			eds = append(eds, edit{base + vs + lead, base + ve - trail, out})
+		}
+	}
+	return eds
+}
+
+// keyLike: t could be a key cell ("ssn", "phone number"), not a masked
+// label such as "[PHONE]".
+func keyLike(t string) bool {
+	for i := 0; i < len(t); i++ {
+		if !keyByte(t[i]) && t[i] != ' ' {
+			return false
+		}
+	}
+	return true
 }
 
 // xmlEdits masks element text and attribute values by their names, with
@@ -580,6 +650,15 @@ func (e *Engine) kvEdits(s string, c Counts) []edit {
 		key    string
 	}
 	var stack []level
+	// block is the key whose value follows on the next lines: a block
+	// scalar ("password: |", "private_key: >-") or a list ("ssn:", then
+	// "- …" items). Each of its lines is masked under the key.
+	var block struct {
+		on, scalar bool
+		indent     int
+		key        string
+		path       []string
+	}
 	pos := 0
 	for pos < len(s) {
 		end := strings.IndexByte(s[pos:], '\n')
@@ -591,6 +670,30 @@ func (e *Engine) kvEdits(s string, c Counts) []edit {
 		line := strings.TrimRight(s[pos:end], "\r")
 		base := pos
 		pos = end + 1
+		if block.on {
+			t := strings.TrimLeft(line, " ")
+			sp := len(line) - len(t)
+			t = strings.TrimRight(t, " \t")
+			switch {
+			case t == "":
+				continue
+			case block.scalar && sp > block.indent:
+				if out, ok := e.keyed(block.path, block.key, t, c); ok {
+					eds = append(eds, edit{base + sp, base + sp + len(t), out})
+				}
+				continue
+			case !block.scalar && sp >= block.indent && (t == "-" || strings.HasPrefix(t, "- ")):
+				item := strings.TrimSpace(t[1:])
+				if item != "" && item[0] != '#' && !strings.Contains(item, ": ") && !strings.HasSuffix(item, ":") {
+					vs := sp + 1 + (len(t[1:]) - len(strings.TrimLeft(t[1:], " ")))
+					if out, ok := e.keyed(block.path, block.key, strings.Trim(item, `"'`), c); ok {
+						eds = append(eds, edit{base + vs, base + vs + len(item), out})
+					}
+					continue
+				}
+			}
+			block.on = false
+		}
 		// YAML or header: "  key: value"; curl -v echoes headers
 		// behind "< " and "> ".
 		if len(line) > 2 && (line[0] == '<' || line[0] == '>') && line[1] == ' ' {
@@ -617,6 +720,11 @@ func (e *Engine) kvEdits(s string, c Counts) []edit {
 			v := strings.TrimSpace(line[k+1:])
 			if v == "" {
 				stack = append(stack, level{ind, key})
+				block.on, block.scalar, block.indent, block.key, block.path = true, false, ind, key, path
+				continue
+			}
+			if blockScalar(v) {
+				block.on, block.scalar, block.indent, block.key, block.path = true, true, ind, key, path
 				continue
 			}
 			vs := k + 1 + strings.Index(line[k+1:], v)
@@ -646,6 +754,40 @@ func (e *Engine) kvEdits(s string, c Counts) []edit {
 				continue
 			}
 		}
+		// "… user updated socialSecurityNumber: 078…, phone: …": a field
+		// after words, when its key tells what the value is.
+		n0 := len(eds)
+		for i, n := 0, 0; i < len(line) && n < 64; n++ {
+			ci := strings.Index(line[i:], ": ")
+			if ci < 0 {
+				break
+			}
+			ci += i
+			i = ci + 2
+			ks := ci
+			for ks > 0 && keyByte(line[ks-1]) {
+				ks--
+			}
+			if ks == ci || ks == 0 || ci-ks > 64 || !isLetter(line[ks]) || line[ks-1] != ' ' && line[ks-1] != ',' {
+				continue
+			}
+			key := line[ks:ci]
+			if docKeyHints(strings.ToLower(key))&(hintSSN|hintPhone|hintCard) == 0 && max(secretKey(key), secretName(key)) == 0 {
+				continue
+			}
+			ve := ci + 2 + strings.IndexAny(line[ci+2:], ",;")
+			if ve < ci+2 {
+				ve = len(line)
+			}
+			v := strings.TrimSpace(line[ci+2 : ve])
+			if v == "" || prose(v) {
+				continue
+			}
+			vs := ci + 2 + strings.Index(line[ci+2:], v)
+			if out, ok := e.keyed([]string{strings.ToLower(key)}, key, strings.Trim(v, `"'`), c); ok {
+				eds = append(eds, edit{base + vs, base + vs + len(v), out})
+			}
+		}
 		// logfmt: key=value fields.
 		for i := 0; i < len(line); {
 			eq := strings.IndexByte(line[i:], '=')
@@ -669,6 +811,20 @@ func (e *Engine) kvEdits(s string, c Counts) []edit {
 					ve++
 				}
 			}
+			if ks < eq && ve > vs && ve < len(line) && line[ve] == ' ' && line[vs] != '"' && isNumber(line[vs:ve]) {
+				// "contact_number=98765 43210": a phone's digit groups.
+				if docKeyHints(strings.ToLower(line[ks:eq]))&hintPhone != 0 {
+					for ve+1 < len(line) && isDigit(line[ve+1]) {
+						ve++
+						for ve < len(line) && isDigit(line[ve]) {
+							ve++
+						}
+						if ve >= len(line) || line[ve] != ' ' {
+							break
+						}
+					}
+				}
+			}
 			if ks < eq && ve > vs {
 				key := line[ks:eq]
 				if out, ok := e.keyed([]string{strings.ToLower(key)}, key, line[vs:ve], c); ok {
@@ -677,8 +833,20 @@ func (e *Engine) kvEdits(s string, c Counts) []edit {
 			}
 			i = max(ve, eq+1)
 		}
+		if len(eds)-n0 > 1 {
+			line := eds[n0:]
+			sort.Slice(line, func(a, b int) bool { return line[a].start < line[b].start })
+		}
 	}
 	return eds
+}
+
+// blockScalar: v is a YAML block scalar's header ("|", ">-", "|2+").
+func blockScalar(v string) bool {
+	if v == "" || v[0] != '|' && v[0] != '>' || len(v) > 4 {
+		return false
+	}
+	return strings.Trim(v[1:], "-+0123456789") == ""
 }
 
 // mayBeDocument is the cheap test before sniff: documents start with a

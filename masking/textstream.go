@@ -143,6 +143,12 @@ func (ts *textStream) mask(s string) string {
 		return ts.maskXMLChunk(s)
 	case ts.kind == docText:
 		return ts.maskYAMLChunk(s)
+	case ts.kind == docExpanded:
+		// Line by line: each "column | value" line names its column.
+		if ts.e.enabled(PrivateKey) && hasPEM(s) {
+			s = ts.e.maskPEM(s, ts.c)
+		}
+		return applyEdits(s, ts.e.expandedEdits(s, ts.c))
 	case ts.header == "":
 		return ts.e.maskText(s, 0, ts.c)
 	}
@@ -281,13 +287,19 @@ func yamlKeysAfter(keys []string, s string) []string {
 		ind := len(line) - len(t)
 		for len(keys) > 0 {
 			top := keys[len(keys)-1]
-			if len(top)-len(strings.TrimLeft(top, " ")) < ind {
-				break
+			tind := len(top) - len(strings.TrimLeft(top, " "))
+			if tind < ind || tind == ind && (t == "-" || strings.HasPrefix(t, "- ")) && strings.HasSuffix(top, ":") {
+				break // nested, or an item of the key's list ("ssn:" then "- …")
 			}
 			keys = keys[:len(keys)-1]
 		}
-		if strings.HasSuffix(t, ":") && !strings.ContainsAny(t, " \t\"'{}[]<>") && len(keys) < 32 {
+		if len(keys) >= 32 {
+			continue
+		}
+		if strings.HasSuffix(t, ":") && !strings.ContainsAny(t, " \t\"'{}[]<>") {
 			keys = append(keys, line)
+		} else if k, v, ok := strings.Cut(t, ": "); ok && blockScalar(strings.TrimSpace(v)) && !strings.ContainsAny(k, " \t\"'{}[]<>") {
+			keys = append(keys, line) // "password: |": its lines follow
 		}
 	}
 	return keys
