@@ -58,7 +58,10 @@ func (e *Engine) entityEdits(s string, c Counts) []edit {
 		return nil
 	}
 	var eds []edit
-	if strings.IndexByte(d, '<') >= 0 {
+	// Escaped XML shows a closing or self-closing tag; a lone "&lt;…&gt;"
+	// is a placeholder or a word in angle brackets, not an element whose
+	// name would give the text after it a key.
+	if strings.IndexByte(d, '<') >= 0 && (strings.Contains(s, "&lt;/") || strings.Contains(s, "/&gt;")) {
 		eds = e.xmlEdits(d, c)
 	} else {
 		eds = e.kvEdits(d, c)
