@@ -39,20 +39,7 @@ func TestExceptionKeyContext(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			out := e.MaskText(tc.in, nil)
-			for _, g := range tc.gone {
-				if strings.Contains(out, g) {
-					t.Errorf("%q survived: %q", g, out)
-				}
-			}
-			for _, k := range tc.kept {
-				if !strings.Contains(out, k) {
-					t.Errorf("%q was masked: %q", k, out)
-				}
-			}
-			if again := e.MaskText(out, nil); again != out {
-				t.Errorf("not stable: %q -> %q", out, again)
-			}
+			checkMasked(t, e, tc.in, tc.gone, tc.kept)
 		})
 	}
 }
@@ -66,13 +53,7 @@ func FuzzExceptionEdits(f *testing.F) {
 	f.Add("Caused by: x: password \"abc")
 	f.Add("Error: phone= 1 2 3 (4")
 	f.Fuzz(func(t *testing.T, s string) {
-		last := 0
-		for _, ed := range e.exceptionEdits(s, nil) {
-			if ed.start < last || ed.end < ed.start || ed.end > len(s) {
-				t.Fatalf("bad edit %v after %d in %d bytes", ed, last, len(s))
-			}
-			last = ed.end
-		}
+		checkEdits(t, e.exceptionEdits(s, nil), len(s))
 	})
 }
 

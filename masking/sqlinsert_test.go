@@ -33,20 +33,7 @@ func TestInsertKeyContext(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			out := e.MaskText(tc.in, nil)
-			for _, g := range tc.gone {
-				if strings.Contains(out, g) {
-					t.Errorf("%q survived: %q", g, out)
-				}
-			}
-			for _, k := range tc.kept {
-				if !strings.Contains(out, k) {
-					t.Errorf("%q was masked: %q", k, out)
-				}
-			}
-			if again := e.MaskText(out, nil); again != out {
-				t.Errorf("not stable: %q -> %q", out, again)
-			}
+			checkMasked(t, e, tc.in, tc.gone, tc.kept)
 		})
 	}
 }
@@ -60,13 +47,7 @@ func FuzzInsertEdits(f *testing.F) {
 	f.Add("insert into t (\"a\") values ((1), 'q")
 	f.Add("INSERT INTO t (a,b VALUES (")
 	f.Fuzz(func(t *testing.T, s string) {
-		last := 0
-		for _, ed := range e.insertEdits(s, nil) {
-			if ed.start < last || ed.end < ed.start || ed.end > len(s) {
-				t.Fatalf("bad edit %v after %d in %d bytes", ed, last, len(s))
-			}
-			last = ed.end
-		}
+		checkEdits(t, e.insertEdits(s, nil), len(s))
 	})
 }
 
