@@ -2,7 +2,6 @@ package querydb
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -15,13 +14,8 @@ import (
 )
 
 func TestAliasEscapes(t *testing.T) {
-	dsn, pool := pgtest.Schema(t)
 	ctx := context.Background()
-	if _, err := pool.Exec(ctx, `CREATE TABLE hosts (ip text, phone text);
-INSERT INTO hosts VALUES ('`+hostIP+`', '`+hostPhone+`')`); err != nil {
-		t.Fatal(err)
-	}
-	tl := newTool(t, map[string]*config.Connection{"pg": {Kind: config.KindPostgres, DSN: dsn, MaxConns: 1}}, 10)
+	tl := hostsPostgres(t)
 	m, _ := masking.New(masking.Config{})
 	for _, q := range []string{
 		"SELECT v.version FROM hosts h CROSS JOIN LATERAL (VALUES (h.ip)) v(version)",
@@ -58,18 +52,8 @@ INSERT INTO hosts VALUES ('`+hostIP+`', '`+hostPhone+`')`); err != nil {
 }
 
 func TestAliasEscapesSQLite(t *testing.T) {
-	path := t.TempDir() + "/hosts.db"
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(`CREATE TABLE hosts (ip text, phone text);
-INSERT INTO hosts VALUES ('` + hostIP + `', '` + hostPhone + `')`); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
 	ctx := context.Background()
-	tl := newTool(t, map[string]*config.Connection{"lite": {Kind: config.KindSQLite, Path: path}}, 10)
+	tl := hostsSQLite(t)
 	m, _ := masking.New(masking.Config{})
 	for _, q := range []string{
 		"WITH x(version) AS (SELECT ip FROM hosts) SELECT version FROM x",

@@ -55,17 +55,28 @@ func checkAgentContext(t *testing.T, ctx context.Context, tl *Tool, conn string)
 }
 
 func TestPostgresAgentContextNeverUnmasks(t *testing.T) {
-	dsn, pool := pgtest.Schema(t)
-	ctx := context.Background()
-	if _, err := pool.Exec(ctx, `CREATE TABLE hosts (ip text, phone text);
-INSERT INTO hosts VALUES ('`+hostIP+`', '`+hostPhone+`')`); err != nil {
-		t.Fatal(err)
-	}
-	tl := newTool(t, map[string]*config.Connection{"pg": {Kind: config.KindPostgres, DSN: dsn, MaxConns: 1}}, 10)
-	checkAgentContext(t, ctx, tl, "pg")
+	checkAgentContext(t, context.Background(), hostsPostgres(t), "pg")
 }
 
 func TestSQLiteAgentContextNeverUnmasks(t *testing.T) {
+	checkAgentContext(t, context.Background(), hostsSQLite(t), "lite")
+}
+
+// hostsPostgres is a query_db tool whose connection "pg" holds a table
+// hosts (ip, phone) with one row, hostIP and hostPhone.
+func hostsPostgres(t *testing.T) *Tool {
+	t.Helper()
+	dsn, pool := pgtest.Schema(t)
+	if _, err := pool.Exec(context.Background(), `CREATE TABLE hosts (ip text, phone text);
+INSERT INTO hosts VALUES ('`+hostIP+`', '`+hostPhone+`')`); err != nil {
+		t.Fatal(err)
+	}
+	return newTool(t, map[string]*config.Connection{"pg": {Kind: config.KindPostgres, DSN: dsn, MaxConns: 1}}, 10)
+}
+
+// hostsSQLite is hostsPostgres on SQLite, connection "lite".
+func hostsSQLite(t *testing.T) *Tool {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "hosts.db")
 	db, err := sql.Open("sqlite", path)
 	if err != nil {
@@ -76,6 +87,5 @@ INSERT INTO hosts VALUES ('` + hostIP + `', '` + hostPhone + `')`); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
-	tl := newTool(t, map[string]*config.Connection{"lite": {Kind: config.KindSQLite, Path: path}}, 10)
-	checkAgentContext(t, context.Background(), tl, "lite")
+	return newTool(t, map[string]*config.Connection{"lite": {Kind: config.KindSQLite, Path: path}}, 10)
 }
