@@ -55,34 +55,22 @@ func (e *Engine) maskMessageLine(line string, c Counts) string {
 // exceptionEditsAll reads every line as a message (an escaped document's
 // "'key': 'value'" pairs).
 func (e *Engine) exceptionEditsAll(s string, c Counts) []edit {
-	var eds []edit
-	for pos := 0; pos < len(s); {
-		end := strings.IndexByte(s[pos:], '\n')
-		if end < 0 {
-			end = len(s)
-		} else {
-			end += pos
-		}
-		if end-pos <= 4096 {
-			eds = e.messageEdits(s[pos:end], pos, eds, c)
-		}
-		pos = end + 1
-	}
-	return eds
+	return e.messageLinesEdits(s, nil, c)
 }
 
 func (e *Engine) exceptionEdits(s string, c Counts) []edit {
+	return e.messageLinesEdits(s, exceptionLine, c)
+}
+
+// messageLinesEdits returns the edits of the lines of s (up to 4 KiB
+// each) that is (nil: every line) says are messages.
+func (e *Engine) messageLinesEdits(s string, is func(string) bool, c Counts) []edit {
 	var eds []edit
 	for pos := 0; pos < len(s); {
-		end := strings.IndexByte(s[pos:], '\n')
-		if end < 0 {
-			end = len(s)
-		} else {
-			end += pos
-		}
-		base, line := pos, s[pos:end]
-		pos = end + 1
-		if len(line) > 4096 || !exceptionLine(line) {
+		base := pos
+		line, next := nextLine(s, pos)
+		pos = next
+		if len(line) > 4096 || is != nil && !is(line) {
 			continue
 		}
 		eds = e.messageEdits(line, base, eds, c)

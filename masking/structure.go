@@ -320,15 +320,10 @@ func (e *Engine) tableEdits(s string, d byte, markdown bool, c Counts) []edit {
 		}
 	}
 	for row := 0; pos < len(s); row++ {
-		end := strings.IndexByte(s[pos:], '\n')
-		if end < 0 {
-			end = len(s)
-		} else {
-			end += pos
-		}
-		line := strings.TrimRight(s[pos:end], "\r")
 		base := pos
-		pos = end + 1
+		raw, next := nextLine(s, pos)
+		line := strings.TrimRight(raw, "\r")
+		pos = next
 		if markdown {
 			t := strings.TrimSpace(line)
 			if !strings.HasPrefix(t, "|") {
@@ -406,15 +401,10 @@ func (e *Engine) expandedEdits(s string, c Counts) []edit {
 	path := make([]string, 1)
 	key := ""
 	for pos := 0; pos < len(s); {
-		end := strings.IndexByte(s[pos:], '\n')
-		if end < 0 {
-			end = len(s)
-		} else {
-			end += pos
-		}
-		line := strings.TrimRight(s[pos:end], "\r")
 		base := pos
-		pos = end + 1
+		raw, next := nextLine(s, pos)
+		line := strings.TrimRight(raw, "\r")
+		pos = next
 		if strings.HasPrefix(line, "-[ RECORD ") {
 			key = ""
 			continue
@@ -661,15 +651,10 @@ func (e *Engine) kvEdits(s string, c Counts) []edit {
 	}
 	pos := 0
 	for pos < len(s) {
-		end := strings.IndexByte(s[pos:], '\n')
-		if end < 0 {
-			end = len(s)
-		} else {
-			end += pos
-		}
-		line := strings.TrimRight(s[pos:end], "\r")
 		base := pos
-		pos = end + 1
+		raw, next := nextLine(s, pos)
+		line := strings.TrimRight(raw, "\r")
+		pos = next
 		if block.on {
 			t := strings.TrimLeft(line, " ")
 			sp := len(line) - len(t)
@@ -866,4 +851,14 @@ func prose(v string) bool {
 		return false // quoted: one value
 	}
 	return strings.Contains(v, ". ") || strings.Contains(v, "; ") || strings.Count(v, " ") > 6
+}
+
+// nextLine returns the line of s that starts at pos, without its '\n',
+// and where the next line starts (past len(s) after the last line).
+func nextLine(s string, pos int) (line string, next int) {
+	end := strings.IndexByte(s[pos:], '\n')
+	if end < 0 {
+		return s[pos:], len(s) + 1
+	}
+	return s[pos : pos+end], pos + end + 1
 }
