@@ -3,6 +3,7 @@ package recorder
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"sync"
 	"time"
 )
@@ -19,31 +20,30 @@ type lateQueue struct {
 	mu   sync.Mutex
 	recs []*Record
 	// refused marks the records RefusedLater queued (calls that never
-	// ran); nrefused counts them.
-	refused  map[*Record]bool
-	nrefused int
-	dropped  int
-	flush    sync.Mutex // one flusher at a time, so records stay in order
-	wake     chan struct{}
+	// ran).
+	refused map[*Record]bool
+	dropped int
+	flush   sync.Mutex // one flusher at a time, so records stay in order
+	wake    chan struct{}
 }
 
-// push queues rec, dropping the oldest refused record, or else the oldest
-// record, when the queue is full; it reports false when it dropped one.
-// Callers hold q.mu.
+// push queues rec. When the queue is full it drops the oldest refused
+// record, or else the oldest record — but a refused record never pushes
+// out a call that ran: then it is not queued. It reports false when the
+// finished record of a call that ran was dropped. Callers hold q.mu.
 func (q *lateQueue) push(rec *Record, refused bool) bool {
 	ok := true
 	if len(q.recs) >= maxLate {
-		i := 0
-		if q.nrefused > 0 {
-			for i = range q.recs {
-				if q.refused[q.recs[i]] {
-					break
-				}
-			}
+		i := slices.IndexFunc(q.recs, func(r *Record) bool { return q.refused[r] })
+		switch {
+		case i >= 0:
+		case refused:
+			return true
+		default:
+			i, ok = 0, false
 		}
 		q.remove(i)
 		q.dropped++
-		ok = false
 	}
 	q.recs = append(q.recs, rec)
 	if refused {
@@ -51,17 +51,13 @@ func (q *lateQueue) push(rec *Record, refused bool) bool {
 			q.refused = map[*Record]bool{}
 		}
 		q.refused[rec] = true
-		q.nrefused++
 	}
 	return ok
 }
 
 // remove takes the i-th record out of the queue. Callers hold q.mu.
 func (q *lateQueue) remove(i int) {
-	if rec := q.recs[i]; q.refused[rec] {
-		delete(q.refused, rec)
-		q.nrefused--
-	}
+	delete(q.refused, q.recs[i])
 	q.recs = append(q.recs[:i], q.recs[i+1:]...)
 }
 
@@ -84,7 +80,7 @@ func (r *Recorder) FinishLater(rec *Record) bool {
 // write may have landed with only its answer lost (a connection cut after
 // the COMMIT). Once the journal takes writes, the record closes the call if
 // its started record is there, and is dropped if it is not (see
-// Service.callClosed), so the call is neither left open until a restart
+// Service.skipLate), so the call is neither left open until a restart
 // nor given a finished record without a started one. rec is copied.
 func (r *Recorder) RefusedLater(rec *Record) {
 	// Refused calls must never push out the finished records of calls that
@@ -100,7 +96,7 @@ func (r *Recorder) RefusedLater(rec *Record) {
 	q := &r.late
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.nrefused >= maxLate/2 {
+	if len(q.refused) >= maxLate/2 {
 		return
 	}
 	q.push(&cp, true)

@@ -192,7 +192,7 @@ func (s *Service) flushLate(ctx context.Context) {
 		}
 		defer unlock()
 	}
-	n, err := s.rec.FlushLateSkipping(ctx, s.callClosed)
+	n, err := s.rec.FlushLateSkipping(ctx, s.skipLate)
 	if n > 0 {
 		s.log.Warn("journal: finished records that failed when their calls ended were written late", "records", n)
 	}
@@ -258,14 +258,14 @@ func (s *Service) deadLongEnough(instance string, now time.Time) bool {
 	return now.Sub(first) >= deadGrace
 }
 
-// callClosed reports whether the late finished record for callID is to
+// skipLate reports whether the late finished record for callID is to
 // be dropped: the journal already holds a finished record for it (a peer
 // closed it as unknown meanwhile), or, for a refused call (RefusedLater:
 // its started record's write failed), holds no started record (it never
 // landed; the call never ran and there is nothing to close). A call that
 // ran keeps its late record even when retention has pruned its started
 // record meanwhile.
-func (s *Service) callClosed(ctx context.Context, callID string, refused bool) (bool, error) {
+func (s *Service) skipLate(ctx context.Context, callID string, refused bool) (bool, error) {
 	entries, err := s.st.JournalCall(ctx, callID)
 	if err != nil {
 		return false, err

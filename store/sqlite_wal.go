@@ -57,7 +57,8 @@ const (
 // checkpointDue counts the WAL frames a batch of n records wrote and
 // reports whether the journal should checkpoint now. The estimate: a commit
 // rewrites the journal table's last leaf page and the call_id index's leaf
-// it touched; ~5 records fill a 4 KiB leaf. js.mu is held.
+// it touched, plus a new leaf every few records (~5 fill a 4 KiB leaf;
+// n/4 errs towards checkpointing early). js.mu is held.
 func (js *journalState) checkpointDue(n int) bool {
 	js.walFrames += 2 + n/4
 	if js.walFrames < journalCheckpointFrames {
