@@ -85,8 +85,15 @@ var blindNegatives = []blindCase{
 }
 
 func TestBlindClasses(t *testing.T) {
-	e := mustEngine(t, Config{})
-	for _, tc := range blindPositives {
+	checkClasses(t, mustEngine(t, Config{}), blindPositives, blindNegatives)
+}
+
+// checkClasses checks that each positive's value (and its decoded form)
+// is masked away, that masking the output again changes nothing, and that
+// no negative changes.
+func checkClasses(t *testing.T, e *Engine, positives, negatives []blindCase) {
+	t.Helper()
+	for _, tc := range positives {
 		out := e.MaskText(tc.in, nil)
 		if strings.Contains(out, tc.value) {
 			t.Errorf("%s: %q survives:\n in  %q\n out %q", tc.name, tc.value, tc.in, out)
@@ -98,7 +105,7 @@ func TestBlindClasses(t *testing.T) {
 			t.Errorf("%s: not idempotent: %q then %q", tc.name, out, again)
 		}
 	}
-	for _, tc := range blindNegatives {
+	for _, tc := range negatives {
 		if out := e.MaskText(tc.in, nil); out != tc.in {
 			t.Errorf("%s: changed:\n in  %q\n out %q", tc.name, tc.in, out)
 		}
@@ -186,9 +193,12 @@ func TestSecretAccessKeyName(t *testing.T) {
 	}
 }
 
+// FuzzBlindClasses seeds with every class case (blind and unseen).
 func FuzzBlindClasses(f *testing.F) {
-	for _, tc := range append(blindPositives, blindNegatives...) {
-		f.Add(tc.in)
+	for _, cases := range [][]blindCase{blindPositives, blindNegatives, unseenPositives, unseenNegatives} {
+		for _, tc := range cases {
+			f.Add(tc.in)
+		}
 	}
 	e := mustEngine(f, Config{})
 	f.Fuzz(func(t *testing.T, s string) {
