@@ -42,38 +42,27 @@ func (g *gen) str(alpha string, n int) string {
 
 // luhnComplete appends the Luhn check digit to body.
 func luhnComplete(body string) string {
-	sum := 0
-	double := true
-	for i := len(body) - 1; i >= 0; i-- {
-		d := int(body[i] - '0')
-		if double {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-		double = !double
-	}
-	return body + string(rune('0'+(10-sum%10)%10))
+	return body + string(rune('0'+(10-luhnSum(body, true)%10)%10))
 }
 
 // luhnValid reports whether the digits pass Luhn.
-func luhnValid(s string) bool {
-	sum := 0
-	double := false
+func luhnValid(s string) bool { return luhnSum(s, false)%10 == 0 }
+
+// luhnSum is the Luhn sum of the digits, doubling every second one from
+// the right, starting with the last when doubleLast.
+func luhnSum(s string, doubleLast bool) int {
+	sum, double := 0, doubleLast
 	for i := len(s) - 1; i >= 0; i-- {
 		d := int(s[i] - '0')
 		if double {
-			d *= 2
-			if d > 9 {
+			if d *= 2; d > 9 {
 				d -= 9
 			}
 		}
 		sum += d
 		double = !double
 	}
-	return sum%10 == 0
+	return sum
 }
 
 func group(s string, sizes []int, sep string) string {
