@@ -189,3 +189,98 @@ func checkRenames(t *testing.T, e *env, c *client.Client, transport string) {
 		}
 	}
 }
+
+// The same values as tools/querydb/trust_test.go hostIP and hostPhone:
+// no column rule names hosts, so only the detectors can mask them.
+const (
+	agentHostIP    = "203.0.113.45"
+	agentHostPhone = "415-555-2671"
+)
+
+// agentContextSQL are reads whose aliases and literal text dress an
+// address or a phone number up as something harmless: the README's
+// "more sensitive, never less" cases first, then the tool-level ones.
+var agentContextSQL = []string{
+	`SELECT ip AS version FROM hosts`,
+	`SELECT 'version ' || ip FROM hosts`,
+	`SELECT phone || '' AS order_ref FROM hosts`,
+	`SELECT 'order #' || phone FROM hosts`,
+	`SELECT ip AS firmware_build, phone AS order_id FROM hosts`,
+	`SELECT ip || '' AS version, phone || '' AS order_ref FROM hosts`,
+	`SELECT 'build: ' || ip, 'invoice no ' || phone FROM hosts`,
+	`SELECT s.ip AS release, s.phone AS sku FROM (SELECT ip, phone FROM hosts) s`,
+	`WITH x AS (SELECT ip AS version, phone AS ticket FROM hosts) SELECT version, ticket FROM x`,
+	`SELECT lower(ip) AS version, upper(phone) AS tracking FROM hosts`,
+}
+
+// The agent writes the SQL, so it picks the aliases and the literal text
+// around a value; neither switches a detection off. Through a real
+// gateway on every transport, PostgreSQL: each read in agentContextSQL
+// comes back without the raw address or phone number, and the journal's
+// records of that call (found by the call ID in _meta) hold neither.
+func TestAgentContextNeverUnmasksE2E(t *testing.T) {
+	e := newEnvWith(t, `
+rules:
+  - {name: analysts-read, groups: [analysts], connections: [pg], access: [read], effect: allow}
+`)
+	ctx := context.Background()
+	if _, err := e.pg.Exec(ctx, `CREATE TABLE hosts (ip text, phone text);
+INSERT INTO hosts VALUES ('`+agentHostIP+`', '`+agentHostPhone+`')`); err != nil {
+		t.Fatal(err)
+	}
+	_, base := e.start(t, server.Options{})
+	hidden := []string{agentHostIP, agentHostPhone, "555-2671", "4155552671"}
+	for _, transport := range transports {
+		t.Run(transport, func(t *testing.T) {
+			c := clientOver(t, e, transport, base, e.token(t, "alice", "analysts"))
+			grant(t, c, "pg", "read")
+			calls := map[string]string{} // call ID -> SQL
+			for _, sql := range agentContextSQL {
+				res := query(t, c, "pg", sql)
+				r := structured(t, res)
+				if len(r.Rows) != 1 {
+					t.Errorf("%s: %d rows, want 1", sql, len(r.Rows))
+				}
+				raw, _ := json.Marshal(res)
+				for _, h := range hidden {
+					if strings.Contains(string(raw), h) {
+						t.Errorf("%s: the answer holds %q", sql, h)
+					}
+				}
+				id := ""
+				if res.Meta != nil {
+					id, _ = res.Meta.AdditionalFields["airlock/call_id"].(string)
+				}
+				if id == "" {
+					t.Errorf("%s: no airlock/call_id in the answer's _meta", sql)
+					continue
+				}
+				calls[id] = sql
+			}
+			finished := map[string]int{}
+			for _, r := range journal(t, e) {
+				sql, ok := calls[r.CallID]
+				if !ok || r.Transport != transport || r.Tool != "query_db" {
+					continue
+				}
+				if r.Type == recorder.Finished {
+					finished[r.CallID]++
+					if len(r.Result) == 0 {
+						t.Errorf("%s: the finished record holds no result", sql)
+					}
+				}
+				b, _ := json.Marshal(r)
+				for _, h := range hidden {
+					if strings.Contains(string(b), h) {
+						t.Errorf("%s: the journal holds %q", sql, h)
+					}
+				}
+			}
+			for id, sql := range calls {
+				if finished[id] != 1 {
+					t.Errorf("%s: call %s has %d finished records, want 1", sql, id, finished[id])
+				}
+			}
+		})
+	}
+}
